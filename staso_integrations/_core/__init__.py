@@ -1,0 +1,1 @@
+"""Span core: the data model, context, configuration and pipeline."""

@@ -1,0 +1,143 @@
+"""Configuration: explicit ``init()`` arguments over ``STASO_*`` environment variables.
+
+Every check runs here, at ``init()``, so bad input fails loudly before any call is traced.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+SOURCE_TYPES: tuple[str, ...] = (
+    "production",
+    "sandbox",
+    "test",
+    "eval_replay",
+    "evaluation",
+    "sdk",
+    "manual",
+    "synthetic",
+    "development",
+    "sample",
+    "demo",
+)
+EXPORTERS: tuple[str, ...] = ("sqlite", "console", "jsonl", "memory", "none")
+PROCESSORS: tuple[str, ...] = ("batch", "simple")
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Validated settings; build with :func:`load_config`."""
+
+    agent_name: str | None = None
+    environment: str = "default"
+    workspace_slug: str | None = None
+    source_type: str = "production"
+    session_id: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str = "https://api.staso.ai"
+    exporters: tuple[str, ...] = ("sqlite",)
+    sqlite_path: str = ".staso/traces.db"
+    jsonl_path: str = ".staso/traces.jsonl"
+    capture_content: bool = True
+    sample_rate: float = 1.0
+    processor: str = "batch"
+    disabled_integrations: tuple[str, ...] = ()
+    max_queue_size: int = 10_000
+    batch_size: int = 256
+    flush_interval_s: float = 1.0
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings for display: the API key is reduced to whether it is set."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["api_key"] = "set" if self.api_key else "not set"
+        return out
+
+
+def _env_bool(name: str, env: Mapping[str, str]) -> bool | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean; use one of {_TRUE + _FALSE}")
+
+
+def _env_list(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None or raw.strip() == "":
+        return None
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _as_tuple(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(value)
+
+
+def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+    """Merge ``overrides`` (``init()`` keyword arguments, ``None`` = unset) over ``env``.
+
+    Raises:
+        ValueError: a value is outside its allowed set, naming the value and the allowed ones.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    from_env = {
+        "agent_name": env.get("STASO_AGENT_NAME") or None,
+        "environment": env.get("STASO_ENVIRONMENT") or None,
+        "workspace_slug": env.get("STASO_WORKSPACE_SLUG") or None,
+        "source_type": env.get("STASO_SOURCE_TYPE") or None,
+        "session_id": env.get("STASO_SESSION_ID") or None,
+        "api_key": env.get("STASO_API_KEY") or None,
+        "base_url": env.get("STASO_BASE_URL") or None,
+        "exporters": _env_list(env.get("STASO_EXPORTER")),
+        "capture_content": _env_bool("STASO_CAPTURE_CONTENT", env),
+        "sample_rate": env.get("STASO_SAMPLE_RATE") or None,
+        "disabled_integrations": _env_list(env.get("STASO_DISABLED_INTEGRATIONS")),
+        "sqlite_path": env.get("STASO_SQLITE_PATH") or None,
+    }
+    for key, value in from_env.items():
+        if value is not None:
+            values[key] = value
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = value
+    return _validated(replace(Config(), **values))
+
+
+def _validated(config: Config) -> Config:
+    if config.source_type not in SOURCE_TYPES:
+        raise ValueError(
+            f"unknown source_type {config.source_type!r}; allowed: {', '.join(SOURCE_TYPES)}"
+        )
+    exporters = _as_tuple(config.exporters)
+    for name in exporters:
+        if name not in EXPORTERS:
+            raise ValueError(f"unknown exporter {name!r}; allowed: {', '.join(EXPORTERS)}")
+    try:
+        rate = float(config.sample_rate)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"sample_rate {config.sample_rate!r} is not a number between 0 and 1"
+        ) from None
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"sample_rate {config.sample_rate!r} is outside the allowed range 0..1")
+    if config.processor not in PROCESSORS:
+        raise ValueError(f"unknown processor {config.processor!r}; allowed: {', '.join(PROCESSORS)}")
+    if not config.environment or not isinstance(config.environment, str):
+        raise ValueError(f"environment {config.environment!r} must be a non-empty string")
+    return replace(
+        config,
+        exporters=exporters,
+        sample_rate=rate,
+        disabled_integrations=_as_tuple(config.disabled_integrations),
+    )

@@ -1,0 +1,97 @@
+"""Context propagation with ``contextvars``: the current span, agent and trace attributes.
+
+Threads started with a copied context, asyncio tasks and our generator wrappers all see the
+right parent. Values are only ever set and reset in the same frame, never across callbacks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from .span import EMPTY_TRACE_ATTRIBUTES, Span, TraceAttributes
+
+_current_span: ContextVar[Span | None] = ContextVar("staso_current_span", default=None)
+_agent_name: ContextVar[str | None] = ContextVar("staso_agent_name", default=None)
+_trace_attrs: ContextVar[TraceAttributes] = ContextVar(
+    "staso_trace_attributes", default=EMPTY_TRACE_ATTRIBUTES
+)
+
+
+def current_span() -> Span | None:
+    """The innermost open span of this context, if any."""
+    return _current_span.get()
+
+
+def current_agent_name() -> str | None:
+    return _agent_name.get()
+
+
+def current_trace_attributes() -> TraceAttributes:
+    return _trace_attrs.get()
+
+
+@contextmanager
+def use_span(span: Span) -> Iterator[Span]:
+    """Make ``span`` the parent of spans opened inside the block (does not end it)."""
+    token = _current_span.set(span)
+    try:
+        yield span
+    finally:
+        _current_span.reset(token)
+
+
+@contextmanager
+def agent_scope(name: str | None) -> Iterator[None]:
+    if name is None:
+        yield
+        return
+    token = _agent_name.set(name)
+    try:
+        yield
+    finally:
+        _agent_name.reset(token)
+
+
+@contextmanager
+def conversation(
+    conversation_id: str | None = None,
+    user_id: str | None = None,
+    *,
+    session_id: str | None = None,
+    turn_index: int | None = None,
+    tags: list[str] | tuple[str, ...] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Iterator[None]:
+    """Group every trace started inside the block into one conversation.
+
+    Args:
+        conversation_id: shared by the traces of one chat thread or multi-step task.
+        user_id: the end user the conversation belongs to.
+        session_id: groups traces into a multi-turn session; each trace that starts inside the
+            block gets the next ``turn_index`` (from ``turn_index``, default 0).
+        turn_index: the first turn's index (with ``session_id``) or the fixed index.
+        tags: labels copied onto every trace in the block.
+        metadata: free-form trace-level metadata.
+    """
+    outer = _trace_attrs.get()
+    session = session_id or outer.session_id
+    turns = outer.turns
+    if session_id is not None or turn_index is not None:
+        turns = itertools.count(turn_index or 0)
+    attrs = TraceAttributes(
+        conversation_id=conversation_id or outer.conversation_id,
+        user_id=user_id or outer.user_id,
+        session_id=session,
+        turns=turns,
+        tags=tuple(outer.tags) + tuple(tags or ()),
+        metadata={**(outer.metadata or {}), **(metadata or {})} or None,
+    )
+    token = _trace_attrs.set(attrs)
+    try:
+        yield
+    finally:
+        _trace_attrs.reset(token)

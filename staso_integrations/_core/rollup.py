@@ -1,0 +1,124 @@
+"""Trace roll-ups: totals over a trace's spans, emitted when its root span ends."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .span import Span, Usage
+
+_USAGE_FIELDS = ("input", "output", "total", "cache_read", "cache_write", "reasoning")
+
+
+@dataclass(slots=True)
+class TraceSummary:
+    """One trace: its root's identity and trace-level fields, plus totals over its spans."""
+
+    trace_id: str
+    name: str | None = None
+    agent_name: str | None = None
+    conversation_id: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    turn_index: int | None = None
+    environment: str = "default"
+    workspace_slug: str | None = None
+    source_type: str = "production"
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    status: str = "ok"
+    span_count: int = 0
+    error_count: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = None
+    complete: bool = False
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.start_ns is None or self.end_ns is None:
+            return None
+        return (self.end_ns - self.start_ns) / 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trace_id": self.trace_id,
+            "name": self.name,
+            "agent_name": self.agent_name,
+            "conversation_id": self.conversation_id,
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "turn_index": self.turn_index,
+            "environment": self.environment,
+            "workspace_slug": self.workspace_slug,
+            "source_type": self.source_type,
+            "tags": self.tags,
+            "metadata": self.metadata,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "duration_ms": self.duration_ms,
+            "status": self.status,
+            "span_count": self.span_count,
+            "error_count": self.error_count,
+            "usage": self.usage.to_dict(),
+            "cost_usd": self.cost_usd,
+        }
+
+    def add(self, span: Span) -> None:
+        self.span_count += 1
+        if span.status == "error":
+            self.error_count += 1
+        if self.start_ns is None or span.start_ns < self.start_ns:
+            self.start_ns = span.start_ns
+        if span.end_ns is not None and (self.end_ns is None or span.end_ns > self.end_ns):
+            self.end_ns = span.end_ns
+        if span.usage is not None:
+            for name in _USAGE_FIELDS:
+                value = getattr(span.usage, name)
+                if value is not None:
+                    setattr(self.usage, name, (getattr(self.usage, name) or 0) + value)
+            if span.usage.total is None and span.usage.input is not None:
+                self.usage.total = (self.usage.total or 0) + span.usage.input + (span.usage.output or 0)
+        if span.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + span.cost_usd
+        if span.is_root:
+            self._take_root(span)
+
+    def _take_root(self, root: Span) -> None:
+        attrs, resource = root.trace_attrs, root.resource
+        self.name = root.name
+        self.agent_name = root.agent_name
+        self.conversation_id = attrs.conversation_id
+        self.user_id = attrs.user_id
+        self.session_id = attrs.session_id
+        self.turn_index = root.turn_index
+        self.environment = resource.environment
+        self.workspace_slug = resource.workspace_slug
+        self.source_type = resource.source_type
+        self.tags = list(attrs.tags)
+        self.metadata = attrs.metadata
+        self.status = root.status
+        self.complete = True
+
+
+class TraceAggregator:
+    """Accumulates spans per trace; returns a summary when the root ends (and on late spans)."""
+
+    def __init__(self, max_traces: int = 10_000) -> None:
+        self._traces: OrderedDict[str, TraceSummary] = OrderedDict()
+        self._max_traces = max_traces
+        self.evicted = 0
+
+    def add(self, span: Span) -> TraceSummary | None:
+        summary = self._traces.get(span.trace_id)
+        if summary is None:
+            summary = self._traces[span.trace_id] = TraceSummary(span.trace_id)
+            if len(self._traces) > self._max_traces:
+                self._traces.popitem(last=False)
+                self.evicted += 1
+        else:
+            self._traces.move_to_end(span.trace_id)
+        summary.add(span)
+        return summary if summary.complete else None

@@ -1,0 +1,212 @@
+"""Process-wide state: the active configuration, processor and exporters.
+
+``init()`` builds it; everything else reads it. Without ``init()``, the first span (or
+``instrument_all()``) initialises from ``STASO_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import random
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from .config import Config, load_config
+from .context import _agent_name, _current_span, _trace_attrs
+from .processors import BatchProcessor, Processor, SimpleProcessor
+from .span import SPAN_KINDS, Resource, Span, TraceAttributes, new_trace_id
+
+logger = logging.getLogger("staso_integrations")
+
+
+class Runtime:
+    __slots__ = ("config", "resource", "processor", "session_attrs", "sample_rate")
+
+    def __init__(self, config: Config, processor: Processor) -> None:
+        self.config = config
+        self.processor = processor
+        self.sample_rate = config.sample_rate
+        self.resource = Resource(
+            environment=config.environment,
+            workspace_slug=config.workspace_slug,
+            source_type=config.source_type,
+            agent_name=config.agent_name,
+        )
+        self.session_attrs = (
+            TraceAttributes(session_id=config.session_id, turns=itertools.count())
+            if config.session_id
+            else None
+        )
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+_atexit_registered = False
+
+
+def init(
+    *,
+    agent_name: str | None = None,
+    environment: str | None = None,
+    workspace_slug: str | None = None,
+    source_type: str | None = None,
+    session_id: str | None = None,
+    exporter: str | Any | Sequence[str | Any] | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    capture_content: bool | None = None,
+    sample_rate: float | None = None,
+    sqlite_path: str | None = None,
+    processor: str | None = None,
+    disabled_integrations: Sequence[str] | None = None,
+) -> Config:
+    """Configure tracing for this process; explicit arguments win over ``STASO_*`` variables.
+
+    Args:
+        agent_name: default agent for traces not inside ``@agent``.
+        environment: logical partition (``prod``, ``staging``...); default ``default``.
+        workspace_slug: the workspace traces belong to.
+        source_type: where traces come from; one of ``config.SOURCE_TYPES``.
+        session_id: a session every trace of this process joins, with increasing ``turn_index``.
+        exporter: an exporter name, an exporter object, or a list of them.
+        api_key: Staso API key (never logged or exported).
+        base_url: Staso API base URL.
+        capture_content: ``False`` keeps prompts, outputs and arguments out of spans.
+        sample_rate: share of traces kept, 0..1, decided once per trace.
+        sqlite_path: file of the local store (default ``.staso/traces.db``).
+        processor: ``batch`` (background thread, the default) or ``simple`` (synchronous).
+        disabled_integrations: integrations ``instrument_all()`` leaves alone.
+
+    Raises:
+        ValueError: a setting is outside its allowed values (the message names them).
+    """
+    from ..exporters import build_exporters
+
+    names, objects = _split_exporters(exporter)
+    config = load_config(
+        agent_name=agent_name,
+        environment=environment,
+        workspace_slug=workspace_slug,
+        source_type=source_type,
+        session_id=session_id,
+        exporters=names if exporter is not None else None,
+        api_key=api_key,
+        base_url=base_url,
+        capture_content=capture_content,
+        sample_rate=sample_rate,
+        sqlite_path=sqlite_path,
+        processor=processor,
+        disabled_integrations=tuple(disabled_integrations) if disabled_integrations else None,
+    )
+    exporters = [*build_exporters(config), *objects]
+    pipeline: Processor
+    if config.processor == "simple":
+        pipeline = SimpleProcessor(exporters, config)
+    else:
+        pipeline = BatchProcessor(exporters, config)
+    _install(Runtime(config, pipeline))
+    return config
+
+
+def _split_exporters(exporter: Any) -> tuple[tuple[str, ...], list[Any]]:
+    if exporter is None:
+        return (), []
+    items = [exporter] if isinstance(exporter, str) or not isinstance(exporter, Sequence) else exporter
+    names = tuple(item for item in items if isinstance(item, str))
+    return names, [item for item in items if not isinstance(item, str)]
+
+
+def _install(runtime: Runtime) -> None:
+    global _runtime, _atexit_registered
+    with _lock:
+        previous, _runtime = _runtime, runtime
+        if not _atexit_registered:
+            atexit.register(_shutdown_at_exit)
+            _atexit_registered = True
+    if previous is not None:
+        previous.processor.shutdown(timeout=5.0)
+
+
+def get_runtime() -> Runtime:
+    runtime = _runtime
+    if runtime is None:
+        with _lock:
+            runtime = _runtime
+        if runtime is None:
+            init()
+            runtime = _runtime
+    assert runtime is not None
+    return runtime
+
+
+def is_initialized() -> bool:
+    return _runtime is not None
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Export every ended span now; ``False`` if ``timeout`` seconds were not enough."""
+    runtime = _runtime
+    return True if runtime is None else runtime.processor.flush(timeout)
+
+
+def shutdown(timeout: float = 5.0) -> None:
+    """Flush, then stop the pipeline and its exporters. Spans after this start a new runtime."""
+    global _runtime
+    with _lock:
+        runtime, _runtime = _runtime, None
+    if runtime is not None:
+        runtime.processor.shutdown(timeout)
+
+
+def _shutdown_at_exit() -> None:
+    try:
+        shutdown(timeout=5.0)
+    except Exception:  # never turn a clean interpreter exit into a traceback
+        logger.debug("staso shutdown at exit failed", exc_info=True)
+
+
+def start_span(name: str, kind: str = "custom") -> Span:
+    """Open a span under the current one (a new trace if there is none). Not activated."""
+    runtime = _runtime or get_runtime()
+    parent = _current_span.get()
+    if parent is not None:
+        return Span(
+            name,
+            kind,
+            trace_id=parent.trace_id,
+            parent_span_id=parent.span_id,
+            agent_name=_agent_name.get() or parent.agent_name,
+            trace_attrs=parent.trace_attrs,
+            turn_index=parent.turn_index,
+            resource=parent.resource,
+            processor=parent._processor,
+        )
+    attrs = _trace_attrs.get()
+    if attrs.session_id is None and runtime.session_attrs is not None:
+        attrs = replace(
+            attrs,
+            session_id=runtime.session_attrs.session_id,
+            turns=runtime.session_attrs.turns,
+        )
+    sampled = runtime.sample_rate >= 1.0 or random.random() < runtime.sample_rate
+    return Span(
+        name,
+        kind,
+        trace_id=new_trace_id(),
+        parent_span_id=None,
+        agent_name=_agent_name.get() or runtime.resource.agent_name,
+        trace_attrs=attrs,
+        turn_index=next(attrs.turns) if attrs.turns is not None else None,
+        resource=runtime.resource,
+        processor=runtime.processor if sampled else None,
+    )
+
+
+def check_kind(kind: str) -> str:
+    if kind not in SPAN_KINDS:
+        raise ValueError(f"unknown span kind {kind!r}; allowed: {', '.join(SPAN_KINDS)}")
+    return kind

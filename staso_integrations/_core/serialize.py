@@ -1,0 +1,85 @@
+"""Turn arbitrary user values into JSON-ready data, tolerantly and with size caps.
+
+Runs on the caller's thread at capture time (later the user may mutate the objects), so it
+is iterative-cheap for the common shapes and bounded for the rest. Never raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from typing import Any
+from uuid import UUID
+
+MAX_STRING = 16_000
+MAX_ITEMS = 200
+MAX_DEPTH = 8
+MAX_REPR = 1_000
+_DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,", re.ASCII)
+_PRIMITIVES = (str, int, float, bool, type(None))
+
+
+def to_jsonable(value: Any, depth: int = 0) -> Any:
+    """A JSON-compatible copy of ``value``: containers copied, long strings cut with a marker."""
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, _PRIMITIVES):
+        return value
+    if depth >= MAX_DEPTH:
+        return f"<{type(value).__name__}: nested too deep>"
+    try:
+        return _convert(value, depth + 1)
+    except Exception:
+        return f"<{type(value).__name__}: not serializable>"
+
+
+def _convert(value: Any, depth: int) -> Any:
+    if isinstance(value, Mapping):
+        out = {}
+        for index, (key, item) in enumerate(value.items()):
+            if index >= MAX_ITEMS:
+                out["…"] = f"{len(value) - MAX_ITEMS} more items"
+                break
+            out[key if isinstance(key, str) else str(key)] = to_jsonable(item, depth)
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value) if not isinstance(value, list) else value
+        out_list = [to_jsonable(item, depth) for item in items[:MAX_ITEMS]]
+        if len(items) > MAX_ITEMS:
+            out_list.append(f"… {len(items) - MAX_ITEMS} more items")
+        return out_list
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{type(value).__name__}: {len(value)} bytes>"
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value, depth)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump) and not isinstance(value, type):
+        return to_jsonable(model_dump(mode="json", exclude_none=True), depth)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(
+            {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, depth
+        )
+    text = repr(value)
+    return text if len(text) <= MAX_REPR else text[:MAX_REPR] + "…"
+
+
+def _string(value: str) -> str:
+    match = _DATA_URL.match(value) if value.startswith("data:") else None
+    if match is not None:
+        size = len(value) - match.end()
+        return f"<{match.group(1)} base64: ~{base64_size(size)} bytes>"
+    if len(value) > MAX_STRING:
+        return value[:MAX_STRING] + f"… <{len(value) - MAX_STRING} more chars>"
+    return value
+
+
+def base64_size(encoded_chars: int) -> int:
+    return encoded_chars * 3 // 4
+

@@ -1,0 +1,242 @@
+"""The span schema (DESIGN.md section 2) as typed objects; flattened to dicts at the edge."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .processors import Processor
+
+SPAN_KINDS: tuple[str, ...] = ("llm", "tool", "chain", "retriever", "agent", "custom", "embedding")
+MAX_ERROR_MESSAGE = 4_000
+
+_randbits = random.getrandbits  # the random module reseeds itself after os.fork
+
+
+def new_trace_id() -> str:
+    return f"{_randbits(128) or 1:032x}"
+
+
+def new_span_id() -> str:
+    return f"{_randbits(64) or 1:016x}"
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts. ``input`` counts every prompt token, cache reads and writes included."""
+
+    input: int | None = None
+    output: int | None = None
+    total: int | None = None
+    cache_read: int | None = None
+    cache_write: int | None = None
+    reasoning: int | None = None
+
+    def to_dict(self) -> dict[str, int | None]:
+        total = self.total
+        if total is None and self.input is not None and self.output is not None:
+            total = self.input + self.output
+        return {
+            "input": self.input,
+            "output": self.output,
+            "total": total,
+            "cache_read": self.cache_read,
+            "cache_write": self.cache_write,
+            "reasoning": self.reasoning,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """Process-wide fields from ``init()``: the same for every span until the next ``init()``."""
+
+    environment: str = "default"
+    workspace_slug: str | None = None
+    source_type: str = "production"
+    agent_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceAttributes:
+    """Trace-level fields set by ``conversation()``; a trace keeps the ones of its root span."""
+
+    conversation_id: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    turns: itertools.count[int] | None = field(default=None, compare=False)
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] | None = None
+
+
+EMPTY_TRACE_ATTRIBUTES = TraceAttributes()
+
+
+class Span:
+    """One unit of work. Fill fields freely; ``end()``/``fail()`` act once, later calls no-op."""
+
+    __slots__ = (
+        "name",
+        "kind",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "start_ns",
+        "end_ns",
+        "status",
+        "error",
+        "input",
+        "output",
+        "metadata",
+        "agent_name",
+        "trace_attrs",
+        "turn_index",
+        "resource",
+        "provider",
+        "operation",
+        "request_model",
+        "response_model",
+        "usage",
+        "cost_usd",
+        "ttft_ms",
+        "finish_reason",
+        "tool_calls",
+        "stream",
+        "_processor",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        *,
+        trace_id: str,
+        parent_span_id: str | None,
+        agent_name: str | None,
+        trace_attrs: TraceAttributes,
+        turn_index: int | None,
+        resource: Resource,
+        processor: Processor | None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.trace_id = trace_id
+        self.span_id = new_span_id()
+        self.parent_span_id = parent_span_id
+        self.start_ns = time.time_ns()
+        self.end_ns: int | None = None
+        self.status = "ok"
+        self.error: dict[str, Any] | None = None
+        self.input: Any = None
+        self.output: Any = None
+        self.metadata: dict[str, Any] = {}
+        self.agent_name = agent_name
+        self.trace_attrs = trace_attrs
+        self.turn_index = turn_index
+        self.resource = resource
+        self.provider: str | None = None
+        self.operation: str | None = None
+        self.request_model: str | None = None
+        self.response_model: str | None = None
+        self.usage: Usage | None = None
+        self.cost_usd: float | None = None
+        self.ttft_ms: float | None = None
+        self.finish_reason: str | None = None
+        self.tool_calls: list[dict[str, Any]] | None = None
+        self.stream: bool | None = None
+        self._processor = processor
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_span_id is None
+
+    @property
+    def ended(self) -> bool:
+        return self.end_ns is not None
+
+    def end(self) -> None:
+        """Close the span and hand it to the pipeline; a second call does nothing."""
+        if self.end_ns is not None:
+            return
+        self.end_ns = time.time_ns()
+        if self._processor is not None:
+            self._processor.on_end(self)
+
+    def fail(self, exc: BaseException) -> None:
+        """Record ``exc`` as this span's error and end it (once)."""
+        if self.end_ns is not None:
+            return
+        self.record_error(exc)
+        self.end()
+
+    def record_error(self, exc: BaseException) -> None:
+        self.status = "error"
+        cls = type(exc)
+        module = cls.__module__
+        error: dict[str, Any] = {
+            "type": cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}",
+            "message": _message(exc),
+        }
+        status_code = getattr(exc, "status_code", None)
+        if isinstance(status_code, int):
+            error["status_code"] = status_code
+        self.error = error
+
+    def to_dict(self) -> dict[str, Any]:
+        """The exported form: every schema field, trace-level fields flattened in."""
+        attrs = self.trace_attrs
+        resource = self.resource
+        return {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "error": self.error,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "duration_ms": self.duration_ms,
+            "input": self.input,
+            "output": self.output,
+            "metadata": self.metadata,
+            "agent_name": self.agent_name,
+            "conversation_id": attrs.conversation_id,
+            "user_id": attrs.user_id,
+            "session_id": attrs.session_id,
+            "turn_index": self.turn_index,
+            "tags": list(attrs.tags),
+            "environment": resource.environment,
+            "workspace_slug": resource.workspace_slug,
+            "source_type": resource.source_type,
+            "provider": self.provider,
+            "operation": self.operation,
+            "request_model": self.request_model,
+            "response_model": self.response_model,
+            "usage": self.usage.to_dict() if self.usage is not None else None,
+            "cost_usd": self.cost_usd,
+            "ttft_ms": self.ttft_ms,
+            "finish_reason": self.finish_reason,
+            "tool_calls": self.tool_calls,
+            "stream": self.stream,
+        }
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.end_ns is None:
+            return None
+        return (self.end_ns - self.start_ns) / 1e6
+
+    def __repr__(self) -> str:
+        return f"<Span {self.kind} {self.name!r} {self.span_id} status={self.status}>"
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # a user's __str__ may itself raise
+        text = f"<unprintable {type(exc).__name__}>"
+    return text if len(text) <= MAX_ERROR_MESSAGE else text[:MAX_ERROR_MESSAGE] + "…"

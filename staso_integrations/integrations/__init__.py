@@ -1,0 +1,1 @@
+"""Integrations: one Instrumentor per supported library, found through ``_registry``."""

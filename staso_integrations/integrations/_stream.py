@@ -1,0 +1,163 @@
+"""Stream proxies shared by every provider: the user iterates, we watch and finish once.
+
+The proxy behaves like the SDK's stream (attributes, helper methods, ``with``, ``close``),
+hands each item to a handler, records time to first item, and ends the span exactly once:
+on exhaustion, ``close()``, context exit, an error, or garbage collection.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import wrapt
+
+from .._core.guard import guard
+from .._core.span import Span
+
+
+class StreamHandler(Protocol):
+    def on_chunk(self, chunk: Any) -> None:
+        """Accumulate one item (must be cheap: it runs per chunk on the caller's thread)."""
+
+    def on_end(self, span: Span) -> None:
+        """Write what was accumulated (model, usage, output, finish reason) into ``span``."""
+
+
+class _StreamState:
+    __slots__ = ("span", "handler", "first_seen", "done")
+
+    def __init__(self, span: Span, handler: StreamHandler) -> None:
+        self.span = span
+        self.handler = handler
+        self.first_seen = False
+        self.done = False
+
+    def chunk(self, chunk: Any) -> None:
+        if not self.first_seen:
+            self.first_seen = True
+            self.span.ttft_ms = (time.time_ns() - self.span.start_ns) / 1e6
+        with guard("stream.on_chunk"):
+            self.handler.on_chunk(chunk)
+
+    def finish(self, error: BaseException | None = None, *, early: bool = False) -> None:
+        if self.done:
+            return
+        self.done = True
+        with guard("stream.finish"):
+            with guard("stream.on_end"):
+                self.handler.on_end(self.span)
+            if early:
+                self.span.metadata["stream_closed_early"] = True
+            if error is not None:
+                self.span.fail(error)
+            else:
+                self.span.end()
+
+
+class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Any, span: Span, handler: StreamHandler) -> None:
+        super().__init__(wrapped)
+        self._self_state = _StreamState(span, handler)
+        self._self_iterator: Any = None
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        iterator = self._self_iterator
+        if iterator is None:
+            wrapped = self.__wrapped__
+            iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+            self._self_iterator = iterator
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            self._self_state.finish()
+            raise
+        except BaseException as exc:
+            self._self_state.finish(exc)
+            raise
+        self._self_state.chunk(chunk)
+        return chunk
+
+    def __enter__(self) -> SyncStreamProxy:
+        enter = getattr(self.__wrapped__, "__enter__", None)
+        if enter is not None:
+            enter()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__exit__", None)
+            return exit_(exc_type, exc, tb) if exit_ is not None else None
+        finally:
+            self._self_state.finish(early=True)
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_state.finish(early=True)
+
+    def __del__(self) -> None:
+        state = getattr(self, "_self_state", None)
+        if state is not None:
+            state.finish(early=True)
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Any, span: Span, handler: StreamHandler) -> None:
+        super().__init__(wrapped)
+        self._self_state = _StreamState(span, handler)
+        self._self_iterator: Any = None
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        iterator = self._self_iterator
+        if iterator is None:
+            wrapped = self.__wrapped__
+            iterator = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
+            self._self_iterator = iterator
+        try:
+            chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            self._self_state.finish()
+            raise
+        except BaseException as exc:
+            self._self_state.finish(exc)
+            raise
+        self._self_state.chunk(chunk)
+        return chunk
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        enter = getattr(self.__wrapped__, "__aenter__", None)
+        if enter is not None:
+            await enter()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__aexit__", None)
+            return await exit_(exc_type, exc, tb) if exit_ is not None else None
+        finally:
+            self._self_state.finish(early=True)
+
+    async def close(self) -> None:
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_state.finish(early=True)
+
+    async def aclose(self) -> None:
+        try:
+            await self.__wrapped__.aclose()
+        finally:
+            self._self_state.finish(early=True)
+
+    def __del__(self) -> None:
+        state = getattr(self, "_self_state", None)
+        if state is not None:
+            state.finish(early=True)

@@ -1,0 +1,95 @@
+"""Read side of the local SQLite store: what ``traces list`` / ``traces show`` query."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .exporters.sqlite import connect, span_from_row, trace_from_row
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    agent_name: str | None = None
+    conversation_id: str | None = None
+    environment: str | None = None
+    source_type: str | None = None
+    since_ns: int | None = None
+    limit: int = 50
+
+
+def parse_since(text: str, now: datetime | None = None) -> int:
+    """``30m``/``2h``/``7d`` ago, or an ISO date/time, as nanoseconds since the epoch.
+
+    Raises:
+        ValueError: ``text`` is neither, naming the accepted forms.
+    """
+    now = now or datetime.now(timezone.utc)
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    if text[:-1].isdigit() and text[-1:] in units:
+        moment = now - timedelta(**{units[text[-1]]: int(text[:-1])})
+    else:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"--since {text!r}: use a duration like 30m, 2h, 7d or an ISO time like 2026-11-25T09:00"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1e9)
+
+
+class TraceStore:
+    def __init__(self, path: str = ".staso/traces.db") -> None:
+        self.path = path
+        self._conn = connect(path)
+        self._conn.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def list_traces(self, where: TraceFilter = TraceFilter()) -> list[dict[str, Any]]:
+        """Newest first."""
+        clauses, params = [], []
+        for column in ("agent_name", "conversation_id", "environment", "source_type"):
+            value = getattr(where, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if where.since_ns is not None:
+            clauses.append("start_ns >= ?")
+            params.append(where.since_ns)
+        sql = "SELECT * FROM traces"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY start_ns DESC LIMIT ?"
+        rows = self._conn.execute(sql, (*params, where.limit)).fetchall()
+        return [trace_from_row(row) for row in rows]
+
+    def find_trace_id(self, prefix: str) -> str:
+        """The one trace id starting with ``prefix``.
+
+        Raises:
+            LookupError: none or several traces match.
+        """
+        rows = self._conn.execute(
+            "SELECT trace_id FROM traces WHERE trace_id LIKE ? UNION "
+            "SELECT DISTINCT trace_id FROM spans WHERE trace_id LIKE ? LIMIT 3",
+            (prefix + "%", prefix + "%"),
+        ).fetchall()
+        ids = sorted({row[0] for row in rows})
+        if len(ids) != 1:
+            raise LookupError(
+                f"no trace id starts with {prefix!r}" if not ids else f"{prefix!r} matches several traces: {ids}"
+            )
+        return ids[0]
+
+    def get_trace(self, trace_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        row = self._conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
+        spans = self._conn.execute(
+            "SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns", (trace_id,)
+        ).fetchall()
+        return (trace_from_row(row) if row else None), [span_from_row(s) for s in spans]
