@@ -86,8 +86,13 @@ def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
         return None
 
 
+def _default_name(fn: Callable[..., Any]) -> str:
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or "call"
+    return qualname.rpartition("<locals>.")[2]  # keep Class.method, drop enclosing functions
+
+
 def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None) -> Callable[..., Any]:
-    span_name = name or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "call")
+    span_name = name or _default_name(fn)
     sig = _signature(fn)
 
     if inspect.isasyncgenfunction(fn):

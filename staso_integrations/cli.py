@@ -1,0 +1,182 @@
+"""``staso-integrations``: look at the local store, check the setup, run the offline demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from .exporters._render import format_cost, format_ms, render_trace
+from .store import TraceFilter, TraceStore, parse_since
+
+DEFAULT_DB = ".staso/traces.db"
+
+
+def _db_path(args: argparse.Namespace) -> str:
+    return args.db or os.environ.get("STASO_SQLITE_PATH") or DEFAULT_DB
+
+
+def _open_store(args: argparse.Namespace) -> TraceStore:
+    path = _db_path(args)
+    if not os.path.exists(path):
+        raise SystemExit(f"no trace store at {path}: run your app with staso first (or pass --db)")
+    return TraceStore(path)
+
+
+def _time(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _tokens(trace: dict[str, Any]) -> str:
+    total = trace["usage"].get("total")
+    return "-" if total is None else str(total)
+
+
+def cmd_traces_list(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        where = TraceFilter(
+            agent_name=args.agent,
+            conversation_id=args.conversation,
+            environment=args.environment,
+            source_type=args.source_type,
+            since_ns=parse_since(args.since) if args.since else None,
+            limit=args.limit,
+        )
+        traces = store.list_traces(where)
+    finally:
+        store.close()
+    columns = ("time (UTC)", "trace id", "agent", "name", "spans", "tokens", "cost", "duration", "status")
+    rows = [
+        (
+            _time(t["start_ns"]),
+            t["trace_id"][:16],
+            t["agent_name"] or "-",
+            (t["name"] or "-")[:28],
+            str(t["span_count"]),
+            _tokens(t),
+            format_cost(t["cost_usd"]) or "-",
+            format_ms(t["duration_ms"]),
+            t["status"] + (f" ({t['error_count']} err)" if t["error_count"] else ""),
+        )
+        for t in traces
+    ]
+    _print_table(columns, rows)
+    if not rows:
+        print("no traces match")
+    return 0
+
+
+def _print_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def cmd_traces_show(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        if args.trace_id == "last":
+            newest = store.list_traces(TraceFilter(limit=1))
+            if not newest:
+                raise SystemExit("the store has no traces yet")
+            trace_id = newest[0]["trace_id"]
+        else:
+            try:
+                trace_id = store.find_trace_id(args.trace_id)
+            except LookupError as exc:
+                raise SystemExit(str(exc)) from None
+        trace, spans = store.get_trace(trace_id)
+    finally:
+        store.close()
+    print(render_trace(trace or {"trace_id": trace_id, "status": "open"}, spans))
+    if args.verbose:
+        for span in spans:
+            print(f"\n--- [{span['kind']}] {span['name']} {span['span_id']}")
+            for key in ("input", "output", "tool_calls", "error", "metadata"):
+                if span.get(key):
+                    print(f"{key}: {span[key]}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ._core.config import load_config
+    from .integrations import _registry
+    from .integrations._base import installed_version, split_requirement
+
+    print(f"python {sys.version.split()[0]}")
+    print(f"staso-integrations {installed_version('staso-integrations') or 'not installed (source tree)'}")
+    print("\nintegrations:")
+    for name in sorted(_registry.REGISTRY):
+        try:
+            instrumentor = _registry.load_instrumentor(name)
+        except Exception as exc:  # a broken integration must not hide the others
+            print(f"  {name:<12} error loading: {type(exc).__name__}: {exc}")
+            continue
+        for requirement in instrumentor.requires:
+            distribution, specifier = split_requirement(requirement)
+            version = installed_version(distribution) or "not installed"
+            reason = instrumentor.unsupported_reason()
+            status = "supported" if reason is None else f"not used: {reason}"
+            print(f"  {name:<12} {distribution} {version:<14} supported {specifier:<12} {status}")
+    print("\nconfiguration (from STASO_* environment variables):")
+    try:
+        config = load_config()
+    except ValueError as exc:
+        print(f"  INVALID: {exc}")
+        return 1
+    for key, value in config.public_dict().items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(db=_db_path(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="staso-integrations", description=__doc__)
+    parser.add_argument("--db", help=f"the SQLite trace store (default {DEFAULT_DB} or $STASO_SQLITE_PATH)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    traces = commands.add_parser("traces", help="list and show traces in the local store")
+    traces_commands = traces.add_subparsers(dest="traces_command", required=True)
+    listing = traces_commands.add_parser("list", help="newest traces first")
+    listing.add_argument("--agent")
+    listing.add_argument("--conversation")
+    listing.add_argument("--environment")
+    listing.add_argument("--source-type")
+    listing.add_argument("--since", help="30m, 2h, 7d or an ISO time")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(func=cmd_traces_list)
+    show = traces_commands.add_parser("show", help="one trace as a tree")
+    show.add_argument("trace_id", help="a trace id or its prefix, or 'last'")
+    show.add_argument("-v", "--verbose", action="store_true", help="also print inputs and outputs")
+    show.set_defaults(func=cmd_traces_show)
+
+    doctor = commands.add_parser("doctor", help="versions, supported ranges and configuration")
+    doctor.set_defaults(func=cmd_doctor)
+    demo = commands.add_parser("demo", help="run the offline demo agent and show its traces")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

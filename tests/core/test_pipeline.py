@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+import staso_integrations as st
+from staso_integrations._core.config import load_config
+from staso_integrations._core.processors import BatchProcessor
+from staso_integrations._core.rollup import TraceSummary
+from staso_integrations._core.span import Span, Usage
+from staso_integrations.exporters import InMemoryExporter, SqliteExporter
+
+
+def _llm_span(name: str, model: str | None, usage: Usage | None, provider: str = "openai") -> None:
+    with st.span(name, kind="llm") as span:
+        span.provider = provider
+        span.request_model = model
+        span.usage = usage
+
+
+def test_cost_is_computed_by_the_pipeline_from_genai_prices(exporter: InMemoryExporter) -> None:
+    with st.span("agent", kind="agent"):
+        _llm_span("a", "gpt-4o-mini", Usage(input=1000, output=500, cache_read=200))
+        _llm_span("b", "claude-sonnet-4-5", Usage(input=1000, output=100), provider="anthropic")
+    a, b = exporter.by_name("a"), exporter.by_name("b")
+    # gpt-4o-mini: 800 uncached x $0.15/M + 200 cached x $0.075/M + 500 x $0.60/M
+    assert a.cost_usd == pytest.approx(0.000435)
+    assert b.cost_usd is not None and b.cost_usd > 0
+    summary = exporter.traces[a.trace_id]
+    assert summary.cost_usd == pytest.approx(a.cost_usd + b.cost_usd)
+    assert summary.usage.input == 2000 and summary.usage.output == 600 and summary.usage.total == 2600
+    assert summary.usage.cache_read == 200
+
+
+def test_unknown_model_keeps_tokens_and_has_no_cost(exporter: InMemoryExporter) -> None:
+    _llm_span("x", "my-finetune-xyz", Usage(input=10, output=5))
+    span = exporter.by_name("x")
+    assert span.cost_usd is None
+    assert span.usage == Usage(input=10, output=5)
+    assert exporter.traces[span.trace_id].usage.total == 15
+
+
+def test_trace_rollup_counts_spans_errors_and_duration(exporter: InMemoryExporter) -> None:
+    with st.span("root") as root:
+        for i in range(3):
+            with st.span(f"child-{i}"):
+                pass
+        with pytest.raises(ValueError):
+            with st.span("bad"):
+                raise ValueError("x")
+    summary = exporter.traces[root.trace_id]
+    assert summary.span_count == 5
+    assert summary.error_count == 1
+    assert summary.status == "ok"
+    assert summary.name == "root"
+    assert summary.duration_ms == pytest.approx(root.duration_ms)
+
+
+def test_trace_summary_only_when_root_ends(exporter: InMemoryExporter) -> None:
+    with st.span("root") as root:
+        with st.span("child"):
+            pass
+        assert root.trace_id not in exporter.traces
+    assert root.trace_id in exporter.traces
+
+
+class _Blocking:
+    """An exporter that blocks until released: the worker is stuck, the caller must not be."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.spans: list[Span] = []
+
+    def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None:
+        self.release.wait(10)
+        self.spans.extend(spans)
+
+    def shutdown(self) -> None:
+        self.release.set()
+
+
+def test_queue_overflow_counts_drops_and_never_blocks() -> None:
+    blocking = _Blocking()
+    config = load_config(env={}, exporters=(), max_queue_size=50, batch_size=10)
+    st.init(exporter=blocking)
+    from staso_integrations._core import runtime
+
+    processor = BatchProcessor([blocking], config)
+    runtime._runtime.processor = processor  # type: ignore[union-attr]
+    start = time.perf_counter()
+    for _ in range(1000):
+        with st.span("s"):
+            pass
+    elapsed = time.perf_counter() - start
+    assert elapsed < 2.0  # 1000 spans against a stuck exporter: no waiting on it
+    assert processor.dropped >= 1000 - 50 - 10
+    blocking.release.set()
+    assert processor.flush(5.0)
+    assert len(blocking.spans) + processor.dropped == 1000
+    processor.shutdown()
+
+
+def test_flush_exports_everything() -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory)  # batch processor, 1 s interval
+    for _ in range(500):
+        with st.span("s"):
+            pass
+    assert st.flush(5.0) is True
+    assert len(memory.spans) == 500
+    assert len(memory.traces) == 500
+
+
+def test_shutdown_flushes_and_stops_the_thread() -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory)
+    from staso_integrations._core import runtime
+
+    processor = runtime.get_runtime().processor
+    with st.span("s"):
+        pass
+    st.shutdown()
+    assert len(memory.spans) == 1
+    assert not processor._thread.is_alive()  # type: ignore[attr-defined]
+
+
+class _Raising:
+    def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None:
+        raise ConnectionError("collector down")
+
+    def shutdown(self) -> None:
+        raise RuntimeError("cannot close")
+
+
+@pytest.mark.parametrize("processor", ["simple", "batch"])
+def test_an_exporter_that_raises_does_not_break_the_app_or_the_others(processor: str) -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=[_Raising(), memory], processor=processor)
+
+    @st.trace
+    def work() -> str:
+        return "fine"
+
+    assert work() == "fine"
+    st.flush()
+    assert len(memory.spans) == 1
+    from staso_integrations._core import runtime
+
+    assert runtime.get_runtime().processor.export_errors == 1
+    st.shutdown()  # a failing exporter shutdown is logged, not raised
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_after_init_child_exports_its_own_spans(tmp_path: Path) -> None:
+    db = tmp_path / "fork.db"
+    st.init(exporter="sqlite", sqlite_path=str(db))
+    with st.span("parent-before-fork"):
+        pass
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            with st.span("child-span"):
+                pass
+            code = 0 if st.flush(5.0) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with st.span("parent-after-fork"):
+        pass
+    st.shutdown()
+    from staso_integrations.store import TraceStore
+
+    store = TraceStore(str(db))
+    names = sorted(t["name"] for t in store.list_traces())
+    store.close()
+    assert names == ["child-span", "parent-after-fork", "parent-before-fork"]
+
+
+def test_spans_pending_at_interpreter_exit_are_flushed(tmp_path: Path) -> None:
+    db = tmp_path / "exit.db"
+    script = (
+        "import staso_integrations as st\n"
+        f"st.init(exporter='sqlite', sqlite_path={str(db)!r})\n"
+        "for i in range(300):\n"
+        "    with st.span(f's{i}'):\n"
+        "        pass\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STASO_")}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=60)
+    exporter = SqliteExporter(str(db))
+    count = exporter._connection().execute("SELECT count(*) FROM spans").fetchone()[0]
+    exporter.shutdown()
+    assert count == 300

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+import staso_integrations as st
+from staso_integrations._core.guard import guard
+from staso_integrations.integrations import _registry
+from tests.conftest import REPO
+
+
+def test_public_api() -> None:
+    assert sorted(st.__all__) == [
+        "Span", "Usage", "agent", "conversation", "current_span", "flush", "init",
+        "instrument_all", "shutdown", "span", "tool", "trace", "uninstrument_all",
+    ]  # fmt: skip
+    for name in st.__all__:
+        assert getattr(st, name) is not None
+
+
+def test_import_pulls_in_no_sdk_and_no_pricing() -> None:
+    heavy = ["openai", "anthropic", "langchain_core", "llama_index", "genai_prices", "httpx2", "opentelemetry"]
+    code = f"import sys, staso_integrations; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_registry_entry_resolves_and_its_extra_matches_requires() -> None:
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    all_requirements = {req for reqs in extras.values() for req in reqs}
+    for name in _registry.REGISTRY:
+        instrumentor = _registry.load_instrumentor(name)
+        assert instrumentor.name == name
+        for requirement in instrumentor.requires:
+            assert requirement in all_requirements, f"{requirement} of {name} is in no extra"
+
+
+def test_guard_swallows_our_errors_and_strict_mode_reraises(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(KeyError):
+        with guard("strict"):
+            raise KeyError("bug")
+    monkeypatch.delenv("STASO_STRICT")
+    with guard("relaxed"):
+        raise KeyError("bug")
+
+    @guard("decorated")
+    def broken() -> int:
+        raise RuntimeError("bug")
+
+    assert broken() is None
+
+
+def test_guard_never_swallows_keyboard_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STASO_STRICT")
+    with pytest.raises(KeyboardInterrupt):
+        with guard("x"):
+            raise KeyboardInterrupt
+
+
+def test_our_bug_at_span_start_does_not_break_the_user_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    from staso_integrations._core import decorators
+
+    monkeypatch.delenv("STASO_STRICT")
+
+    def broken_start(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("instrumentation bug")
+
+    monkeypatch.setattr(decorators, "start_span", broken_start)
+
+    @st.trace
+    def work(x: int) -> int:
+        return x * 2
+
+    assert work(21) == 42
+    with st.span("block") as s:
+        s.output = "still usable"
