@@ -1,9 +1,77 @@
-"""What every provider integration shares when it opens an ``llm``/``embedding`` span."""
+"""What every provider integration shares when it opens an ``llm``/``embedding`` span.
+
+One LLM call = one llm span. A framework (LangChain, LlamaIndex) that already opened an llm
+span for a model call wraps the call in ``provider_enriches(span)``; the provider hook inside
+then records into a private span whose fields are merged into the framework's span when it
+ends, instead of exporting a second span. The first provider call claims the target; any
+other call in the block (say, a tool calling OpenAI directly) is traced as usual.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from .._core.runtime import get_runtime, start_span
 from .._core.span import Span
+
+# Fields the provider layer knows exactly; they win over what the framework reports.
+_PROVIDER_FIELDS = (
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "usage",
+    "ttft_ms",
+    "finish_reason",
+    "tool_calls",
+    "stream",
+)
+
+
+class _Target:
+    __slots__ = ("span", "claimed")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.claimed = False
+
+
+_target: ContextVar[_Target | None] = ContextVar("staso_llm_target", default=None)
+
+
+class _MergeInto:
+    """Stands in for the processor of a provider span that enriches a framework span."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: Span) -> None:
+        self.target = target
+
+    def on_end(self, span: Span) -> None:
+        target = self.target
+        for name in _PROVIDER_FIELDS:
+            value = getattr(span, name)
+            if value is not None:
+                setattr(target, name, value)
+        if target.input is None:
+            target.input = span.input
+        if target.output is None:
+            target.output = span.output
+        if span.error is not None and target.error is None:
+            target.status, target.error = span.status, span.error
+        target.metadata.update(span.metadata)
+
+
+@contextmanager
+def provider_enriches(span: Span) -> Iterator[None]:
+    """Inside the block, the first provider call fills ``span`` instead of opening its own."""
+    token = _target.set(_Target(span))
+    try:
+        yield
+    finally:
+        _target.reset(token)
 
 
 def start_llm_span(
@@ -16,12 +84,31 @@ def start_llm_span(
     kind: str = "llm",
 ) -> Span:
     """Open the one span of one model call under the current span (not activated)."""
-    span = start_span(name, kind)
+    target = _target.get()
+    if target is not None and not target.claimed and target.span.end_ns is None:
+        target.claimed = True
+        span = _enriching_span(name, kind, target.span)
+    else:
+        span = start_span(name, kind)
     span.provider = provider
     span.operation = operation
     span.request_model = request_model
     span.stream = stream
     return span
+
+
+def _enriching_span(name: str, kind: str, target: Span) -> Span:
+    return Span(
+        name,
+        kind,
+        trace_id=target.trace_id,
+        parent_span_id=target.span_id,
+        agent_name=target.agent_name,
+        trace_attrs=target.trace_attrs,
+        turn_index=target.turn_index,
+        resource=target.resource,
+        processor=_MergeInto(target),  # type: ignore[arg-type]
+    )
 
 
 def capture_content() -> bool:
