@@ -112,25 +112,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     print(f"python {sys.version.split()[0]}")
     print(f"staso-integrations {installed_version('staso-integrations') or 'not installed (source tree)'}")
-    print("\nintegrations:")
+    try:
+        config = load_config()
+    except ValueError as exc:
+        print(f"\nconfiguration INVALID: {exc}")
+        return 1
+    print("\nintegrations (what instrument_all() would do here):")
     for name in sorted(_registry.REGISTRY):
         try:
             instrumentor = _registry.load_instrumentor(name)
         except Exception as exc:  # a broken integration must not hide the others
             print(f"  {name:<12} error loading: {type(exc).__name__}: {exc}")
             continue
+        reason = instrumentor.unsupported_reason()
+        if name in config.disabled_integrations:
+            status = "disabled (STASO_DISABLED_INTEGRATIONS)"
+        elif reason is None:
+            status = "instrumented when imported"
+        else:
+            status = f"skipped: {reason}"
         for requirement in instrumentor.requires:
             distribution, specifier = split_requirement(requirement)
-            version = installed_version(distribution) or "not installed"
-            reason = instrumentor.unsupported_reason()
-            status = "supported" if reason is None else f"not used: {reason}"
-            print(f"  {name:<12} {distribution} {version:<14} supported {specifier:<12} {status}")
-    print("\nconfiguration (from STASO_* environment variables):")
-    try:
-        config = load_config()
-    except ValueError as exc:
-        print(f"  INVALID: {exc}")
-        return 1
+            version = installed_version(distribution) or "-"
+            print(f"  {name:<12} {distribution:<18} {version:<10} supports {specifier:<12} {status}")
+    print("\nconfiguration (init() arguments override these STASO_* values):")
     for key, value in config.public_dict().items():
         print(f"  {key}: {value}")
     return 0

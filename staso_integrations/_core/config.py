@@ -6,7 +6,7 @@ Every check runs here, at ``init()``, so bad input fails loudly before any call 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -46,6 +46,8 @@ class Config:
     jsonl_path: str = ".staso/traces.jsonl"
     capture_content: bool = True
     sample_rate: float = 1.0
+    keep_errors: bool = False
+    redact: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
     processor: str = "batch"
     disabled_integrations: tuple[str, ...] = ()
     max_queue_size: int = 10_000
@@ -102,6 +104,7 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Confi
         "exporters": _env_list(env.get("STASO_EXPORTER")),
         "capture_content": _env_bool("STASO_CAPTURE_CONTENT", env),
         "sample_rate": env.get("STASO_SAMPLE_RATE") or None,
+        "keep_errors": _env_bool("STASO_KEEP_ERRORS", env),
         "disabled_integrations": _env_list(env.get("STASO_DISABLED_INTEGRATIONS")),
         "sqlite_path": env.get("STASO_SQLITE_PATH") or None,
     }
@@ -133,6 +136,8 @@ def _validated(config: Config) -> Config:
         raise ValueError(f"sample_rate {config.sample_rate!r} is outside the allowed range 0..1")
     if config.processor not in PROCESSORS:
         raise ValueError(f"unknown processor {config.processor!r}; allowed: {', '.join(PROCESSORS)}")
+    if config.redact is not None and not callable(config.redact):
+        raise ValueError(f"redact must be a callable taking and returning a span dict, got {config.redact!r}")
     if not config.environment or not isinstance(config.environment, str):
         raise ValueError(f"environment {config.environment!r} must be a non-empty string")
     return replace(

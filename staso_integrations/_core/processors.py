@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ..pricing import cost_for
+from .content import apply_redact, strip_content
 from .rollup import TraceAggregator, TraceSummary
+from .sampling import ErrorKeeper
 from .span import Span
 
 if TYPE_CHECKING:
@@ -39,7 +41,9 @@ class Processor:
     def __init__(self, exporters: Sequence[Exporter], config: Config) -> None:
         self.exporters = list(exporters)
         self.capture_content = config.capture_content
+        self.redact = config.redact
         self.aggregator = TraceAggregator()
+        self.error_keeper = ErrorKeeper()
         self.exported = 0
         self.dropped = 0
         self.export_errors = 0
@@ -54,14 +58,19 @@ class Processor:
     def shutdown(self, timeout: float = 5.0) -> None:
         raise NotImplementedError
 
-    def _process(self, spans: Sequence[Span]) -> None:
+    def _process(self, batch: Sequence[Span]) -> None:
         with self._export_lock:
+            spans: list[Span] = []
             traces: dict[str, TraceSummary] = {}
-            for span in spans:
+            for span in batch:
                 self._enrich(span)
                 summary = self.aggregator.add(span)
-                if summary is not None:
+                kept = [span] if span.sampled else self.error_keeper.hold(span, summary)
+                spans.extend(kept)
+                if summary is not None and kept:
                     traces[summary.trace_id] = summary
+            if not spans:
+                return
             batch_traces = list(traces.values())
             for exporter in self.exporters:
                 try:
@@ -80,7 +89,9 @@ class Processor:
         if span.cost_usd is None and span.usage is not None:
             span.cost_usd = cost_for(span.provider, span.response_model or span.request_model, span.usage)
         if not self.capture_content:
-            _strip_content(span)
+            strip_content(span)
+        if self.redact is not None:
+            apply_redact(span, self.redact)
 
     def _shutdown_exporters(self) -> None:
         for exporter in self.exporters:
@@ -88,13 +99,6 @@ class Processor:
                 exporter.shutdown()
             except Exception:
                 logger.warning("staso exporter %s failed to shut down", type(exporter).__name__, exc_info=True)
-
-
-def _strip_content(span: Span) -> None:
-    span.input = None
-    span.output = None
-    if span.tool_calls:
-        span.tool_calls = [{"id": c.get("id"), "name": c.get("name")} for c in span.tool_calls]
 
 
 class SimpleProcessor(Processor):

@@ -11,7 +11,7 @@ import itertools
 import logging
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,12 +24,13 @@ logger = logging.getLogger("staso_integrations")
 
 
 class Runtime:
-    __slots__ = ("config", "resource", "processor", "session_attrs", "sample_rate")
+    __slots__ = ("config", "resource", "processor", "session_attrs", "sample_rate", "keep_errors")
 
     def __init__(self, config: Config, processor: Processor) -> None:
         self.config = config
         self.processor = processor
         self.sample_rate = config.sample_rate
+        self.keep_errors = config.keep_errors
         self.resource = Resource(
             environment=config.environment,
             workspace_slug=config.workspace_slug,
@@ -60,6 +61,8 @@ def init(
     base_url: str | None = None,
     capture_content: bool | None = None,
     sample_rate: float | None = None,
+    keep_errors: bool | None = None,
+    redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     sqlite_path: str | None = None,
     processor: str | None = None,
     disabled_integrations: Sequence[str] | None = None,
@@ -77,6 +80,9 @@ def init(
         base_url: Staso API base URL.
         capture_content: ``False`` keeps prompts, outputs and arguments out of spans.
         sample_rate: share of traces kept, 0..1, decided once per trace.
+        keep_errors: with ``sample_rate`` < 1, still keep every trace that has an error.
+        redact: called with each span's dict before export; returns the dict to export
+            (change or blank fields). If it raises, the span's content is dropped.
         sqlite_path: file of the local store (default ``.staso/traces.db``).
         processor: ``batch`` (background thread, the default) or ``simple`` (synchronous).
         disabled_integrations: integrations ``instrument_all()`` leaves alone.
@@ -98,6 +104,8 @@ def init(
         base_url=base_url,
         capture_content=capture_content,
         sample_rate=sample_rate,
+        keep_errors=keep_errors,
+        redact=redact,
         sqlite_path=sqlite_path,
         processor=processor,
         disabled_integrations=tuple(disabled_integrations) if disabled_integrations else None,
@@ -184,6 +192,7 @@ def start_span(name: str, kind: str = "custom") -> Span:
             turn_index=parent.turn_index,
             resource=parent.resource,
             processor=parent._processor,
+            sampled=parent.sampled,
         )
     attrs = _trace_attrs.get()
     if attrs.session_id is None and runtime.session_attrs is not None:
@@ -202,7 +211,8 @@ def start_span(name: str, kind: str = "custom") -> Span:
         trace_attrs=attrs,
         turn_index=next(attrs.turns) if attrs.turns is not None else None,
         resource=runtime.resource,
-        processor=runtime.processor if sampled else None,
+        processor=runtime.processor if sampled or runtime.keep_errors else None,
+        sampled=sampled,
     )
 
 

@@ -19,6 +19,16 @@ MAX_ITEMS = 200
 MAX_DEPTH = 8
 MAX_REPR = 1_000
 _DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,", re.ASCII)
+_BASE64 = re.compile(r"[A-Za-z0-9+/\r\n]+={0,2}", re.ASCII)
+MIN_BASE64_NOTE = 1_024  # shorter strings are kept as they are, whatever they look like
+REDACTED = "<redacted>"
+_SECRET_KEYS = frozenset(
+    {"authorization", "proxy_authorization", "api_key", "apikey", "x_api_key", "api_token",
+     "password", "passwd", "secret", "client_secret", "access_token", "refresh_token", "token",
+     "cookie", "set_cookie", "private_key", "bearer"}
+)  # fmt: skip
+_SECRET_SUFFIXES = ("_api_key", "_secret", "_password", "_token", "_apikey")
+_SECRET_PREFIXES = ("sk-", "Bearer ", "bearer ", "xoxb-", "ghp_", "AKIA")
 _PRIMITIVES = (str, int, float, bool, type(None))
 
 
@@ -43,7 +53,8 @@ def _convert(value: Any, depth: int) -> Any:
             if index >= MAX_ITEMS:
                 out["…"] = f"{len(value) - MAX_ITEMS} more items"
                 break
-            out[key if isinstance(key, str) else str(key)] = to_jsonable(item, depth)
+            name = key if isinstance(key, str) else str(key)
+            out[name] = REDACTED if is_secret_key(name) else to_jsonable(item, depth)
         return out
     if isinstance(value, (list, tuple, set, frozenset)):
         items = list(value) if not isinstance(value, list) else value
@@ -70,11 +81,21 @@ def _convert(value: Any, depth: int) -> Any:
     return text if len(text) <= MAX_REPR else text[:MAX_REPR] + "…"
 
 
+def is_secret_key(name: str) -> bool:
+    """Whether a mapping key names a credential (headers, kwargs, config)."""
+    normalized = name.lower().replace("-", "_")
+    return normalized in _SECRET_KEYS or normalized.endswith(_SECRET_SUFFIXES)
+
+
 def _string(value: str) -> str:
+    if value.startswith(_SECRET_PREFIXES) and " " not in value.strip() and len(value) >= 20:
+        return REDACTED
     match = _DATA_URL.match(value) if value.startswith("data:") else None
     if match is not None:
         size = len(value) - match.end()
         return f"<{match.group(1)} base64: ~{base64_size(size)} bytes>"
+    if len(value) >= MIN_BASE64_NOTE and _BASE64.fullmatch(value):
+        return f"<base64: ~{base64_size(len(value))} bytes>"
     if len(value) > MAX_STRING:
         return value[:MAX_STRING] + f"… <{len(value) - MAX_STRING} more chars>"
     return value

@@ -105,6 +105,7 @@ class Span:
         "finish_reason",
         "tool_calls",
         "stream",
+        "sampled",
         "_processor",
     )
 
@@ -120,6 +121,7 @@ class Span:
         turn_index: int | None,
         resource: Resource,
         processor: Processor | None,
+        sampled: bool = True,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -147,6 +149,7 @@ class Span:
         self.finish_reason: str | None = None
         self.tool_calls: list[dict[str, Any]] | None = None
         self.stream: bool | None = None
+        self.sampled = sampled
         self._processor = processor
 
     @property

@@ -1,0 +1,133 @@
+"""Content controls: capture off, redact hook, size caps, base64 notes, secrets, sampling."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import staso_integrations as st
+from staso_integrations._core.serialize import MAX_ITEMS, MAX_STRING, REDACTED, to_jsonable
+from staso_integrations._core.span import Usage
+from staso_integrations.exporters import InMemoryExporter, JsonlExporter
+
+
+def _llm_with_tool_call() -> None:
+    with st.span("chat", kind="llm", input=[{"role": "user", "content": "my card is 4242"}]) as span:
+        span.provider, span.request_model = "openai", "gpt-4o-mini"
+        span.usage = Usage(input=10, output=5)
+        span.tool_calls = [{"id": "c1", "name": "charge", "arguments": '{"card": "4242"}'}]
+        span.output = "charged 4242"
+
+
+def test_capture_off_drops_content_keeps_the_rest() -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", capture_content=False)
+    _llm_with_tool_call()
+    span = memory.spans[0]
+    assert span.input is None and span.output is None
+    assert span.tool_calls == [{"id": "c1", "name": "charge"}]
+    assert span.usage == Usage(input=10, output=5) and span.cost_usd is not None
+    assert "4242" not in str(span.to_dict())
+
+
+def test_redact_hook_edits_what_is_exported() -> None:
+    def mask(span: dict[str, Any]) -> dict[str, Any]:
+        span["input"] = str(span["input"]).replace("4242", "****")
+        span["output"] = span["output"].replace("4242", "****")
+        span["tool_calls"] = [{**c, "arguments": "{}"} for c in span["tool_calls"] or []]
+        span["trace_id"] = "not allowed to change"
+        return span
+
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", redact=mask)
+    _llm_with_tool_call()
+    data = memory.spans[0].to_dict()
+    assert "4242" not in str(data)
+    assert data["output"] == "charged ****" and len(data["trace_id"]) == 32
+
+
+def test_a_failing_redact_hook_drops_content_rather_than_leak_it() -> None:
+    def broken(span: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("bug in the user's hook")
+
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", redact=broken)
+    _llm_with_tool_call()
+    assert "4242" not in str(memory.spans[0].to_dict())
+    assert memory.spans[0].usage is not None
+
+
+def test_redact_must_be_callable() -> None:
+    with pytest.raises(ValueError, match="redact must be a callable"):
+        st.init(redact="mask")  # type: ignore[arg-type]
+
+
+def test_size_caps_leave_a_marker_of_what_was_cut() -> None:
+    text = "word " * (MAX_STRING // 2)
+    assert to_jsonable(text).endswith(f"… <{len(text) - MAX_STRING} more chars>")
+    items = to_jsonable(list(range(MAX_ITEMS + 7)))
+    assert len(items) == MAX_ITEMS + 1 and items[-1] == "… 7 more items"
+    deep: Any = "bottom"
+    for _ in range(20):
+        deep = [deep]
+    assert "nested too deep" in str(to_jsonable(deep))
+
+
+def test_base64_media_becomes_a_size_note() -> None:
+    raw = base64.b64encode(os.urandom(30_000)).decode()
+    assert to_jsonable("data:image/png;base64," + raw) == "<image/png base64: ~30000 bytes>"
+    assert to_jsonable({"input_audio": {"data": raw}}) == {"input_audio": {"data": "<base64: ~30000 bytes>"}}
+
+
+def test_non_json_inputs_are_described_not_fatal() -> None:
+    with socket.socket() as sock:
+        value = to_jsonable({"sock": sock, "lock": threading.Lock(), "blob": b"x" * 10**7, "set": {1}})
+    assert value["blob"] == "<bytes: 10000000 bytes>" and value["set"] == [1]
+    assert "socket" in value["sock"] and "lock" in value["lock"]
+
+
+def test_secret_looking_values_never_reach_any_exporter(tmp_path: Path) -> None:
+    secret = "sk-proj-SECRETSECRETSECRET1234"
+    memory = InMemoryExporter()
+    db, jsonl = tmp_path / "t.db", tmp_path / "t.jsonl"
+    st.init(
+        exporter=[memory, "sqlite", JsonlExporter(str(jsonl)), "console"], sqlite_path=str(db), processor="simple"
+    )
+
+    @st.tool
+    def call_api(url: str, api_key: str, headers: dict[str, str], token: str) -> str:
+        return "ok"
+
+    call_api("https://x", secret, {"Authorization": f"Bearer {secret}", "X-Api-Key": secret}, token="t0k")
+    with st.span("raw", input={"note": secret}):
+        pass
+    st.shutdown()
+    assert secret not in str([s.to_dict() for s in memory.spans])
+    assert secret.encode() not in db.read_bytes() and "t0k" not in jsonl.read_text()
+    assert secret not in jsonl.read_text()
+    assert memory.spans[0].input["api_key"] == REDACTED
+
+
+def test_keep_errors_keeps_every_failed_trace_and_samples_the_rest() -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", sample_rate=0.0, keep_errors=True)
+    for i in range(20):
+        with st.span("root"):
+            with st.span("child"):
+                pass
+            if i % 5 == 0:
+                with pytest.raises(ValueError):
+                    with st.span("failing"):
+                        raise ValueError("x")
+    from staso_integrations._core import runtime
+
+    kept = {s.trace_id for s in memory.spans}
+    assert len(kept) == 4 and len(memory.traces) == 4
+    assert len(memory.spans) == 4 * 3  # whole traces, never split
+    assert runtime.get_runtime().processor.error_keeper.sampled_out == 16 * 2

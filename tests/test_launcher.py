@@ -1,0 +1,77 @@
+"""``staso-instrument``: run an unchanged program with everything instrumented."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from staso_integrations.store import TraceStore
+
+APP = """
+import sys
+import staso_integrations as st
+
+@st.tool
+def lookup(x):
+    return x * 2
+
+print("result", lookup(int(sys.argv[1])))
+"""
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("STASO_")}
+
+
+def _launch(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    launcher = [sys.executable, "-m", "staso_integrations.launcher"]
+    return subprocess.run(
+        [*launcher, *args], cwd=tmp_path, env=env or _env(), capture_output=True, text=True, timeout=120
+    )
+
+
+def test_runs_the_program_unchanged_and_flushes_at_exit(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    done = _launch(
+        tmp_path, "--exporter", "sqlite", "--agent-name", "launcher-bot", "--environment", "ci",
+        "--no-capture-content", sys.executable, "app.py", "21",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "result 42"
+    store = TraceStore(str(tmp_path / ".staso" / "traces.db"))
+    trace = store.list_traces()[0]
+    _, spans = store.get_trace(trace["trace_id"])
+    store.close()
+    assert (trace["agent_name"], trace["environment"], trace["name"]) == ("launcher-bot", "ci", "lookup")
+    assert spans[0]["input"] is None  # --no-capture-content reached the program
+
+
+def test_module_mode_and_program_exit_code_pass_through(tmp_path: Path) -> None:
+    (tmp_path / "tool_mod.py").write_text("import sys\nprint('module ran', sys.argv[1:])\nsys.exit(3)\n")
+    done = _launch(tmp_path, "--exporter", "none", "-m", "tool_mod", "a", "b")
+    assert done.returncode == 3
+    assert done.stdout.strip() == "module ran ['a', 'b']"
+
+
+def test_an_existing_sitecustomize_still_runs(tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "sitecustomize.py").write_text("import builtins\nbuiltins.THEIRS_LOADED = True\n")
+    (tmp_path / "app.py").write_text(
+        "import builtins, staso_integrations._core.runtime as r\n"
+        "print(getattr(builtins, 'THEIRS_LOADED', False), r.is_initialized())\n"
+    )
+    env = {**_env(), "PYTHONPATH": str(theirs)}
+    done = _launch(tmp_path, "--exporter", "none", sys.executable, "app.py", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True True"
+
+
+def test_bad_configuration_is_refused_before_the_program_runs(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("print('should not run')")
+    done = _launch(tmp_path, "--sample-rate", "2", sys.executable, "app.py")
+    assert done.returncode == 2
+    assert "sample_rate '2' is outside the allowed range 0..1" in done.stderr
+    assert "should not run" not in done.stdout
