@@ -46,7 +46,8 @@ class Processor:
         self.error_keeper = ErrorKeeper()
         self.exported = 0
         self.dropped = 0
-        self.export_errors = 0
+        self.export_errors = 0  # failed export() calls, all exporters
+        self.failed_spans = 0  # spans an exporter failed to take
         self._export_lock = threading.Lock()
 
     def on_end(self, span: Span) -> None:
@@ -77,6 +78,7 @@ class Processor:
                     exporter.export(spans, batch_traces)
                 except Exception:
                     self.export_errors += 1
+                    self.failed_spans += len(spans)
                     logger.warning(
                         "staso exporter %s failed; %d spans not exported by it",
                         type(exporter).__name__,

@@ -1,0 +1,252 @@
+"""Per-call overhead of staso-integrations against the uninstrumented SDKs.
+
+Each (contender, scenario) runs in its own subprocess; rounds interleave the contenders so
+machine noise hits all alike; we report medians with min–max over rounds. No network: every
+SDK talks to a mocked HTTP transport. See benchmarks/README.md.
+
+    python benchmarks/overhead.py                   # everything installed, default sizes
+    python benchmarks/overhead.py --rounds 3 --calls 500 --scenario "openai create (sync)"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scenarios import SCENARIOS  # noqa: E402
+
+BASELINE = "baseline"
+
+
+def _staso() -> None:
+    import staso_integrations as st
+
+    st.init(exporter="sqlite", sqlite_path=os.path.join(tempfile.mkdtemp(), "bench.db"))
+    st.instrument_all()
+
+
+def _otel_provider() -> Any:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def _openinference() -> None:
+    provider = _otel_provider()
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+
+    OpenAIInstrumentor().instrument(tracer_provider=provider)
+    for module, name in (("anthropic", "AnthropicInstrumentor"), ("langchain", "LangChainInstrumentor"),
+                         ("llama_index", "LlamaIndexInstrumentor")):  # fmt: skip
+        try:
+            instrumentor = getattr(__import__(f"openinference.instrumentation.{module}", fromlist=[name]), name)
+        except ImportError:
+            continue
+        instrumentor().instrument(tracer_provider=provider)
+
+
+def _openllmetry() -> None:
+    provider = _otel_provider()
+    for module, name in (("openai", "OpenAIInstrumentor"), ("anthropic", "AnthropicInstrumentor"),
+                         ("langchain", "LangchainInstrumentor"), ("llamaindex", "LlamaIndexInstrumentor")):  # fmt: skip
+        try:
+            instrumentor = getattr(__import__(f"opentelemetry.instrumentation.{module}", fromlist=[name]), name)
+        except ImportError:
+            continue
+        instrumentor().instrument(tracer_provider=provider)
+
+
+def _logfire() -> None:
+    import logfire
+
+    logfire.configure(send_to_logfire=False, console=False)
+    logfire.instrument_openai()
+    logfire.instrument_anthropic()
+
+
+CONTENDERS: dict[str, tuple[str | None, Callable[[], None] | None]] = {
+    # name -> (module that must be importable, set-up)
+    BASELINE: (None, None),
+    "staso": ("staso_integrations", _staso),
+    "openinference": ("openinference.instrumentation.openai", _openinference),
+    "openllmetry": ("opentelemetry.instrumentation.openai", _openllmetry),
+    "logfire": ("logfire", _logfire),
+}
+
+
+def _available(name: str) -> bool:
+    import importlib.util
+
+    module = CONTENDERS[name][0]
+    try:
+        return module is None or importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def worker(contender: str, scenario: str, calls: int) -> dict[str, float]:
+    setup = CONTENDERS[contender][1]
+    if setup is not None:
+        setup()
+    call, chunks = SCENARIOS[scenario]()
+    for _ in range(min(200, calls)):
+        call()
+    samples = []
+    for _ in range(5):
+        start = time.perf_counter_ns()
+        for _ in range(calls // 5):
+            call()
+        samples.append((time.perf_counter_ns() - start) / (calls // 5) / 1000)
+    return {"us_per_call": statistics.median(samples), "chunks": chunks}
+
+
+def _run_worker(contender: str, scenario: str, calls: int) -> dict[str, float] | None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OTEL_"))}
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", contender, scenario, str(calls)],
+        capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"  {contender} / {scenario}: failed: {last}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _scenario_runs(scenario: str) -> bool:
+    return _run_worker(BASELINE, scenario, 10) is not None
+
+
+def measure(scenarios: list[str], contenders: list[str], rounds: int, calls: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for scenario in scenarios:
+        if not _scenario_runs(scenario):
+            print(f"skip {scenario}: its libraries are not installed", file=sys.stderr)
+            continue
+        per: dict[str, list[float]] = {c: [] for c in contenders}
+        chunks = 0
+        for round_index in range(rounds):
+            order = contenders if round_index % 2 == 0 else contenders[::-1]
+            for contender in order:
+                result = _run_worker(contender, scenario, calls)
+                if result is not None:
+                    per[contender].append(result["us_per_call"])
+                    chunks = int(result["chunks"])
+        results[scenario] = {"chunks": chunks, "us_per_call": {c: v for c, v in per.items() if v}}
+        print(f"done {scenario}", file=sys.stderr)
+    return results
+
+
+def setup_time() -> dict[str, float]:
+    code = (
+        "import time, openai, anthropic\n"
+        "t0 = time.perf_counter(); import staso_integrations as st; t1 = time.perf_counter()\n"
+        "st.init(exporter='none'); t2 = time.perf_counter(); st.instrument_all(); t3 = time.perf_counter()\n"
+        "print((t1 - t0) * 1000, (t3 - t2) * 1000)"
+    )
+    runs = []
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            return {}
+        runs.append([float(x) for x in out.stdout.split()])
+    return {
+        "import_ms": statistics.median(r[0] for r in runs),
+        "instrument_all_ms": statistics.median(r[1] for r in runs),
+    }
+
+
+def rss_growth(calls: int) -> dict[str, float]:
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from overhead import _staso; from scenarios import openai_create\n"
+        "import staso_integrations as st\n"
+        "_staso(); call, _ = openai_create()\n"
+        "def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
+        "for _ in range(%d): call()\n"
+        "st.flush(); before = rss()\n"
+        "for _ in range(%d): call()\n"
+        "st.flush(); print(before, rss())"
+    ) % (str(Path(__file__).resolve().parent), calls // 10, calls)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        print("rss: failed: " + out.stderr.strip()[-300:], file=sys.stderr)
+        return {}
+    before, after = (float(x) for x in out.stdout.split())
+    return {"calls": calls, "rss_mb_warm": before, "rss_mb_after": after, "growth_mb": after - before}
+
+
+def table(results: dict[str, Any], contenders: list[str]) -> str:
+    others = [c for c in contenders if c != BASELINE]
+    head = ["scenario", "baseline µs/call"] + [f"{c} overhead µs" for c in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for scenario, data in results.items():
+        base = data["us_per_call"].get(BASELINE)
+        if not base:
+            continue
+        base_median = statistics.median(base)
+        row = [scenario, f"{base_median:.0f} ({min(base):.0f}–{max(base):.0f})"]
+        for contender in others:
+            values = data["us_per_call"].get(contender)
+            if not values:
+                row.append("n/a")
+                continue
+            overhead = [v - b for v, b in zip(values, base)]
+            cell = f"{statistics.median(overhead):+.1f} ({min(overhead):+.1f}…{max(overhead):+.1f})"
+            if data["chunks"]:
+                cell += f"; {statistics.median(overhead) / data['chunks']:.2f}/chunk"
+            row.append(cell)
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        print(json.dumps(worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=2000, help="calls per subprocess (after 200 warm-up)")
+    parser.add_argument("--scenario", action="append", help="run only these (repeatable)")
+    parser.add_argument("--rss-calls", type=int, default=100_000, help="0 skips the RSS check")
+    parser.add_argument("--json", help="also write the raw results here")
+    args = parser.parse_args()
+    contenders = [c for c in CONTENDERS if _available(c)]
+    scenarios = args.scenario or list(SCENARIOS)
+    results = measure(scenarios, contenders, args.rounds, args.calls)
+    report = {"results": results, "setup": setup_time()}
+    if args.rss_calls:
+        report["rss"] = rss_growth(args.rss_calls)
+    print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.rounds} rounds x {args.calls} calls\n")
+    print(table(results, contenders))
+    if report["setup"]:
+        s = report["setup"]
+        print(f"\nimport staso_integrations: {s['import_ms']:.1f} ms; instrument_all(): {s['instrument_all_ms']:.1f} ms")
+    if report.get("rss"):
+        r = report["rss"]
+        print(f"RSS after {r['calls']:,} more calls: {r['rss_mb_warm']:.1f} MB -> {r['rss_mb_after']:.1f} MB "
+              f"({r['growth_mb']:+.1f} MB)")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

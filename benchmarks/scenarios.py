@@ -1,0 +1,188 @@
+"""Benchmark scenarios: each builds a zero-network callable over a mocked HTTP transport.
+
+A scenario returns ``(call, units)``: ``call()`` performs one SDK call (driving asyncio for
+async ones) and ``units`` is the number of stream chunks per call (0 for non-streams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+STREAM_CHUNKS = 200
+
+_CHAT = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 1764000000,
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "Hello there!"}, "finish_reason": "stop"}
+    ],
+    "usage": {
+        "prompt_tokens": 12,
+        "completion_tokens": 3,
+        "total_tokens": 15,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    },
+}
+_MESSAGE = {
+    "id": "msg_bench",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5-20250929",
+    "content": [{"type": "text", "text": "Hello there!"}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 12, "output_tokens": 3, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
+}
+MESSAGES = [{"role": "user", "content": "Say hello"}]
+
+
+def _openai_sse() -> bytes:
+    chunks = []
+    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764000000,
+            "model": "gpt-4o-mini-2024-07-18"}  # fmt: skip
+    chunks.append({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+    for i in range(STREAM_CHUNKS - 2):
+        chunks.append({**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]})
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None})
+    chunks.append({**base, "choices": [], "usage": _CHAT["usage"]})
+    return b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
+
+
+def _anthropic_sse() -> bytes:
+    events = [("message_start", {"type": "message_start", "message": {**_MESSAGE, "content": [], "stop_reason": None,
+               "usage": {"input_tokens": 12, "output_tokens": 1}}}),  # fmt: skip
+              ("content_block_start", {"type": "content_block_start", "index": 0,
+               "content_block": {"type": "text", "text": ""}})]  # fmt: skip
+    for i in range(STREAM_CHUNKS - 4):
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "text_delta", "text": f"w{i} "}}))  # fmt: skip
+    events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                   "stop_sequence": None}, "usage": {"output_tokens": 3}}))  # fmt: skip
+    events.append(("message_stop", {"type": "message_stop"}))
+    return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
+
+
+def _transport(body: bytes, content_type: str, asynchronous: bool = False) -> Any:
+    import httpx2
+
+    def handler(request: Any) -> Any:
+        return httpx2.Response(200, content=body, headers={"content-type": content_type})
+
+    return httpx2.MockTransport(handler)
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def openai_create() -> tuple[Callable[[], Any], int]:
+    import httpx2
+    import openai
+
+    client = openai.OpenAI(api_key="bench", http_client=httpx2.Client(transport=_transport(_json(_CHAT), "application/json")))
+    return lambda: client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES), 0
+
+
+def openai_create_async() -> tuple[Callable[[], Any], int]:
+    import httpx2
+    import openai
+
+    client = openai.AsyncOpenAI(
+        api_key="bench", http_client=httpx2.AsyncClient(transport=_transport(_json(_CHAT), "application/json"))
+    )
+    loop = asyncio.new_event_loop()
+    return lambda: loop.run_until_complete(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)), 0
+
+
+def openai_stream() -> tuple[Callable[[], Any], int]:
+    import httpx2
+    import openai
+
+    client = openai.OpenAI(api_key="bench", http_client=httpx2.Client(transport=_transport(_openai_sse(), "text/event-stream")))
+
+    def call() -> None:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+        for _ in stream:
+            pass
+
+    return call, STREAM_CHUNKS
+
+
+def anthropic_create() -> tuple[Callable[[], Any], int]:
+    import anthropic
+    import httpx2
+
+    client = anthropic.Anthropic(api_key="bench", http_client=httpx2.Client(transport=_transport(_json(_MESSAGE), "application/json")))
+    return lambda: client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES), 0
+
+
+def anthropic_stream() -> tuple[Callable[[], Any], int]:
+    import anthropic
+    import httpx2
+
+    client = anthropic.Anthropic(api_key="bench", http_client=httpx2.Client(transport=_transport(_anthropic_sse(), "text/event-stream")))
+
+    def call() -> None:
+        for _ in client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES, stream=True):
+            pass
+
+    return call, STREAM_CHUNKS
+
+
+def langchain_tool() -> tuple[Callable[[], Any], int]:
+    from langchain_core.tools import tool
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    return lambda: add.invoke({"a": 1, "b": 2}), 0
+
+
+def langchain_chat() -> tuple[Callable[[], Any], int]:
+    import httpx2
+    from langchain_openai import ChatOpenAI
+
+    model = ChatOpenAI(
+        model="gpt-4o-mini", api_key="bench", http_client=httpx2.Client(transport=_transport(_json(_CHAT), "application/json"))
+    )
+    return lambda: model.invoke("Say hello"), 0
+
+
+def llama_index_complete() -> tuple[Callable[[], Any], int]:
+    from llama_index.core.llms import MockLLM
+
+    llm = MockLLM(max_tokens=8)
+    return lambda: llm.complete("Say hello"), 0
+
+
+def llama_index_retrieve() -> tuple[Callable[[], Any], int]:
+    from llama_index.core import Document, MockEmbedding, VectorStoreIndex
+
+    docs = [Document(text=f"document number {i} about topic {i % 7}") for i in range(50)]
+    index = VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
+    retriever = index.as_retriever(similarity_top_k=3)
+    return lambda: retriever.retrieve("topic 3"), 0
+
+
+SCENARIOS: dict[str, Callable[[], tuple[Callable[[], Any], int]]] = {
+    "openai create (sync)": openai_create,
+    "openai create (async)": openai_create_async,
+    "openai stream + usage": openai_stream,
+    "anthropic create": anthropic_create,
+    "anthropic stream": anthropic_stream,
+    "langchain tool invoke": langchain_tool,
+    "langchain chat invoke": langchain_chat,
+    "llama_index complete": llama_index_complete,
+    "llama_index retrieve": llama_index_retrieve,
+}
