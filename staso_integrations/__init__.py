@@ -12,6 +12,7 @@ from ._core.context import conversation, current_span
 from ._core.decorators import agent, span, tool, trace
 from ._core.runtime import flush, get_runtime, init, shutdown
 from ._core.span import Span, Usage
+from . import guard
 from .integrations import _registry
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "conversation",
     "current_span",
     "flush",
+    "guard",
     "init",
     "instrument_all",
     "shutdown",

@@ -14,7 +14,7 @@ from tests.conftest import REPO
 
 def test_public_api() -> None:
     assert sorted(st.__all__) == [
-        "Span", "Usage", "agent", "conversation", "current_span", "flush", "init",
+        "Span", "Usage", "agent", "conversation", "current_span", "flush", "guard", "init",
         "instrument_all", "shutdown", "span", "tool", "trace", "uninstrument_all",
     ]  # fmt: skip
     for name in st.__all__:

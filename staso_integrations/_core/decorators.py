@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from contextvars import Token
 from typing import Any, TypeVar, overload
 
+from ..guard._engine import ajudge, has_rules, judge, tool_call
+from ..guard._model import Decision, ToolBlocked
 from .context import _agent_name, _current_span
 from .guard import guard
 from .runtime import check_kind, get_runtime, start_span
@@ -68,15 +70,48 @@ def _open(
     return _Scope(span, agent)
 
 
-def _bound_input(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _bound_arguments(
+    sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
     if sig is None:
-        return to_jsonable({"args": args, "kwargs": kwargs})
+        return {"args": args, "kwargs": kwargs}
     try:
         bound = sig.bind_partial(*args, **kwargs)
     except TypeError:  # the call itself will raise the user's TypeError
-        return to_jsonable({"args": args, "kwargs": kwargs})
-    arguments = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
-    return to_jsonable(arguments)
+        return {"args": args, "kwargs": kwargs}
+    return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+
+
+def _bound_input(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return to_jsonable(_bound_arguments(sig, args, kwargs))
+
+
+def _check_tool(scope: _Scope, sig: inspect.Signature | None, args: Any, kwargs: Any) -> None:
+    """Judge a ``@tool`` call under the guard policy; raise ``ToolBlocked`` if it is blocked."""
+    if not has_rules():
+        return
+    decision = None
+    with guard("guard.judge"):
+        call = tool_call(scope.span.name, _bound_arguments(sig, args, kwargs), "tool", scope.span)
+        decision = judge(call, scope.span)
+    _raise_if_blocked(scope, decision)
+
+
+async def _acheck_tool(scope: _Scope, sig: inspect.Signature | None, args: Any, kwargs: Any) -> None:
+    if not has_rules():
+        return
+    decision = None
+    with guard("guard.ajudge"):
+        call = tool_call(scope.span.name, _bound_arguments(sig, args, kwargs), "tool", scope.span)
+        decision = await ajudge(call, scope.span)
+    _raise_if_blocked(scope, decision)
+
+
+def _raise_if_blocked(scope: _Scope, decision: Decision | None) -> None:
+    if decision is not None and decision.blocked:
+        blocked = ToolBlocked(decision)
+        scope.fail(blocked)
+        raise blocked
 
 
 def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
@@ -104,6 +139,8 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
                 async for item in fn(*args, **kwargs):
                     yield item
                 return
+            if kind == "tool":
+                await _acheck_tool(scope, sig, args, kwargs)
             gen = fn(*args, **kwargs)
             items: list[Any] = []
             method, value = gen.asend, None
@@ -138,6 +175,8 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
             scope = _open(span_name, kind, agent, sig, args, kwargs)
             if scope is None:
                 return (yield from fn(*args, **kwargs))
+            if kind == "tool":
+                _check_tool(scope, sig, args, kwargs)
             gen = fn(*args, **kwargs)
             items: list[Any] = []
             method, value = gen.send, None
@@ -172,6 +211,8 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
             scope = _open(span_name, kind, agent, sig, args, kwargs)
             if scope is None:
                 return await fn(*args, **kwargs)
+            if kind == "tool":
+                await _acheck_tool(scope, sig, args, kwargs)
             scope.enter()
             try:
                 result = await fn(*args, **kwargs)
@@ -190,6 +231,8 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
         scope = _open(span_name, kind, agent, sig, args, kwargs)
         if scope is None:
             return fn(*args, **kwargs)
+        if kind == "tool":
+            _check_tool(scope, sig, args, kwargs)
         scope.enter()
         try:
             result = fn(*args, **kwargs)

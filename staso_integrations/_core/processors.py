@@ -90,6 +90,11 @@ class Processor:
     def _enrich(self, span: Span) -> None:
         if span.cost_usd is None and span.usage is not None:
             span.cost_usd = cost_for(span.provider, span.response_model or span.request_model, span.usage)
+        if span.tool_calls and span.kind == "llm":
+            from ..guard._engine import has_rules, judge_proposed  # the guard imports the runtime
+
+            if has_rules():
+                judge_proposed(span)
         if not self.capture_content:
             strip_content(span)
         if self.redact is not None:

@@ -66,6 +66,8 @@ def _span_line(span: Mapping[str, Any]) -> str:
     parts.append(format_cost(span.get("cost_usd")))
     if span.get("ttft_ms") is not None:
         parts.append(f"ttft {format_ms(span['ttft_ms'])}")
+    for decision in (span.get("metadata") or {}).get("guard", []):
+        parts.append(f"guard[{decision.get('mode')}]: {decision.get('decision')} ({decision.get('reason')})")
     if span.get("status") == "error":
         error = span.get("error") or {}
         parts.append(f"ERROR {error.get('type', '')}: {str(error.get('message', ''))[:120]}")

@@ -1,0 +1,218 @@
+"""Rules, the policy, and judging a tool call under the policy.
+
+Rules run on a small thread pool so a rule over its time budget cannot hold the tool call
+longer than the budget; it is recorded as an error verdict and ``on_error`` decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .._core.context import current_agent_name, current_span, current_trace_attributes
+from .._core.runtime import get_runtime
+from .._core.span import Span
+from ._model import Decision, ToolCall, Verdict
+
+MODES = ("audit", "enforce")
+ON_ERROR = ("open", "closed")
+ON_BLOCK = ("refuse", "raise")
+RuleFn = Callable[[ToolCall], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    fn: RuleFn
+    tools: frozenset[str] | None
+    agents: frozenset[str] | None
+    environments: frozenset[str] | None
+    budget_ms: float
+
+    def applies(self, call: ToolCall) -> bool:
+        return (
+            (self.tools is None or call.tool_name in self.tools)
+            and (self.agents is None or call.agent_name in self.agents)
+            and (self.environments is None or call.environment in self.environments)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    mode: str = "audit"
+    on_error: str = "open"
+    on_block: str = "refuse"
+
+
+_rules: dict[str, Rule] = {}
+_policy = Policy()
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _names(values: Iterable[str] | str | None) -> frozenset[str] | None:
+    if values is None:
+        return None
+    return frozenset([values] if isinstance(values, str) else values)
+
+
+def add_rule(
+    fn: RuleFn,
+    *,
+    name: str | None,
+    tools: Iterable[str] | str | None,
+    agents: Iterable[str] | str | None,
+    environments: Iterable[str] | str | None,
+    budget_ms: float,
+) -> Rule:
+    if not callable(fn):
+        raise ValueError(f"a guard rule must be callable, got {fn!r}")
+    if budget_ms <= 0:
+        raise ValueError(f"budget_ms must be positive, got {budget_ms!r}")
+    rule = Rule(
+        name or getattr(fn, "__name__", "rule"), fn, _names(tools), _names(agents), _names(environments), budget_ms
+    )
+    _rules[rule.name] = rule
+    return rule
+
+
+def set_policy(mode: str, on_error: str, on_block: str) -> Policy:
+    global _policy
+    _policy = Policy(_choice("mode", mode, MODES), _choice("on_error", on_error, ON_ERROR),
+                     _choice("on_block", on_block, ON_BLOCK))  # fmt: skip
+    return _policy
+
+
+def current_policy() -> Policy:
+    return _policy
+
+
+def clear() -> None:
+    """Remove every rule and return to the default policy (audit, fail-open, refuse)."""
+    global _policy
+    _rules.clear()
+    _policy = Policy()
+
+
+def has_rules() -> bool:
+    return bool(_rules)
+
+
+def tool_call(tool_name: str, arguments: dict[str, Any], source: str, span: Span | None) -> ToolCall:
+    """The proposed call with its context: from ``span`` when given, else the current context."""
+    if span is not None:
+        attrs, agent, environment = span.trace_attrs, span.agent_name, span.resource.environment
+        trace_id, span_id = span.trace_id, span.span_id
+    else:
+        parent = current_span()
+        attrs = current_trace_attributes() if parent is None else parent.trace_attrs
+        agent = current_agent_name() or get_runtime().resource.agent_name
+        environment = get_runtime().resource.environment
+        trace_id = parent.trace_id if parent else None
+        span_id = parent.span_id if parent else None
+    return ToolCall(tool_name, dict(arguments), source, agent, attrs.conversation_id, attrs.user_id,
+                    attrs.session_id, environment, trace_id, span_id)  # fmt: skip
+
+
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="staso-guard")
+    return _pool
+
+
+def _normalize(rule: Rule, result: Any, started: float) -> Verdict:
+    duration = (time.perf_counter() - started) * 1000
+    if isinstance(result, Verdict):
+        return Verdict(result.passed, result.score, result.reason, rule.name, result.error, duration)
+    if isinstance(result, bool):
+        return Verdict(result, rule=rule.name, duration_ms=duration)
+    if isinstance(result, dict) and isinstance(result.get("passed"), bool):
+        return Verdict(result["passed"], result.get("score"), result.get("reason"), rule.name, None, duration)
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):
+        return Verdict(result[0], None, str(result[1]), rule.name, None, duration)
+    return Verdict(None, rule=rule.name, duration_ms=duration,
+                   error=f"rule returned {type(result).__name__}; return a Verdict, a bool, or a dict with 'passed'")  # fmt: skip
+
+
+def _run(rule: Rule, call: ToolCall) -> Verdict:
+    started = time.perf_counter()
+    try:
+        return _normalize(rule, rule.fn(call), started)
+    except Exception as exc:
+        return Verdict(None, rule=rule.name, error=f"{type(exc).__name__}: {exc}",
+                       duration_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+
+
+def _over_budget(rule: Rule) -> Verdict:
+    return Verdict(None, rule=rule.name, error=f"over its {rule.budget_ms:g} ms budget", duration_ms=rule.budget_ms)
+
+
+def _decide(call: ToolCall, verdicts: list[Verdict], span: Span | None, may_block: bool) -> Decision:
+    policy = _policy
+    failed = any(v.passed is False for v in verdicts)
+    errored = any(v.passed is None for v in verdicts)
+    blocked = may_block and policy.mode == "enforce" and (failed or (errored and policy.on_error == "closed"))
+    decision = Decision(call.tool_name, policy.mode if may_block else "audit", blocked, tuple(verdicts))
+    if span is not None:
+        span.metadata.setdefault("guard", []).append(decision.to_dict())
+    return decision
+
+
+def judge(call: ToolCall, span: Span | None, *, may_block: bool = True) -> Decision | None:
+    """Run every rule in scope for ``call``; ``None`` when no rule applies."""
+    rules = [rule for rule in _rules.values() if rule.applies(call)]
+    if not rules:
+        return None
+    futures = [(rule, _executor().submit(_run, rule, call)) for rule in rules]
+    verdicts = []
+    for rule, future in futures:
+        try:
+            verdicts.append(future.result(timeout=rule.budget_ms / 1000))
+        except concurrent.futures.TimeoutError:
+            verdicts.append(_over_budget(rule))
+    return _decide(call, verdicts, span, may_block)
+
+
+def judge_proposed(span: Span) -> None:
+    """Judge the tool calls an llm span's response proposes; recorded only, never blocking."""
+    for proposed in span.tool_calls or ():
+        arguments = proposed.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments else {}
+            except ValueError:
+                arguments = {"_raw": arguments}
+        if not isinstance(arguments, dict):
+            arguments = {"_value": arguments}
+        call = tool_call(str(proposed.get("name")), arguments, span.provider or "llm", span)
+        judge(call, span, may_block=False)
+
+
+async def ajudge(call: ToolCall, span: Span | None) -> Decision | None:
+    """``judge`` for async tools: waits without blocking the event loop."""
+    rules = [rule for rule in _rules.values() if rule.applies(call)]
+    if not rules:
+        return None
+
+    async def one(rule: Rule) -> Verdict:
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(_executor().submit(_run, rule, call)), rule.budget_ms / 1000)
+        except asyncio.TimeoutError:
+            return _over_budget(rule)
+
+    return _decide(call, list(await asyncio.gather(*(one(rule) for rule in rules))), span, True)
