@@ -141,6 +141,34 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import sft_records, trace_records, write_jsonl
+
+    store = _open_store(args)
+    where = TraceFilter(
+        agent_name=args.agent,
+        environment=args.environment,
+        since_ns=parse_since(args.since) if args.since else None,
+        limit=args.limit,
+    )
+    source_types = tuple(args.source_type or ())
+    try:
+        if args.format == "sft":
+            records = sft_records(store, where, source_types, include_errors=args.include_errors)
+        else:
+            records = trace_records(store, where, source_types)
+        if args.output == "-":
+            count = write_jsonl(records, sys.stdout)
+        else:
+            with open(args.output, "w", encoding="utf-8") as out:
+                count = write_jsonl(records, out)
+    finally:
+        store.close()
+    kind = "LLM calls" if args.format == "sft" else "traces"
+    print(f"wrote {count} {kind} to {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -169,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="versions, supported ranges and configuration")
     doctor.set_defaults(func=cmd_doctor)
+    export = commands.add_parser("export", help="LLM calls as fine-tuning records, or traces, as JSONL")
+    export.add_argument("--format", choices=("sft", "jsonl"), default="sft")
+    export.add_argument("--agent")
+    export.add_argument("--environment")
+    export.add_argument("--source-type", action="append", help="keep only these (repeatable)")
+    export.add_argument("--since", help="30m, 2h, 7d or an ISO time")
+    export.add_argument("--limit", type=int, default=100_000, help="at most this many traces (jsonl)")
+    export.add_argument("--include-errors", action="store_true", help="sft: also calls that failed")
+    export.add_argument("-o", "--output", required=True, help="the file to write, or - for stdout")
+    export.set_defaults(func=cmd_export)
     demo = commands.add_parser("demo", help="run the offline demo agent and show its traces")
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -93,3 +93,20 @@ class TraceStore:
             "SELECT * FROM spans WHERE trace_id = ? ORDER BY start_ns", (trace_id,)
         ).fetchall()
         return (trace_from_row(row) if row else None), [span_from_row(s) for s in spans]
+
+    def llm_spans(self, where: TraceFilter, source_types: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """LLM spans, oldest first, filtered like traces (agent, environment, time, source types)."""
+        clauses, params = ["kind = 'llm'"], []
+        for column in ("agent_name", "conversation_id", "environment"):
+            value = getattr(where, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if where.since_ns is not None:
+            clauses.append("start_ns >= ?")
+            params.append(where.since_ns)
+        if source_types:
+            clauses.append(f"source_type IN ({', '.join('?' * len(source_types))})")
+            params.extend(source_types)
+        sql = f"SELECT * FROM spans WHERE {' AND '.join(clauses)} ORDER BY start_ns"
+        return [span_from_row(row) for row in self._conn.execute(sql, params).fetchall()]
