@@ -23,7 +23,7 @@ SOURCE_TYPES: tuple[str, ...] = (
     "sample",
     "demo",
 )
-EXPORTERS: tuple[str, ...] = ("sqlite", "console", "jsonl", "memory", "none")
+EXPORTERS: tuple[str, ...] = ("sqlite", "console", "jsonl", "memory", "none", "staso", "otlp")
 PROCESSORS: tuple[str, ...] = ("batch", "simple")
 
 _TRUE = ("1", "true", "yes", "on")
@@ -53,6 +53,9 @@ class Config:
     max_queue_size: int = 10_000
     batch_size: int = 256
     flush_interval_s: float = 1.0
+    compress: bool = True  # gzip request bodies of the ``staso`` exporter
+    spool_dir: str = ".staso/spool"  # batches the ``staso`` exporter could not deliver yet
+    spool_max_bytes: int = 50_000_000
 
     def public_dict(self) -> dict[str, Any]:
         """Settings for display: the API key is reduced to whether it is set."""
@@ -107,6 +110,9 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Confi
         "keep_errors": _env_bool("STASO_KEEP_ERRORS", env),
         "disabled_integrations": _env_list(env.get("STASO_DISABLED_INTEGRATIONS")),
         "sqlite_path": env.get("STASO_SQLITE_PATH") or None,
+        "compress": _env_bool("STASO_COMPRESSION", env),
+        "spool_dir": env.get("STASO_SPOOL_DIR") or None,
+        "spool_max_bytes": env.get("STASO_SPOOL_MAX_BYTES") or None,
     }
     for key, value in from_env.items():
         if value is not None:
@@ -114,7 +120,18 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Confi
     for key, value in overrides.items():
         if value is not None:
             values[key] = value
+    if "exporters" not in values:
+        values["exporters"] = _default_exporters(values.get("api_key"), env)
     return _validated(replace(Config(), **values))
+
+
+def _default_exporters(api_key: str | None, env: Mapping[str, str]) -> tuple[str, ...]:
+    """DESIGN.md section 3: ``staso`` with an API key, ``otlp`` with an OTLP endpoint, else ``sqlite``."""
+    if api_key:
+        return ("staso",)
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return ("otlp",)
+    return ("sqlite",)
 
 
 def _validated(config: Config) -> Config:
@@ -134,6 +151,12 @@ def _validated(config: Config) -> Config:
         ) from None
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"sample_rate {config.sample_rate!r} is outside the allowed range 0..1")
+    if "staso" in exporters and not config.api_key:
+        raise ValueError("exporter 'staso' needs an API key: set STASO_API_KEY or init(api_key=...)")
+    try:
+        spool_max_bytes = int(config.spool_max_bytes)
+    except (TypeError, ValueError):
+        raise ValueError(f"spool_max_bytes {config.spool_max_bytes!r} is not a whole number of bytes") from None
     if config.processor not in PROCESSORS:
         raise ValueError(f"unknown processor {config.processor!r}; allowed: {', '.join(PROCESSORS)}")
     if config.redact is not None and not callable(config.redact):
@@ -144,5 +167,6 @@ def _validated(config: Config) -> Config:
         config,
         exporters=exporters,
         sample_rate=rate,
+        spool_max_bytes=spool_max_bytes,
         disabled_integrations=_as_tuple(config.disabled_integrations),
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from .config import Config, load_config
 from .context import _agent_name, _current_span, _trace_attrs
+from .otel_context import active_otel_parent
 from .processors import BatchProcessor, Processor, SimpleProcessor
 from .span import SPAN_KINDS, Resource, Span, TraceAttributes, new_trace_id
 
@@ -177,10 +178,23 @@ def _shutdown_at_exit() -> None:
         logger.debug("staso shutdown at exit failed", exc_info=True)
 
 
+# Frameworks that track their own current step (LlamaIndex's active span id, set and reset
+# by the framework around each step) add a function here: given our context's current span,
+# it returns the innermost open span, ours or the framework's. Empty unless one is instrumented.
+parent_resolvers: list[Callable[[Span | None], Span | None]] = []
+
+
 def start_span(name: str, kind: str = "custom") -> Span:
     """Open a span under the current one (a new trace if there is none). Not activated."""
-    runtime = _runtime or get_runtime()
     parent = _current_span.get()
+    for resolve in parent_resolvers:
+        parent = resolve(parent)
+    return open_span(name, kind, parent)
+
+
+def open_span(name: str, kind: str, parent: Span | None) -> Span:
+    """Open a span under ``parent``, or as the root of a new trace when it is ``None``."""
+    runtime = _runtime or get_runtime()
     if parent is not None:
         return Span(
             name,
@@ -202,11 +216,14 @@ def start_span(name: str, kind: str = "custom") -> Span:
             turns=runtime.session_attrs.turns,
         )
     sampled = runtime.sample_rate >= 1.0 or random.random() < runtime.sample_rate
+    otel_parent = active_otel_parent()  # the app's active OpenTelemetry span: join its trace
+    trace_id, remote_parent = otel_parent if otel_parent is not None else (new_trace_id(), None)
     return Span(
         name,
         kind,
-        trace_id=new_trace_id(),
-        parent_span_id=None,
+        trace_id=trace_id,
+        parent_span_id=remote_parent,
+        remote_parent=remote_parent is not None,
         agent_name=_agent_name.get() or runtime.resource.agent_name,
         trace_attrs=attrs,
         turn_index=next(attrs.turns) if attrs.turns is not None else None,

@@ -106,6 +106,7 @@ class Span:
         "tool_calls",
         "stream",
         "sampled",
+        "remote_parent",
         "_processor",
     )
 
@@ -122,6 +123,7 @@ class Span:
         resource: Resource,
         processor: Processor | None,
         sampled: bool = True,
+        remote_parent: bool = False,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -150,11 +152,13 @@ class Span:
         self.tool_calls: list[dict[str, Any]] | None = None
         self.stream: bool | None = None
         self.sampled = sampled
+        # The parent is the app's OpenTelemetry span: we never see it, so this is our root.
+        self.remote_parent = remote_parent
         self._processor = processor
 
     @property
     def is_root(self) -> bool:
-        return self.parent_span_id is None
+        return self.parent_span_id is None or self.remote_parent
 
     @property
     def ended(self) -> bool:

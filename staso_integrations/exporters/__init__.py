@@ -8,11 +8,19 @@ from .console import ConsoleExporter
 from .jsonl import JsonlExporter
 from .memory import InMemoryExporter
 from .sqlite import SqliteExporter
+from .staso import StasoExporter
 
 if TYPE_CHECKING:
     from .._core.config import Config
 
-__all__ = ["ConsoleExporter", "InMemoryExporter", "JsonlExporter", "SqliteExporter", "build_exporters"]
+__all__ = [
+    "ConsoleExporter",
+    "InMemoryExporter",
+    "JsonlExporter",
+    "SqliteExporter",
+    "StasoExporter",
+    "build_exporters",
+]
 
 
 def build_exporters(config: Config) -> list[Any]:
@@ -27,4 +35,19 @@ def build_exporters(config: Config) -> list[Any]:
             built.append(ConsoleExporter())
         elif name == "memory":
             built.append(InMemoryExporter())
+        elif name == "staso":
+            assert config.api_key is not None  # load_config refuses 'staso' without a key
+            built.append(
+                StasoExporter(
+                    config.api_key,
+                    config.base_url,
+                    compress=config.compress,
+                    spool_dir=config.spool_dir,
+                    spool_max_bytes=config.spool_max_bytes,
+                )
+            )
+        elif name == "otlp":
+            from .otlp import OtlpExporter  # the OpenTelemetry SDK is an optional extra
+
+            built.append(OtlpExporter(config))
     return built
