@@ -37,8 +37,11 @@ class _StreamState:
         if not self.first_seen:
             self.first_seen = True
             self.span.ttft_ms = (time.time_ns() - self.span.start_ns) / 1e6
-        with guard("stream.on_chunk"):
+        try:  # not ``with guard(...)``: this runs per chunk, and ``try`` is free until it raises
             self.handler.on_chunk(chunk)
+        except Exception:
+            with guard("stream.on_chunk"):
+                raise
 
     def finish(self, error: BaseException | None = None, *, early: bool = False) -> None:
         if self.done:
@@ -53,6 +56,13 @@ class _StreamState:
                 self.span.fail(error)
             else:
                 self.span.end()
+
+
+def finish_stream(stream: Any, *, early: bool = True) -> None:
+    """End the span of ``stream`` if it is one of our proxies (for SDK helpers that close the
+    underlying response directly instead of calling ``close()`` on the stream they wrap)."""
+    if isinstance(stream, (SyncStreamProxy, AsyncStreamProxy)):
+        stream._self_state.finish(early=early)
 
 
 class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]

@@ -1,0 +1,198 @@
+"""Streams: an accumulator for raw message events, and proxies for the ``messages.stream()`` managers.
+
+Both stream paths end up iterating the SDK's raw ``Stream[RawMessageStreamEvent]``:
+``create(stream=True)`` returns it, and ``MessageStream`` (what the manager's ``__enter__``
+returns) reads it through its ``_raw_stream`` attribute. So one shared proxy around the raw
+stream serves both; ``text_stream``, ``get_final_message()`` and ``until_done()`` all pull
+through it, and ``MessageStream.close()`` closes it.
+
+We do not reuse the SDK's ``accumulate_event``: it rebuilds a pydantic snapshot and re-parses
+partial tool JSON on every event, far above our per-chunk budget. Text is kept as a list of
+fragments and joined once at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from ..._core.guard import guard
+from ..._core.span import Span
+from .._stream import AsyncStreamProxy, SyncStreamProxy
+from ._response import block_dict, make_usage, parse_arguments, usage_of
+
+# content block kinds whose deltas we collect, by the delta field that carries the text
+_TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use"})
+_DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+
+
+class MessageAccumulator:
+    """``StreamHandler`` for raw message events; keeps whatever arrived (partial output too)."""
+
+    __slots__ = ("blocks", "capture", "delta_usage", "message", "parts", "stop_reason")
+
+    def __init__(self, capture: bool) -> None:
+        self.capture = capture
+        self.message: Any = None  # the message of ``message_start``
+        self.blocks: list[Any] = []  # content_block_start blocks, by index
+        self.parts: list[list[str]] = []  # their delta fragments, by index
+        self.stop_reason: str | None = None
+        self.delta_usage: Any = None  # usage of the last ``message_delta``
+
+    def on_chunk(self, event: Any) -> None:
+        kind = event.type
+        if kind == "content_block_delta":
+            if self.capture:
+                delta = event.delta
+                kind = delta.type
+                if kind == "text_delta":  # the hot path: one attribute read, one append
+                    self.parts[event.index].append(delta.text)
+                elif kind in _DELTA_FIELDS:
+                    self.parts[event.index].append(getattr(delta, _DELTA_FIELDS[kind]))
+        elif kind == "content_block_start":
+            index = event.index
+            while len(self.blocks) <= index:
+                self.blocks.append(None)
+                self.parts.append([])
+            self.blocks[index] = event.content_block
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason
+            if event.usage is not None:
+                self.delta_usage = event.usage
+        elif kind == "message_start":
+            self.message = event.message
+
+    def on_end(self, span: Span) -> None:
+        message = self.message
+        if message is not None:
+            span.response_model = message.model
+            span.metadata["response_id"] = message.id
+        span.finish_reason = self.stop_reason
+        span.usage = self._usage()
+        tool_calls = []
+        content = []
+        for block, parts in zip(self.blocks, self.parts):
+            if block is None:
+                continue
+            kind = block.type
+            if kind in _TOOL_BLOCKS:
+                arguments = (
+                    (parse_arguments("".join(parts)) if parts else block.input) if self.capture else None
+                )
+                if kind == "tool_use":
+                    tool_calls.append({"id": block.id, "name": block.name, "arguments": arguments})
+                if self.capture:
+                    content.append({"type": kind, "id": block.id, "name": block.name, "input": arguments})
+            elif self.capture:
+                content.append(self._block(block, parts))
+        if tool_calls:
+            span.tool_calls = tool_calls
+        if self.capture and (content or message is not None):
+            span.output = {"role": "assistant", "content": content}
+
+    def _usage(self) -> Any:
+        start = getattr(self.message, "usage", None)
+        last = self.delta_usage
+        if last is None:
+            return usage_of(start)
+
+        # The last message_delta is authoritative (server tools change input counts mid-stream);
+        # fields it leaves out keep their message_start values.
+        def pick(name: str) -> Any:
+            value = getattr(last, name, None)
+            return value if value is not None else getattr(start, name, None)
+
+        details = getattr(last, "output_tokens_details", None) or getattr(
+            start, "output_tokens_details", None
+        )
+        return make_usage(
+            pick("input_tokens"),
+            pick("output_tokens"),
+            pick("cache_read_input_tokens"),
+            pick("cache_creation_input_tokens"),
+            getattr(details, "thinking_tokens", None),
+        )
+
+    @staticmethod
+    def _block(block: Any, parts: list[str]) -> Any:
+        kind = block.type
+        if kind == "text":
+            return {"type": "text", "text": (block.text or "") + "".join(parts)}
+        if kind == "thinking":
+            return {"type": "thinking", "thinking": (block.thinking or "") + "".join(parts)}
+        return block_dict(block)
+
+
+Starter = Callable[[], "tuple[Span, MessageAccumulator] | None"]
+
+
+class _ManagerProxy(wrapt.ObjectProxy[Any]):
+    """A stream manager: the request (and so the span) starts when the ``with`` block is entered."""
+
+    def __init__(self, wrapped: Any, start: Starter, suppress: Callable[[], Any]) -> None:
+        super().__init__(wrapped)
+        self._self_start = start
+        self._self_suppress = suppress
+
+    def _self_begin(self) -> tuple[Span, MessageAccumulator] | None:
+        with guard("anthropic.stream.start"):
+            return self._self_start()
+        return None
+
+    @staticmethod
+    def _self_fail(span: Span, exc: BaseException) -> None:
+        with guard("anthropic.stream.fail"):
+            span.fail(exc)
+
+    @staticmethod
+    def _self_attach(message_stream: Any, started: tuple[Span, MessageAccumulator], proxy: type) -> Any:
+        """Put our proxy in front of the raw event stream that the ``MessageStream`` reads."""
+        span, handler = started
+        with guard("anthropic.stream.wrap"):
+            raw = getattr(message_stream, "_raw_stream", None)
+            if raw is None:  # an SDK without the attribute: keep the call's data we have
+                handler.on_end(span)
+                span.end()
+            else:
+                message_stream._raw_stream = proxy(raw, span, handler)
+        return message_stream
+
+
+class SyncStreamManagerProxy(_ManagerProxy):
+    """``MessageStreamManager``."""
+
+    def __enter__(self) -> Any:
+        started = self._self_begin()
+        if started is None:
+            return self.__wrapped__.__enter__()
+        try:
+            with self._self_suppress():
+                message_stream = self.__wrapped__.__enter__()
+        except BaseException as exc:
+            self._self_fail(started[0], exc)
+            raise
+        return self._self_attach(message_stream, started, SyncStreamProxy)
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> Any:
+        return self.__wrapped__.__exit__(exc_type, exc, tb)
+
+
+class AsyncStreamManagerProxy(_ManagerProxy):
+    """``AsyncMessageStreamManager``: the request coroutine runs at ``__aenter__``."""
+
+    async def __aenter__(self) -> Any:
+        started = self._self_begin()
+        if started is None:
+            return await self.__wrapped__.__aenter__()
+        try:
+            with self._self_suppress():
+                message_stream = await self.__wrapped__.__aenter__()
+        except BaseException as exc:
+            self._self_fail(started[0], exc)
+            raise
+        return self._self_attach(message_stream, started, AsyncStreamProxy)
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> Any:
+        return await self.__wrapped__.__aexit__(exc_type, exc, tb)
