@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .guard import guard
+
 if TYPE_CHECKING:
     from .processors import Processor
 
@@ -170,7 +172,11 @@ class Span:
             return
         self.end_ns = time.time_ns()
         if self._processor is not None:
-            self._processor.on_end(self)
+            try:  # free until it raises; a pipeline bug must not reach the caller
+                self._processor.on_end(self)
+            except Exception:
+                with guard("span.end"):
+                    raise
 
     def fail(self, exc: BaseException) -> None:
         """Record ``exc`` as this span's error and end it (once)."""
