@@ -21,7 +21,12 @@ from ._base import INSTRUMENTED, Instrumentor
 logger = logging.getLogger("staso_integrations")
 
 # name -> (top-level module to detect, "module:Class" of its Instrumentor)
-REGISTRY: dict[str, tuple[str, str]] = {}
+REGISTRY: dict[str, tuple[str, str]] = {
+    "openai": ("openai", "staso_integrations.integrations.openai:OpenAIInstrumentor"),
+    "anthropic": ("anthropic", "staso_integrations.integrations.anthropic:AnthropicInstrumentor"),
+    "langchain": ("langchain_core", "staso_integrations.integrations.langchain:LangChainInstrumentor"),
+    "llama_index": ("llama_index.core", "staso_integrations.integrations.llama_index:LlamaIndexInstrumentor"),
+}
 
 _instances: dict[str, Instrumentor] = {}
 _wanted: set[str] = set()

@@ -1,0 +1,161 @@
+"""Pure extractors: LangChain objects (messages, results, documents) into span fields.
+
+Nothing here touches a span's lifecycle; the handler calls these and fills what is missing.
+Imported only once ``langchain_core`` is (the integration loads on its import).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.prompt_values import ChatPromptValue
+
+from ..._core.serialize import to_jsonable
+from ..._core.span import Usage
+
+MAX_DOCUMENT_CONTENT = 2_000  # characters of a retrieved document's text kept on the span
+MAX_DOCUMENTS = 50
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "function"}
+_SCORE_KEYS = ("score", "relevance_score", "_score", "similarity", "distance")
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_SETTINGS = (("ls_temperature", "temperature"), ("ls_max_tokens", "max_tokens"), ("ls_stop", "stop"))
+
+
+def message(msg: Any) -> dict[str, Any]:
+    """A compact, provider-neutral form of a ``BaseMessage`` (role, content, tool calls)."""
+    kind = str(getattr(msg, "type", ""))
+    out: dict[str, Any] = {
+        "role": _ROLES.get(kind, kind),
+        "content": to_jsonable(getattr(msg, "content", None)),
+    }
+    calls = getattr(msg, "tool_calls", None)
+    if calls:
+        out["tool_calls"] = tool_calls(calls)
+    call_id = getattr(msg, "tool_call_id", None)
+    if call_id is not None:
+        out["tool_call_id"] = call_id
+    name = getattr(msg, "name", None)
+    if name:
+        out["name"] = name
+    return out
+
+
+def value(data: Any, depth: int = 0) -> Any:
+    """Like ``to_jsonable``, but messages (also inside LangGraph state dicts) stay compact."""
+    cls = type(data)
+    if cls in _SCALARS:
+        return to_jsonable(data)
+    if isinstance(data, BaseMessage):
+        return message(data)
+    if depth < 3:
+        if cls is dict and len(data) <= 200:
+            return {str(k): value(v, depth + 1) for k, v in data.items()}
+        if cls is list and len(data) <= 200:
+            return [value(v, depth + 1) for v in data]
+        if isinstance(data, ChatPromptValue):
+            return [message(m) for m in data.messages]
+    return to_jsonable(data)
+
+
+def tool_calls(calls: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {"id": call.get("id"), "name": call.get("name"), "arguments": to_jsonable(call.get("args"))}
+        for call in calls
+        if isinstance(call, Mapping)
+    ]
+
+
+def usage(metadata: Any) -> Usage | None:
+    """``usage_metadata`` (input incl. cache tokens, with input/output token details)."""
+    if not isinstance(metadata, Mapping):
+        return None
+    details_in = metadata.get("input_token_details") or {}
+    details_out = metadata.get("output_token_details") or {}
+    return Usage(
+        input=metadata.get("input_tokens"),
+        output=metadata.get("output_tokens"),
+        total=metadata.get("total_tokens"),
+        cache_read=details_in.get("cache_read"),
+        cache_write=details_in.get("cache_creation"),
+        reasoning=details_out.get("reasoning"),
+    )
+
+
+def llm_settings(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not metadata:
+        return {}
+    return {name: metadata[key] for key, name in _SETTINGS if metadata.get(key) is not None}
+
+
+def generation(response: Any) -> Any:
+    """The first generation of an ``LLMResult`` (one run = one prompt), or ``None``."""
+    generations = getattr(response, "generations", None)
+    if generations and generations[0]:
+        return generations[0][0]
+    return None
+
+
+def response_fields(
+    gen: Any,
+) -> tuple[Any, Usage | None, str | None, str | None, list[dict[str, Any]] | None]:
+    """``(output, usage, response_model, finish_reason, tool_calls)`` of one generation."""
+    msg = getattr(gen, "message", None)
+    info = getattr(gen, "generation_info", None) or {}
+    if msg is None:  # a completion-style LLM: plain text
+        return to_jsonable(getattr(gen, "text", None)), None, None, info.get("finish_reason"), None
+    meta = getattr(msg, "response_metadata", None) or {}
+    model = meta.get("model_name") or meta.get("model")
+    finish = meta.get("finish_reason") or meta.get("stop_reason") or info.get("finish_reason")
+    calls = getattr(msg, "tool_calls", None)
+    return (
+        message(msg),
+        usage(getattr(msg, "usage_metadata", None)),
+        model,
+        finish,
+        tool_calls(calls) if calls else None,
+    )
+
+
+def documents(docs: Sequence[Any]) -> list[dict[str, Any]]:
+    """Retrieved documents: id, capped content, metadata, and a score when the metadata has one."""
+    out = []
+    for doc in list(docs)[:MAX_DOCUMENTS]:
+        text = getattr(doc, "page_content", None)
+        if isinstance(text, str) and len(text) > MAX_DOCUMENT_CONTENT:
+            text = text[:MAX_DOCUMENT_CONTENT] + "…"
+        meta = getattr(doc, "metadata", None) or {}
+        item: dict[str, Any] = {
+            "id": getattr(doc, "id", None),
+            "content": text,
+            "metadata": to_jsonable(meta),
+        }
+        for key in _SCORE_KEYS:
+            score = meta.get(key)
+            if isinstance(score, (int, float)):
+                item["score"] = score
+                break
+        out.append(item)
+    return out
+
+
+def tool_output(output: Any) -> Any:
+    """A ``ToolMessage`` (tool called with a tool call id) records its content; else the value."""
+    if hasattr(output, "tool_call_id") and hasattr(output, "content"):
+        return to_jsonable(output.content)
+    return value(output)
+
+
+def run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], default: str) -> str:
+    name = kwargs.get("name")
+    if name:
+        return str(name)
+    if serialized:
+        name = serialized.get("name")
+        if name:
+            return str(name)
+        ids = serialized.get("id")
+        if ids:
+            return str(ids[-1])
+    return default
