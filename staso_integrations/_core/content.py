@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,15 @@ logger = logging.getLogger("staso_integrations")
 
 # What a redact hook may change; ids, timing and tokens stay ours.
 REDACTABLE = ("name", "input", "output", "metadata", "tool_calls", "error")
+
+
+def normalize_tool_calls(span: Span) -> None:
+    """Tool call ``arguments`` always leave as a JSON string, the wire form OpenAI uses;
+    Anthropic and LangChain hand them over parsed."""
+    for call in span.tool_calls or ():
+        arguments = call.get("arguments")
+        if arguments is not None and not isinstance(arguments, str):
+            call["arguments"] = json.dumps(arguments, ensure_ascii=False, default=str)
 
 
 def strip_content(span: Span) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ..pricing import cost_for
-from .content import apply_redact, strip_content
+from .content import apply_redact, normalize_tool_calls, strip_content
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
 from .span import Span
@@ -90,6 +90,8 @@ class Processor:
     def _enrich(self, span: Span) -> None:
         if span.cost_usd is None and span.usage is not None:
             span.cost_usd = cost_for(span.provider, span.response_model or span.request_model, span.usage)
+        if span.tool_calls:
+            normalize_tool_calls(span)
         if span.tool_calls and span.kind == "llm":
             from ..guard._engine import has_rules, judge_proposed  # the guard imports the runtime
 

@@ -87,8 +87,8 @@ def test_tool_use_round_trip_with_two_parallel_tools(llm: Driver, traced: InMemo
     span1, span2 = traced.spans
     assert span1.finish_reason == "tool_use"
     assert span1.tool_calls == [
-        {"id": "toolu_01A8qJ5vZkT3nW7xYb2cR4dE", "name": "get_weather", "arguments": {"city": "Paris"}},
-        {"id": "toolu_01B9rK6wAlU4oX8yZc3dS5eF", "name": "get_time", "arguments": {"city": "Paris"}},
+        {"id": "toolu_01A8qJ5vZkT3nW7xYb2cR4dE", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+        {"id": "toolu_01B9rK6wAlU4oX8yZc3dS5eF", "name": "get_time", "arguments": '{"city": "Paris"}'},
     ]
     assert [block["type"] for block in span1.output["content"]] == ["text", "tool_use", "tool_use"]
     assert span1.metadata["tools"] == TOOLS

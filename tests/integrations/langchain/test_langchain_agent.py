@@ -35,11 +35,6 @@ def _sorted(nodes: list[Any]) -> list[Any]:
     return sorted((kind, name, _sorted(children)) for kind, name, children in nodes)
 
 
-def _args(arguments: Any) -> Any:
-    """The OpenAI layer keeps the JSON text the API sent; LangChain's callbacks give a dict."""
-    return json.loads(arguments) if isinstance(arguments, str) else arguments
-
-
 def _messages(question: str) -> dict[str, Any]:
     return {"messages": [("user", question)]}
 
@@ -59,7 +54,7 @@ def _check_agent_trace(spans: list[Span]) -> None:
 
     first, second = sorted((s for s in spans if s.kind == "llm"), key=lambda s: s.start_ns)
     assert first.finish_reason == "tool_calls" and second.finish_reason == "stop"
-    calls = [{**c, "arguments": _args(c["arguments"])} for c in first.tool_calls]
+    calls = [{**c, "arguments": json.loads(c["arguments"])} for c in first.tool_calls]
     assert calls == [
         {"id": "call_Wx81kPq2", "name": "get_weather", "arguments": {"city": "Paris"}},
         {"id": "call_Tm42zLr9", "name": "get_local_time", "arguments": {"city": "Paris"}},
