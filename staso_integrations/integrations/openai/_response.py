@@ -1,0 +1,148 @@
+"""Turn an OpenAI result object into span fields: model, usage, output, finish reason, tools.
+
+Every reader tolerates missing pieces: old responses lack ``*_details``, Azure content-filter
+choices have no ``message``, usage can be absent or all zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..._core.span import Span, Usage
+
+
+def _usage(usage: Any, prompt: str, completion: str) -> Usage | None:
+    """``usage`` whose counts are ``<prompt>_tokens``/``<completion>_tokens`` with ``*_details``."""
+    if usage is None:
+        return None
+    prompt_details = getattr(usage, f"{prompt}_tokens_details", None)
+    completion_details = getattr(usage, f"{completion}_tokens_details", None)
+    return Usage(
+        input=getattr(usage, f"{prompt}_tokens", None),
+        output=getattr(usage, f"{completion}_tokens", None),
+        total=getattr(usage, "total_tokens", None),
+        cache_read=getattr(prompt_details, "cached_tokens", None),
+        cache_write=getattr(prompt_details, "cache_write_tokens", None),
+        reasoning=getattr(completion_details, "reasoning_tokens", None),
+    )
+
+
+def chat_usage(usage: Any) -> Usage | None:
+    """``CompletionUsage`` (chat and legacy completions) -> ``Usage``."""
+    return _usage(usage, "prompt", "completion")
+
+
+def responses_usage(usage: Any) -> Usage | None:
+    """``ResponseUsage`` -> ``Usage`` (``input_tokens`` already includes cached ones)."""
+    return _usage(usage, "input", "output")
+
+
+def tool_call(call_id: Any, name: Any, arguments: Any, capture: bool) -> dict[str, Any]:
+    return {"id": call_id, "name": name, "arguments": arguments if capture else None}
+
+
+def _set_common(span: Span, result: Any) -> None:
+    span.response_model = getattr(result, "model", None) or span.response_model
+    response_id = getattr(result, "id", None)
+    if response_id:
+        span.metadata["response_id"] = response_id
+
+
+def record_chat(span: Span, completion: Any, capture: bool) -> None:
+    """``ChatCompletion`` / ``ParsedChatCompletion``."""
+    _set_common(span, completion)
+    span.usage = chat_usage(completion.usage)
+    outputs: list[Any] = []
+    calls: list[dict[str, Any]] = []
+    for choice in completion.choices or ():
+        if span.finish_reason is None:
+            span.finish_reason = choice.finish_reason
+        message = getattr(choice, "message", None)
+        if message is None:  # e.g. an Azure content-filter choice
+            continue
+        for call in message.tool_calls or ():
+            function = getattr(call, "function", None) or getattr(call, "custom", None)
+            arguments = getattr(function, "arguments", None) if function is not None else None
+            if arguments is None and function is not None:
+                arguments = getattr(function, "input", None)
+            calls.append(tool_call(call.id, getattr(function, "name", None), arguments, capture))
+        if capture:
+            outputs.append(_message(message))
+    span.tool_calls = calls or None
+    if outputs:
+        span.output = outputs[0] if len(outputs) == 1 else outputs
+
+
+def _message(message: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    refusal = getattr(message, "refusal", None)
+    if refusal:
+        out["refusal"] = refusal
+    calls = message.tool_calls
+    if calls:
+        out["tool_calls"] = [call.model_dump(mode="json", exclude_none=True) for call in calls]
+    return out
+
+
+def record_responses(span: Span, response: Any, capture: bool) -> None:
+    """``Response`` / ``ParsedResponse`` (also the final snapshot of a stream)."""
+    _set_common(span, response)
+    span.usage = responses_usage(response.usage)
+    incomplete = getattr(response, "incomplete_details", None)
+    span.finish_reason = getattr(incomplete, "reason", None) or response.status
+    calls: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for item in response.output or ():
+        kind = item.type
+        if kind == "message":
+            if capture:
+                texts.extend(part.text for part in item.content if part.type == "output_text" and part.text)
+        elif kind in ("function_call", "custom_tool_call"):
+            arguments = item.arguments if kind == "function_call" else item.input
+            calls.append(tool_call(item.call_id, item.name, arguments, capture))
+    span.tool_calls = calls or None
+    if capture and texts:
+        span.output = {"role": "assistant", "content": "".join(texts)}
+    error = getattr(response, "error", None)
+    if error is not None:
+        span.status = "error"
+        span.error = {"type": getattr(error, "code", None) or "response_error", "message": error.message}
+
+
+def record_completion(span: Span, completion: Any, capture: bool) -> None:
+    """Legacy ``Completion``."""
+    _set_common(span, completion)
+    span.usage = chat_usage(completion.usage)
+    choices = completion.choices or ()
+    if choices:
+        span.finish_reason = choices[0].finish_reason
+        if capture:
+            texts = [choice.text for choice in choices]
+            span.output = texts[0] if len(texts) == 1 else texts
+
+
+def record_embeddings(span: Span, result: Any, capture: bool) -> None:
+    """``CreateEmbeddingResponse``: usage and shape, never the vectors."""
+    span.response_model = getattr(result, "model", None) or span.response_model
+    usage = result.usage
+    if usage is not None:
+        span.usage = Usage(input=usage.prompt_tokens, output=0, total=usage.total_tokens)
+    data = result.data or ()
+    shape: dict[str, Any] = {"count": len(data)}
+    if data and isinstance(data[0].embedding, list):
+        shape["dimensions"] = len(data[0].embedding)
+    span.output = shape
+
+
+RECORDERS: dict[str, Callable[[Span, Any, bool], None]] = {
+    "chat": record_chat,
+    "responses": record_responses,
+    "completion": record_completion,
+    "embeddings": record_embeddings,
+}
+
+
+def record_response(span: Span, operation: str, result: Any, capture: bool) -> None:
+    """Fill ``span`` from a parsed (non-stream) result of ``operation``."""
+    RECORDERS[operation](span, result, capture)

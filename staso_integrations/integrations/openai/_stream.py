@@ -1,0 +1,154 @@
+"""Stream handlers for the shared proxies: keep every chunk (one ``list.append``), read at end.
+
+Per chunk we only append the SDK's object; everything (text, tool-call deltas, usage, the
+final ``Response`` snapshot) is assembled once in ``on_end``, so a stream the user stops early
+still yields its partial output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..._core.span import Span
+from ._response import chat_usage, record_responses, tool_call
+
+Assemble = Callable[[Span, list[Any], bool], None]
+
+
+class ChunkCollector:
+    """``StreamHandler`` whose ``on_chunk`` is the bound ``append`` of a list (no Python frame)."""
+
+    __slots__ = ("assemble", "capture", "chunks", "on_chunk")
+
+    def __init__(self, assemble: Assemble, capture: bool) -> None:
+        self.chunks: list[Any] = []
+        self.on_chunk = self.chunks.append
+        self.assemble = assemble
+        self.capture = capture
+
+    def on_end(self, span: Span) -> None:
+        self.assemble(span, self.chunks, self.capture)
+
+
+def _model_and_usage(span: Span, chunks: list[Any]) -> None:
+    """Model, id and usage of a chunk stream: usage comes last, the model is on every chunk
+    (but the empty ``model`` of an Azure prompt-filter chunk), so read from the end."""
+    for chunk in reversed(chunks):
+        if chunk.usage is not None:
+            span.usage = chat_usage(chunk.usage)
+            break
+    for chunk in reversed(chunks):
+        if chunk.model:
+            span.response_model = chunk.model
+            break
+    if chunks and getattr(chunks[0], "id", None):
+        span.metadata["response_id"] = chunks[0].id
+
+
+def assemble_chat(span: Span, chunks: list[Any], capture: bool) -> None:
+    """``ChatCompletionChunk``s -> model, usage, per-choice text, tool calls, finish reason."""
+    texts: dict[int, list[str]] = {}
+    calls: dict[tuple[int, int], list[Any]] = {}  # (choice, index) -> [id, name, [arguments]]
+    finish = None
+    for chunk in chunks:  # the hot loop of a stream's end: plain locals, few attribute reads
+        for choice in chunk.choices or ():
+            delta = choice.delta
+            if delta is not None:
+                if delta.content:
+                    pieces = texts.get(choice.index)
+                    if pieces is None:
+                        pieces = texts[choice.index] = []
+                    pieces.append(delta.content)
+                if delta.tool_calls:
+                    _add_tool_deltas(calls, choice.index, delta.tool_calls)
+            if finish is None and choice.finish_reason:
+                finish = choice.finish_reason
+    _model_and_usage(span, chunks)
+    span.finish_reason = finish
+    if calls:
+        span.tool_calls = [tool_call(i, name, "".join(args), capture) for i, name, args in calls.values()]
+    if capture and (texts or calls):
+        outputs = []
+        for index in sorted(texts) or [0]:
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(texts.get(index, ())) or None}
+            own = [tool_call(i, n, "".join(a), True) for (c, _), (i, n, a) in calls.items() if c == index]
+            if own:
+                message["tool_calls"] = own
+            outputs.append(message)
+        span.output = outputs[0] if len(outputs) == 1 else outputs
+
+
+def _add_tool_deltas(calls: dict[tuple[int, int], list[Any]], choice: int, deltas: list[Any]) -> None:
+    for call in deltas:
+        slot = calls.setdefault((choice, call.index), [None, None, []])
+        slot[0] = call.id or slot[0]
+        function = call.function
+        if function is not None:
+            slot[1] = function.name or slot[1]
+            if function.arguments:
+                slot[2].append(function.arguments)
+
+
+_SNAPSHOT_EVENTS = frozenset(
+    {"response.created", "response.in_progress", "response.completed", "response.incomplete",
+     "response.failed", "response.queued"}
+)  # fmt: skip
+
+
+def assemble_responses(span: Span, events: list[Any], capture: bool) -> None:
+    """Responses API events: the last ``Response`` snapshot, plus deltas when it never completed."""
+    snapshot = None
+    texts: list[str] = []
+    items: list[Any] = []
+    for event in events:
+        kind = getattr(event, "type", None)
+        if kind == "response.output_text.delta":
+            texts.append(event.delta)
+        elif kind in _SNAPSHOT_EVENTS:
+            snapshot = event.response
+        elif kind == "response.output_item.done":
+            items.append(event.item)
+    if snapshot is not None:
+        record_responses(span, snapshot, capture)
+        if snapshot.output:
+            return
+    # stopped before the final snapshot: what arrived so far
+    if snapshot is not None and snapshot.status in ("in_progress", "queued"):
+        span.finish_reason = None
+    calls = [
+        tool_call(item.call_id, item.name, item.arguments, capture)
+        for item in items
+        if getattr(item, "type", None) == "function_call"
+    ]
+    span.tool_calls = calls or None
+    if capture and texts:
+        span.output = {"role": "assistant", "content": "".join(texts)}
+
+
+def assemble_completion(span: Span, chunks: list[Any], capture: bool) -> None:
+    """Legacy ``Completion`` chunks."""
+    texts: dict[int, list[str]] = {}
+    _model_and_usage(span, chunks)
+    for chunk in chunks:
+        for choice in chunk.choices or ():
+            if choice.finish_reason and span.finish_reason is None:
+                span.finish_reason = choice.finish_reason
+            if choice.text:
+                texts.setdefault(choice.index, []).append(choice.text)
+    if capture and texts:
+        joined = ["".join(texts[index]) for index in sorted(texts)]
+        span.output = joined[0] if len(joined) == 1 else joined
+
+
+ASSEMBLERS: dict[str, Assemble] = {
+    "chat": assemble_chat,
+    "responses": assemble_responses,
+    "completion": assemble_completion,
+}
+
+
+def stream_handler(operation: str, capture: bool) -> ChunkCollector | None:
+    """The handler for a stream of ``operation``; ``None`` if it does not stream."""
+    assemble = ASSEMBLERS.get(operation)
+    return ChunkCollector(assemble, capture) if assemble is not None else None

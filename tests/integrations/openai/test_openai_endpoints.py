@@ -1,0 +1,146 @@
+"""Embeddings, legacy completions, Azure, raw/streaming responses, API errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from staso_integrations._core.span import Usage
+
+HELLO = [{"role": "user", "content": "Say hello in five words."}]
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("embeddings.yaml")
+def test_embeddings(api: Any, instrumented: Any) -> None:
+    result = api.call(
+        "embeddings.create", model="text-embedding-3-small", input=["red", "blue"], dimensions=4
+    )
+
+    assert len(result.data) == 2 and len(result.data[1].embedding) == 4
+    (span,) = instrumented.spans
+    assert (span.kind, span.operation, span.name) == (
+        "embedding",
+        "embeddings",
+        "embeddings text-embedding-3-small",
+    )
+    assert span.usage == Usage(input=2, output=0, total=2)
+    assert span.cost_usd is not None
+    assert span.input == ["red", "blue"]
+    assert span.output == {"count": 2, "dimensions": 4}  # never the vectors
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("completions.yaml")
+def test_legacy_completion(api: Any, instrumented: Any) -> None:
+    result = api.call("completions.create", model="gpt-3.5-turbo-instruct", prompt="Say hi", max_tokens=5)
+
+    assert result.choices[0].text == " Hi there!"
+    (span,) = instrumented.spans
+    assert (span.operation, span.output, span.finish_reason) == ("completion", " Hi there!", "stop")
+    assert span.usage == Usage(input=2, output=3, total=5)
+    assert span.input == "Say hi"
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("completions_stream.yaml")
+def test_legacy_completion_stream(api: Any, instrumented: Any) -> None:
+    chunks = api.stream(
+        "completions.create", model="gpt-3.5-turbo-instruct", prompt="Say hi", max_tokens=5,
+        stream=True, stream_options={"include_usage": True},
+    )  # fmt: skip
+
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == " Hi there!"
+    (span,) = instrumented.spans
+    assert span.output == " Hi there!" and span.finish_reason == "stop"
+    assert span.usage == Usage(input=2, output=3, total=5)
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("azure_chat.yaml")
+def test_azure(azure: Any, instrumented: Any) -> None:
+    result = azure.call("chat.completions.create", model="gpt-4o-mini", messages=HELLO)
+
+    assert result.choices[0].message.content == "Hello there, nice to meet!"
+    (span,) = instrumented.spans
+    assert span.provider == "azure"
+    assert span.request_model == "gpt-4o-mini" and span.response_model == "gpt-4o-mini-2024-07-18"
+    assert span.usage == Usage(input=15, output=7, total=22, cache_read=0, reasoning=0)
+    assert span.cost_usd is not None
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("azure_content_filter.yaml")
+def test_azure_content_filter_choice_without_message(azure: Any, instrumented: Any) -> None:
+    messages = [{"role": "user", "content": "Something the filter blocks."}]
+    result = azure.call("chat.completions.create", model="gpt-4o-mini", messages=messages)
+
+    assert result.choices[0].finish_reason == "content_filter" and result.choices[0].message is None
+    (span,) = instrumented.spans
+    assert span.status == "ok"
+    assert span.finish_reason == "content_filter"
+    assert span.output is None and span.tool_calls is None
+    assert span.usage == Usage(input=0, output=0, total=0)
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("chat_create.yaml")
+def test_with_raw_response_returns_the_sdk_object(api: Any, instrumented: Any) -> None:
+    raw = api.call(
+        "chat.completions.with_raw_response.create", model="gpt-4o-mini", messages=HELLO, temperature=0.2
+    )
+
+    assert type(raw) is openai._legacy_response.LegacyAPIResponse
+    assert raw.headers["x-request-id"] == "req_7f3c2a9d1e8b4c6f0a5d2e1b9c8a7f6e"
+    assert raw.parse().choices[0].message.content == "Hello there, nice to meet!"
+    (span,) = instrumented.spans
+    assert span.metadata["raw_response"] == "true"
+    assert span.usage is not None and span.usage.input == 1240
+    assert span.output == {"role": "assistant", "content": "Hello there, nice to meet!"}
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("chat_create.yaml")
+def test_with_streaming_response_is_not_read_by_us(api: Any, instrumented: Any) -> None:
+    def sync(client: Any) -> Any:
+        create = client.chat.completions.with_streaming_response.create
+        with create(model="gpt-4o-mini", messages=HELLO, temperature=0.2) as response:
+            assert type(response) is openai._response.APIResponse
+            assert not response.http_response.is_stream_consumed  # we left the body alone
+            return response.parse()
+
+    async def coro(client: Any) -> Any:
+        create = client.chat.completions.with_streaming_response.create
+        async with create(model="gpt-4o-mini", messages=HELLO, temperature=0.2) as response:
+            assert type(response) is openai._response.AsyncAPIResponse
+            assert not response.http_response.is_stream_consumed
+            return await response.parse()
+
+    completion = api._run(sync, coro)
+
+    assert completion.usage.total_tokens == 1249
+    (span,) = instrumented.spans
+    assert span.metadata["raw_response"] == "stream"
+    assert span.status == "ok" and span.usage is None
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("chat_errors.yaml")
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(400, openai.BadRequestError), (429, openai.RateLimitError), (500, openai.InternalServerError)],
+)
+def test_api_errors_reach_the_user_unchanged(api: Any, instrumented: Any, status: int, error: type) -> None:
+    messages = [{"role": "user", "content": f"error {status}"}]
+    with pytest.raises(error) as raised:
+        api.call("chat.completions.create", model="gpt-4o-mini", messages=messages)
+
+    assert raised.value.status_code == status
+    (span,) = instrumented.spans
+    assert span.status == "error"
+    assert span.error["type"] == f"openai.{error.__name__}"
+    assert span.error["status_code"] == status
+    assert raised.value.message in span.error["message"]
+    assert span.end_ns is not None
