@@ -116,7 +116,7 @@ def test_spans_arrive_with_ids_parenting_and_genai_attributes(otlp_env: Server) 
         "staso.stream": True,
         "staso.ttft_ms": 250.0,
         "staso.usage.total_tokens": 150,
-        "staso.tool_calls": '[{"id": "call_1", "name": "lookup", "arguments": {"order": 7}}]',
+        "staso.tool_calls": '[{"id": "call_1", "name": "lookup", "arguments": "{\\"order\\": 7}"}]',
     }
     tool_attrs = attributes(tool)
     assert tool_attrs["gen_ai.operation.name"] == "execute_tool"
