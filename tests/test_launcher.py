@@ -75,3 +75,34 @@ def test_bad_configuration_is_refused_before_the_program_runs(tmp_path: Path) ->
     assert done.returncode == 2
     assert "sample_rate '2' is outside the allowed range 0..1" in done.stderr
     assert "should not run" not in done.stdout
+
+
+OPENAI_APP = """
+import openai
+import vcr
+
+# The program knows nothing of staso: it is a plain OpenAI call (replayed from a cassette).
+with vcr.VCR(record_mode="none").use_cassette({cassette!r}):
+    client = openai.OpenAI(api_key="sk-test")
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{{"role": "user", "content": "Say hello in five words."}}], temperature=0.2
+    )
+print(reply.choices[0].message.content)
+"""
+
+
+def test_an_unchanged_openai_program_is_traced(tmp_path: Path) -> None:
+    from tests.conftest import REPO
+
+    cassette = str(REPO / "cassettes" / "openai" / "chat_create.yaml")
+    (tmp_path / "app.py").write_text(OPENAI_APP.format(cassette=cassette))
+    done = _launch(tmp_path, "--agent-name", "plain-app", sys.executable, "app.py")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Hello there, nice to meet!"
+    store = TraceStore(str(tmp_path / ".staso" / "traces.db"))
+    (trace,) = store.list_traces()
+    _, (span,) = store.get_trace(trace["trace_id"])
+    store.close()
+    assert (span["kind"], span["provider"], span["response_model"]) == ("llm", "openai", "gpt-4o-mini-2024-07-18")
+    assert span["usage"]["input"] == 1240 and span["usage"]["cache_read"] == 1024 and span["cost_usd"] > 0
+    assert trace["agent_name"] == "plain-app"

@@ -73,7 +73,11 @@ def _convert(value: Any, depth: int) -> Any:
         return str(value)
     model_dump = getattr(value, "model_dump", None)
     if callable(model_dump) and not isinstance(value, type):
-        return to_jsonable(model_dump(mode="json", exclude_none=True), depth)
+        try:  # pydantic 2: no warnings about unexpected values printed from inside our code
+            dumped = model_dump(mode="json", exclude_none=True, warnings=False)
+        except TypeError:
+            dumped = model_dump()
+        return to_jsonable(dumped, depth)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_jsonable(
             {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, depth
