@@ -44,7 +44,7 @@ def cmd_traces_list(args: argparse.Namespace) -> int:
             agent_name=args.agent,
             conversation_id=args.conversation,
             environment=args.environment,
-            source_type=args.source_type,
+            source_types=(args.source_type,) if args.source_type else (),
             since_ns=parse_since(args.since) if args.since else None,
             limit=args.limit,
         )
@@ -148,15 +148,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     where = TraceFilter(
         agent_name=args.agent,
         environment=args.environment,
+        source_types=tuple(args.source_type or ()),
         since_ns=parse_since(args.since) if args.since else None,
         limit=args.limit,
     )
-    source_types = tuple(args.source_type or ())
     try:
         if args.format == "sft":
-            records = sft_records(store, where, source_types, include_errors=args.include_errors)
+            records = sft_records(store, where, include_errors=args.include_errors)
         else:
-            records = trace_records(store, where, source_types)
+            records = trace_records(store, where)
         if args.output == "-":
             count = write_jsonl(records, sys.stdout)
         else:

@@ -67,10 +67,8 @@ def sft_record(span: dict[str, Any]) -> dict[str, Any] | None:
     return record
 
 
-def sft_records(
-    store: TraceStore, where: TraceFilter, source_types: tuple[str, ...] = (), include_errors: bool = False
-) -> Iterator[dict[str, Any]]:
-    for span in store.llm_spans(where, source_types):
+def sft_records(store: TraceStore, where: TraceFilter, include_errors: bool = False) -> Iterator[dict[str, Any]]:
+    for span in store.llm_spans(where):
         if span["status"] == "error" and not include_errors:
             continue
         record = sft_record(span)
@@ -78,10 +76,8 @@ def sft_records(
             yield record
 
 
-def trace_records(store: TraceStore, where: TraceFilter, source_types: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+def trace_records(store: TraceStore, where: TraceFilter) -> Iterator[dict[str, Any]]:
     for trace in reversed(store.list_traces(where)):
-        if source_types and trace["source_type"] not in source_types:
-            continue
         _, spans = store.get_trace(trace["trace_id"])
         yield {"trace": trace, "spans": spans}
 

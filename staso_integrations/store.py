@@ -15,9 +15,25 @@ class TraceFilter:
     agent_name: str | None = None
     conversation_id: str | None = None
     environment: str | None = None
-    source_type: str | None = None
+    source_types: tuple[str, ...] = ()
     since_ns: int | None = None
     limit: int = 50
+
+    def clauses(self) -> tuple[list[str], list[Any]]:
+        """SQL conditions and their parameters; the columns exist in both tables."""
+        clauses, params = [], []
+        for column in ("agent_name", "conversation_id", "environment"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.source_types:
+            clauses.append(f"source_type IN ({', '.join('?' * len(self.source_types))})")
+            params.extend(self.source_types)
+        if self.since_ns is not None:
+            clauses.append("start_ns >= ?")
+            params.append(self.since_ns)
+        return clauses, params
 
 
 def parse_since(text: str, now: datetime | None = None) -> int:
@@ -53,20 +69,9 @@ class TraceStore:
 
     def list_traces(self, where: TraceFilter = TraceFilter()) -> list[dict[str, Any]]:
         """Newest first."""
-        clauses, params = [], []
-        for column in ("agent_name", "conversation_id", "environment", "source_type"):
-            value = getattr(where, column)
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if where.since_ns is not None:
-            clauses.append("start_ns >= ?")
-            params.append(where.since_ns)
-        sql = "SELECT * FROM traces"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY start_ns DESC LIMIT ?"
-        rows = self._conn.execute(sql, (*params, where.limit)).fetchall()
+        clauses, params = where.clauses()
+        sql = "SELECT * FROM traces" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        rows = self._conn.execute(sql + " ORDER BY start_ns DESC LIMIT ?", (*params, where.limit)).fetchall()
         return [trace_from_row(row) for row in rows]
 
     def find_trace_id(self, prefix: str) -> str:
@@ -94,19 +99,8 @@ class TraceStore:
         ).fetchall()
         return (trace_from_row(row) if row else None), [span_from_row(s) for s in spans]
 
-    def llm_spans(self, where: TraceFilter, source_types: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        """LLM spans, oldest first, filtered like traces (agent, environment, time, source types)."""
-        clauses, params = ["kind = 'llm'"], []
-        for column in ("agent_name", "conversation_id", "environment"):
-            value = getattr(where, column)
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if where.since_ns is not None:
-            clauses.append("start_ns >= ?")
-            params.append(where.since_ns)
-        if source_types:
-            clauses.append(f"source_type IN ({', '.join('?' * len(source_types))})")
-            params.extend(source_types)
-        sql = f"SELECT * FROM spans WHERE {' AND '.join(clauses)} ORDER BY start_ns"
-        return [span_from_row(row) for row in self._conn.execute(sql, params).fetchall()]
+    def llm_spans(self, where: TraceFilter) -> list[dict[str, Any]]:
+        """LLM spans, oldest first, filtered like traces."""
+        clauses, params = where.clauses()
+        sql = f"SELECT * FROM spans WHERE {' AND '.join(['kind = ?', *clauses])} ORDER BY start_ns"
+        return [span_from_row(row) for row in self._conn.execute(sql, ("llm", *params)).fetchall()]

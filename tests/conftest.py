@@ -52,6 +52,12 @@ def _scrub_response(response: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """``cassettes/<folder of the test module>``: tests/integrations/openai -> cassettes/openai."""
+    return str(REPO / "cassettes" / Path(request.module.__file__).parent.name)
+
+
+@pytest.fixture(scope="module")
 def vcr_config() -> dict:
     return {
         "filter_headers": SECRET_HEADERS,

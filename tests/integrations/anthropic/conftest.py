@@ -22,11 +22,6 @@ from staso_integrations.exporters import InMemoryExporter
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="module")
-def vcr_cassette_dir() -> str:
-    return str(REPO / "cassettes" / "anthropic")
-
-
 @pytest.fixture(autouse=True)
 def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", os.environ.get("ANTHROPIC_API_KEY", "sk-ant-test-key"))

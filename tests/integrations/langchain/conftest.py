@@ -19,11 +19,6 @@ from staso_integrations.exporters import InMemoryExporter
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="module")
-def vcr_cassette_dir() -> str:
-    return str(REPO / "cassettes" / "langchain")
-
-
 @pytest.fixture(autouse=True)
 def _openai_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", os.environ.get("OPENAI_API_KEY", "sk-test-not-a-key"))

@@ -24,11 +24,6 @@ AZURE_ENDPOINT = os.environ.get("AZURE_OPENAI_ENDPOINT", "https://staso-test.ope
 AZURE_API_VERSION = "2024-10-21"
 
 
-@pytest.fixture(scope="module")
-def vcr_cassette_dir() -> str:
-    return str(REPO / "cassettes" / "openai")
-
-
 @pytest.fixture
 def instrumented(exporter: Any) -> Iterator[Any]:
     """The in-memory exporter, with the OpenAI integration on for the test."""
