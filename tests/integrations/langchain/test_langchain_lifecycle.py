@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
