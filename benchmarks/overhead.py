@@ -48,29 +48,29 @@ def _otel_provider() -> Any:
     return provider
 
 
-def _openinference() -> None:
+def _instrument_each(package: str, instrumentors: tuple[tuple[str, str], ...]) -> None:
+    """Instrument every ``package.<module>:<Class>`` that is installed, on one OTel provider."""
     provider = _otel_provider()
-    from openinference.instrumentation.openai import OpenAIInstrumentor
-
-    OpenAIInstrumentor().instrument(tracer_provider=provider)
-    for module, name in (("anthropic", "AnthropicInstrumentor"), ("langchain", "LangChainInstrumentor"),
-                         ("llama_index", "LlamaIndexInstrumentor")):  # fmt: skip
+    for module, name in instrumentors:
         try:
-            instrumentor = getattr(__import__(f"openinference.instrumentation.{module}", fromlist=[name]), name)
+            instrumentor = getattr(__import__(f"{package}.{module}", fromlist=[name]), name)
         except ImportError:
             continue
         instrumentor().instrument(tracer_provider=provider)
+
+
+def _openinference() -> None:
+    _instrument_each("openinference.instrumentation", (
+        ("openai", "OpenAIInstrumentor"), ("anthropic", "AnthropicInstrumentor"),
+        ("langchain", "LangChainInstrumentor"), ("llama_index", "LlamaIndexInstrumentor"),
+    ))  # fmt: skip
 
 
 def _openllmetry() -> None:
-    provider = _otel_provider()
-    for module, name in (("openai", "OpenAIInstrumentor"), ("anthropic", "AnthropicInstrumentor"),
-                         ("langchain", "LangchainInstrumentor"), ("llamaindex", "LlamaIndexInstrumentor")):  # fmt: skip
-        try:
-            instrumentor = getattr(__import__(f"opentelemetry.instrumentation.{module}", fromlist=[name]), name)
-        except ImportError:
-            continue
-        instrumentor().instrument(tracer_provider=provider)
+    _instrument_each("opentelemetry.instrumentation", (
+        ("openai", "OpenAIInstrumentor"), ("anthropic", "AnthropicInstrumentor"),
+        ("langchain", "LangchainInstrumentor"), ("llamaindex", "LlamaIndexInstrumentor"),
+    ))  # fmt: skip
 
 
 def _logfire() -> None:
