@@ -47,6 +47,7 @@ class LangChainInstrumentor(Instrumentor):
     requires: ClassVar[tuple[str, ...]] = ("langchain-core>=1.0,<2",)
 
     def _patches(self) -> Sequence[Patch]:
+        from ._guard import wrap_tool_arun, wrap_tool_run
         from ._patches import (
             wrap_agenerate,
             wrap_astream,
@@ -65,6 +66,8 @@ class LangChainInstrumentor(Instrumentor):
             Patch(_LLMS, "BaseLLM._agenerate_helper", wrap_agenerate(2, "run_managers")),
             Patch(_LLMS, "BaseLLM.stream", wrap_stream),
             Patch(_LLMS, "BaseLLM.astream", wrap_astream),
+            Patch("langchain_core.tools.base", "BaseTool.run", wrap_tool_run),
+            Patch("langchain_core.tools.base", "BaseTool.arun", wrap_tool_arun),
         ]
         if _LANGGRAPH in sys.modules:
             patches.append(_langgraph_patch())

@@ -29,6 +29,7 @@ from ..._core.runtime import start_span
 from ..._core.span import Span
 from .._llm import _target, capture_content
 from . import _extract as ex
+from ._guard import take_decision
 
 F = TypeVar("F", bound=Callable[..., Any])
 AGENT_MARKER = "langchain_create_agent"
@@ -260,6 +261,9 @@ class StasoCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         span = self._open(run_id, parent_run_id, ex.run_name(serialized, kwargs, "tool"), "tool")
+        decision = take_decision()
+        if decision is not None:
+            span.metadata["guard"] = [decision.to_dict()]
         call_id = kwargs.get("tool_call_id")
         if call_id is not None:
             span.metadata["tool_call_id"] = call_id
