@@ -1,8 +1,10 @@
 """Stream handlers for the shared proxies: keep every chunk (one ``list.append``), read at end.
 
-Per chunk we only append the SDK's object; everything (text, tool-call deltas, usage, the
-final ``Response`` snapshot) is assembled once in ``on_end``, so a stream the user stops early
-still yields its partial output.
+Per chunk we only append the SDK's object; everything (text, usage, the final ``Response``
+snapshot) is assembled once in ``on_end``, so a stream the user stops early still yields its
+partial output. The exception is chat tool-call argument pieces, read as they arrive: some
+consumers (LlamaIndex's ``update_tool_calls``) append later pieces onto the first chunk's
+object in place, so reading them at the end would double the arguments.
 """
 
 from __future__ import annotations
@@ -13,22 +15,34 @@ from typing import Any
 from ..._core.span import Span
 from ._response import chat_usage, record_responses, tool_call
 
-Assemble = Callable[[Span, list[Any], bool], None]
+ToolCalls = dict[tuple[int, int], list[Any]]  # (choice, index) -> [id, name, [argument pieces]]
 
 
 class ChunkCollector:
-    """``StreamHandler`` whose ``on_chunk`` is the bound ``append`` of a list (no Python frame)."""
+    """``StreamHandler`` whose ``on_chunk`` is the bound ``append`` of a list (no Python frame),
+    or for chat streams a small method that also reads tool-call deltas on arrival."""
 
-    __slots__ = ("assemble", "capture", "chunks", "on_chunk")
+    __slots__ = ("assemble", "capture", "chunks", "on_chunk", "tool_calls")
 
-    def __init__(self, assemble: Assemble, capture: bool) -> None:
+    def __init__(self, assemble: Assemble, capture: bool, watch_tool_calls: bool = False) -> None:
         self.chunks: list[Any] = []
-        self.on_chunk = self.chunks.append
+        self.tool_calls: ToolCalls = {}
+        self.on_chunk = self._keep_reading_tool_calls if watch_tool_calls else self.chunks.append
         self.assemble = assemble
         self.capture = capture
 
+    def _keep_reading_tool_calls(self, chunk: Any) -> None:
+        self.chunks.append(chunk)
+        for choice in chunk.choices or ():
+            delta = choice.delta
+            if delta is not None and delta.tool_calls:
+                _add_tool_deltas(self.tool_calls, choice.index, delta.tool_calls)
+
     def on_end(self, span: Span) -> None:
-        self.assemble(span, self.chunks, self.capture)
+        self.assemble(span, self)
+
+
+Assemble = Callable[[Span, ChunkCollector], None]
 
 
 def _model_and_usage(span: Span, chunks: list[Any]) -> None:
@@ -46,10 +60,10 @@ def _model_and_usage(span: Span, chunks: list[Any]) -> None:
         span.metadata["response_id"] = chunks[0].id
 
 
-def assemble_chat(span: Span, chunks: list[Any], capture: bool) -> None:
+def assemble_chat(span: Span, collected: ChunkCollector) -> None:
     """``ChatCompletionChunk``s -> model, usage, per-choice text, tool calls, finish reason."""
+    chunks, capture, calls = collected.chunks, collected.capture, collected.tool_calls
     texts: dict[int, list[str]] = {}
-    calls: dict[tuple[int, int], list[Any]] = {}  # (choice, index) -> [id, name, [arguments]]
     finish = None
     for chunk in chunks:  # the hot loop of a stream's end: plain locals, few attribute reads
         for choice in chunk.choices or ():
@@ -60,8 +74,6 @@ def assemble_chat(span: Span, chunks: list[Any], capture: bool) -> None:
                     if pieces is None:
                         pieces = texts[choice.index] = []
                     pieces.append(delta.content)
-                if delta.tool_calls:
-                    _add_tool_deltas(calls, choice.index, delta.tool_calls)
             if finish is None and choice.finish_reason:
                 finish = choice.finish_reason
     _model_and_usage(span, chunks)
@@ -79,7 +91,7 @@ def assemble_chat(span: Span, chunks: list[Any], capture: bool) -> None:
         span.output = outputs[0] if len(outputs) == 1 else outputs
 
 
-def _add_tool_deltas(calls: dict[tuple[int, int], list[Any]], choice: int, deltas: list[Any]) -> None:
+def _add_tool_deltas(calls: ToolCalls, choice: int, deltas: list[Any]) -> None:
     for call in deltas:
         slot = calls.setdefault((choice, call.index), [None, None, []])
         slot[0] = call.id or slot[0]
@@ -96,8 +108,9 @@ _SNAPSHOT_EVENTS = frozenset(
 )  # fmt: skip
 
 
-def assemble_responses(span: Span, events: list[Any], capture: bool) -> None:
+def assemble_responses(span: Span, collected: ChunkCollector) -> None:
     """Responses API events: the last ``Response`` snapshot, plus deltas when it never completed."""
+    events, capture = collected.chunks, collected.capture
     snapshot = None
     texts: list[str] = []
     items: list[Any] = []
@@ -126,8 +139,9 @@ def assemble_responses(span: Span, events: list[Any], capture: bool) -> None:
         span.output = {"role": "assistant", "content": "".join(texts)}
 
 
-def assemble_completion(span: Span, chunks: list[Any], capture: bool) -> None:
+def assemble_completion(span: Span, collected: ChunkCollector) -> None:
     """Legacy ``Completion`` chunks."""
+    chunks, capture = collected.chunks, collected.capture
     texts: dict[int, list[str]] = {}
     _model_and_usage(span, chunks)
     for chunk in chunks:
@@ -151,4 +165,4 @@ ASSEMBLERS: dict[str, Assemble] = {
 def stream_handler(operation: str, capture: bool) -> ChunkCollector | None:
     """The handler for a stream of ``operation``; ``None`` if it does not stream."""
     assemble = ASSEMBLERS.get(operation)
-    return ChunkCollector(assemble, capture) if assemble is not None else None
+    return ChunkCollector(assemble, capture, operation == "chat") if assemble is not None else None

@@ -77,7 +77,7 @@ def test_stream(api: Any, instrumented: Any) -> None:
 @pytest.mark.vcr
 @pytest.mark.default_cassette("responses_stream.yaml")
 def test_stream_closed_early_keeps_partial_text(api: Any, instrumented: Any) -> None:
-    api.stream("responses.create", stream=True, take=5, close=True, **ASK)
+    api.stream("responses.create", stream=True, take=7, close=True, **ASK)
 
     (span,) = instrumented.spans
     assert span.metadata["stream_closed_early"] is True
