@@ -58,6 +58,11 @@ class Decision:
         failing = [v for v in self.verdicts if v.passed is False or (self.blocked and v.error)]
         return "; ".join(f"{v.rule}: {v.reason or v.error or 'failed'}" for v in failing) or "allowed"
 
+    @property
+    def refusal(self) -> str:
+        """What an agent receives as the result of a blocked tool call."""
+        return f"Tool call refused by policy: {self.reason}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "tool": self.tool_name,

@@ -77,7 +77,7 @@ def _refusal(instance: Any, decision: Decision, args: tuple[Any, ...], kwargs: d
         span.fail(blocked)
     if current_policy().on_block == "raise":
         raise blocked
-    content = f"Tool call refused by policy: {decision.reason}"
+    content = decision.refusal
     call_id = kwargs.get("tool_call_id")
     if call_id is None:
         return content

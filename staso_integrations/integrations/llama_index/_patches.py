@@ -21,6 +21,8 @@ from ..._core.guard import guard
 from ..._core.runtime import start_span
 from ..._core.serialize import to_jsonable
 from ..._core.span import Span
+from ...guard._engine import ajudge, current_policy, has_rules, judge, tool_call
+from ...guard._model import Decision, ToolBlocked
 from .._llm import provider_enriches
 from . import _extract
 from ._handler import SPANS
@@ -109,10 +111,30 @@ def _finish_tool(span: Span, result: Any) -> None:
     span.end()
 
 
+def _refusal(span: Span, decision: Decision, kwargs: Any) -> Any:
+    """A blocked call: the agent gets the refusal as an error ``ToolOutput`` (or ``ToolBlocked``)."""
+    blocked = ToolBlocked(decision)
+    span.fail(blocked)
+    if current_policy().on_block == "raise":
+        raise blocked
+    from llama_index.core.tools.types import ToolOutput
+
+    return ToolOutput(
+        tool_name=span.name, content=decision.refusal, raw_input={"kwargs": kwargs},
+        raw_output=decision.refusal, is_error=True,
+    )  # fmt: skip
+
+
 def wrap_tool_call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     span = _start_tool(instance, args, kwargs)
     if span is None:
         return wrapped(*args, **kwargs)
+    if has_rules():
+        decision = None
+        with guard("llama_index.guard"):
+            decision = judge(tool_call(span.name, dict(kwargs), "llama_index", span), span)
+        if decision is not None and decision.blocked:
+            return _refusal(span, decision, kwargs)
     try:
         with use_span(span):
             result = wrapped(*args, **kwargs)
@@ -127,6 +149,12 @@ async def async_wrap_tool_call(wrapped: Callable[..., Any], instance: Any, args:
     span = _start_tool(instance, args, kwargs)
     if span is None:
         return await wrapped(*args, **kwargs)
+    if has_rules():
+        decision = None
+        with guard("llama_index.guard"):
+            decision = await ajudge(tool_call(span.name, dict(kwargs), "llama_index", span), span)
+        if decision is not None and decision.blocked:
+            return _refusal(span, decision, kwargs)
     try:
         with use_span(span):
             result = await wrapped(*args, **kwargs)
