@@ -19,11 +19,15 @@ def _db_path(args: argparse.Namespace) -> str:
     return args.db or os.environ.get("STASO_SQLITE_PATH") or DEFAULT_DB
 
 
-def _open_store(args: argparse.Namespace) -> TraceStore:
+def _existing_db(args: argparse.Namespace) -> str:
     path = _db_path(args)
     if not os.path.exists(path):
         raise SystemExit(f"no trace store at {path}: run your app with staso first (or pass --db)")
-    return TraceStore(path)
+    return path
+
+
+def _open_store(args: argparse.Namespace) -> TraceStore:
+    return TraceStore(_existing_db(args))
 
 
 def _time(ns: int | None) -> str:
@@ -38,16 +42,22 @@ def _tokens(trace: dict[str, Any]) -> str:
 
 
 def cmd_traces_list(args: argparse.Namespace) -> int:
-    store = _open_store(args)
+    where = TraceFilter(
+        agent_name=args.agent,
+        conversation_id=args.conversation,
+        environment=args.environment,
+        source_types=(args.source_type,) if args.source_type else (),
+        since_ns=parse_since(args.since) if args.since else None,
+        limit=args.limit,
+    )
+    print_traces(_existing_db(args), where)
+    return 0
+
+
+def print_traces(db: str, where: TraceFilter) -> None:
+    """The ``traces list`` table: one row per trace of the store at ``db``, newest first."""
+    store = TraceStore(db)
     try:
-        where = TraceFilter(
-            agent_name=args.agent,
-            conversation_id=args.conversation,
-            environment=args.environment,
-            source_types=(args.source_type,) if args.source_type else (),
-            since_ns=parse_since(args.since) if args.since else None,
-            limit=args.limit,
-        )
         traces = store.list_traces(where)
     finally:
         store.close()
@@ -69,7 +79,6 @@ def cmd_traces_list(args: argparse.Namespace) -> int:
     _print_table(columns, rows)
     if not rows:
         print("no traces match")
-    return 0
 
 
 def _print_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -172,7 +181,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(db=_db_path(args))
+    return run_demo(db=_db_path(args), live=args.live)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="the file to write, or - for stdout")
     export.set_defaults(func=cmd_export)
     demo = commands.add_parser("demo", help="run the offline demo agent and show its traces")
+    demo.add_argument("--live", action="store_true", help="call the real OpenAI API (needs OPENAI_API_KEY)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -1,63 +1,82 @@
-"""The offline demo: a small support agent, traced into the local store, then shown.
+"""``staso-integrations demo``: a LangChain support agent, traced into the local store, then shown.
 
-No API key and no network: the agent's steps are plain Python traced with the decorators,
-the way ``examples/decorators_and_conversations.py`` shows.
+Two turns of one conversation with a ``create_agent`` agent over ``ChatOpenAI`` (a policy
+retriever, ``lookup_order``, and ``issue_refund`` that fails on the second turn). Offline by
+default: OpenAI's answers are replayed from the cassette bundled in the package, no key and no
+network needed. ``--live`` (with ``OPENAI_API_KEY``) runs the same agent against the real API.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from contextlib import nullcontext
+from pathlib import Path
 
 import staso_integrations as st
 
 from .exporters._render import render_trace
 from .store import TraceFilter, TraceStore
 
-_DOCS = {
-    "refund": "Refunds are issued to the original payment method within 5 business days.",
-    "shipping": "Standard shipping takes 3-5 days; express ships next day.",
-}
+CASSETTE = Path(__file__).parent / "_demo" / "cassettes" / "support_agent.yaml"
+INSTALL_HINT = 'pip install "staso-integrations[demo]"'
+NEEDS = ("openai", "langchain", "langchain_core", "langchain_openai", "langgraph", "vcr")
+CONVERSATION = "demo-conversation"
 
 
-@st.trace(kind="retriever")
-def search_docs(query: str) -> list[dict[str, str]]:
-    return [{"id": key, "text": text} for key, text in _DOCS.items() if key in query.lower()]
+def missing_dependencies() -> list[str]:
+    return [name for name in NEEDS if importlib.util.find_spec(name) is None]
 
 
-@st.tool(name="lookup_order")
-def lookup_order(order_id: str) -> dict[str, str]:
-    return {"order_id": order_id, "status": "delivered"}
+def run_demo(db: str, live: bool = False) -> int:
+    missing = missing_dependencies()
+    if missing:
+        print(f"the demo needs {', '.join(missing)}: {INSTALL_HINT}", file=sys.stderr)
+        return 1
+    if live and not os.environ.get("OPENAI_API_KEY"):
+        print("demo --live calls the OpenAI API: set OPENAI_API_KEY (or drop --live)", file=sys.stderr)
+        return 1
+    st.init(
+        exporter="sqlite", sqlite_path=db, source_type="demo", environment="dev", agent_name="support-bot"
+    )
+    st.instrument_all()
 
+    from langchain_core.messages import HumanMessage
 
-@st.tool(name="issue_refund")
-def issue_refund(order_id: str) -> str:
-    if not order_id.startswith("A-"):
-        raise ValueError(f"order {order_id!r} is not refundable")
-    return f"refund started for {order_id}"
+    from ._demo.agent import TURNS, support_agent
+    from ._demo.replay import replay
 
-
-@st.agent(name="support-bot")
-def answer(question: str, order_id: str) -> str:
-    docs = search_docs(question)
-    order = lookup_order(order_id)
-    try:
-        outcome = issue_refund(order_id)
-    except ValueError as exc:
-        outcome = f"could not refund: {exc}"
-    return f"{docs[0]['text'] if docs else ''} Order {order['status']}; {outcome}."
-
-
-def run_demo(db: str) -> int:
-    st.init(exporter="sqlite", sqlite_path=db, source_type="demo", environment="dev")
-    with st.conversation("demo-conversation", user_id="user-alice", session_id="demo-session"):
-        answer("How do I get a refund?", "A-1001")
-        answer("Refund for my second order please", "B-2002")
+    print(f"support agent, 2 turns, {'live OpenAI API' if live else 'offline (recorded OpenAI answers)'}\n")
+    with nullcontext() if live else replay(CASSETTE):
+        agent = support_agent()
+        messages: list[object] = []
+        with st.conversation(CONVERSATION, user_id="user-alice", session_id="demo-session"):
+            for question in TURNS:
+                messages = agent.invoke({"messages": [*messages, HumanMessage(question)]})["messages"]
+                print(f"user:  {question}\nagent: {getattr(messages[-1], 'content', '')}\n")
     st.shutdown()
+    _show(db)
+    return 0
+
+
+def _red_errors(tree: str) -> str:
+    if not sys.stdout.isatty():
+        return tree
+    return "\n".join(f"\033[31m{line}\033[0m" if " ERROR " in line else line for line in tree.splitlines())
+
+
+def _show(db: str) -> None:
+    from .cli import print_traces
+
     store = TraceStore(db)
     try:
-        traces = store.list_traces(TraceFilter(conversation_id="demo-conversation", limit=2))
+        traces = store.list_traces(TraceFilter(conversation_id=CONVERSATION, limit=2))
         for trace in reversed(traces):
             _, spans = store.get_trace(trace["trace_id"])
-            print(render_trace(trace, spans) + "\n")
+            print(_red_errors(render_trace(trace, spans)) + "\n")
     finally:
         store.close()
-    print(f"traces stored in {db}; list them with: staso-integrations traces list")
-    return 0
+    print(f"$ staso-integrations traces list --conversation {CONVERSATION}")
+    print_traces(db, TraceFilter(conversation_id=CONVERSATION, limit=2))
+    print(f"\ntraces stored in {db}; see one with: staso-integrations traces show last -v")

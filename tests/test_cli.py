@@ -10,7 +10,7 @@ import pytest
 import staso_integrations as st
 from staso_integrations._core.span import Usage
 from staso_integrations.cli import main
-from staso_integrations.store import parse_since
+from staso_integrations.store import TraceFilter, TraceStore, parse_since
 
 
 def _store(db: Path) -> str:
@@ -74,16 +74,50 @@ def test_doctor_never_prints_secrets(monkeypatch: pytest.MonkeyPatch, capsys: py
 
 
 def test_demo_and_module_entry_point_work_offline(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STASO_")}
+    """The README's first command: the LangChain support agent replayed from the bundled
+    cassette, two turns of one conversation in ``.staso/traces.db``, trees and table printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OPENAI_"))}
     demo = subprocess.run(
         [sys.executable, "-m", "staso_integrations", "demo"], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr
-    assert "└─ [agent] support-bot" in demo.stdout and "turn_index=1" in demo.stdout
-    assert (tmp_path / ".staso" / "traces.db").exists()
+    assert "[tool] issue_refund" in demo.stdout and "ERROR RuntimeError: payments API" in demo.stdout
+    assert "ok (1 err)" in demo.stdout  # the traces list table, after the two trees
+
+    store = TraceStore(str(tmp_path / ".staso" / "traces.db"))
+    try:
+        traces = sorted(store.list_traces(TraceFilter()), key=lambda t: t["turn_index"])
+        trees = [store.get_trace(t["trace_id"])[1] for t in traces]
+    finally:
+        store.close()
+    assert [t["turn_index"] for t in traces] == [0, 1]
+    assert {(t["conversation_id"], t["user_id"], t["source_type"]) for t in traces} == {
+        ("demo-conversation", "user-alice", "demo")
+    }
+    # per turn: two model calls, usage exactly as in the cassette (prompt -> completion tokens)
+    cassette_usage = [[(163, 18), (219, 20)], [(265, 23), (330, 46)]]
+    for spans, usage, tool in zip(trees, cassette_usage, ["lookup_order", "issue_refund"]):
+        by_id = {s["span_id"]: s for s in spans}
+        root = next(s for s in spans if s["parent_span_id"] is None)
+        assert (root["kind"], root["name"]) == ("agent", "support_agent")
+
+        for span in spans:  # one tree: every span leads up to the root
+            while span["parent_span_id"] is not None:
+                span = by_id[span["parent_span_id"]]
+            assert span is root
+        kinds = sorted((s["kind"], s["name"]) for s in spans if s["kind"] in ("llm", "retriever", "tool"))
+        assert kinds == [("llm", "ChatOpenAI")] * 2 + [("retriever", "PolicyRetriever"), ("tool", tool)]
+        llms = sorted((s for s in spans if s["kind"] == "llm"), key=lambda s: s["start_ns"])
+        assert [(s["usage"]["input"], s["usage"]["output"]) for s in llms] == usage
+        assert all(s["response_model"] == "gpt-4o-mini-2024-07-18" and s["cost_usd"] > 0 for s in llms)
+        assert llms[0]["tool_calls"][0]["name"] == tool
+    assert [t["usage"]["total"] for t in traces] == [420, 664]
+    errors = [s for spans in trees for s in spans if s["status"] == "error"]
+    assert [(s["name"], s["error"]["type"]) for s in errors] == [("issue_refund", "RuntimeError")]
+
     listing = subprocess.run(
         [sys.executable, "-m", "staso_integrations", "traces", "list"], cwd=tmp_path, env=env,
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert listing.returncode == 0 and len(listing.stdout.splitlines()) == 3

@@ -1,0 +1,1 @@
+"""What ``staso-integrations demo`` runs: a LangChain support agent and its bundled cassette."""
