@@ -77,3 +77,9 @@ def test_our_bug_at_span_start_does_not_break_the_user_call(monkeypatch: pytest.
     assert work(21) == 42
     with st.span("block") as s:
         s.output = "still usable"
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if "pip install -e \".[test]\"" in line)
+    assert command in (REPO / ".ci" / "run").read_text().splitlines()
