@@ -5,10 +5,14 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import re
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
 
+import wrapt
+
+from .._core.guard import guard
 from ._patching import Patch
 
 logger = logging.getLogger("staso_integrations")
@@ -77,6 +81,8 @@ class Instrumentor(ABC):
 
     def __init__(self) -> None:
         self._patches_applied: list[Patch] = []
+        self._waiting: list[Patch] = []  # ``on_import`` patches whose module is not imported yet
+        self._hooked: set[str] = set()
         self._instrumented = False
 
     @property
@@ -104,7 +110,9 @@ class Instrumentor(ABC):
             return f"skipped: {reason}"
         try:
             for patch in self._patches():
-                if patch.apply():
+                if patch.on_import and patch.module not in sys.modules:
+                    self._wait_for_import(patch)
+                elif patch.apply():
                     self._patches_applied.append(patch)
             self._on_instrument()
         except Exception as exc:
@@ -123,8 +131,22 @@ class Instrumentor(ABC):
 
     def _revert_all(self) -> None:
         self._on_uninstrument()
+        self._waiting.clear()
         while self._patches_applied:
             self._patches_applied.pop().revert()
+
+    def _wait_for_import(self, patch: Patch) -> None:
+        self._waiting.append(patch)
+        if patch.module not in self._hooked:  # wrapt hooks cannot be removed: one per module
+            self._hooked.add(patch.module)
+            wrapt.when_imported(patch.module)(lambda _module, name=patch.module: self._on_import(name))
+
+    @guard("instrumentor.on_import")
+    def _on_import(self, module: str) -> None:
+        for patch in [p for p in self._waiting if p.module == module]:
+            self._waiting.remove(patch)
+            if patch.apply():
+                self._patches_applied.append(patch)
 
     @abstractmethod
     def _patches(self) -> Sequence[Patch]:

@@ -20,12 +20,15 @@ class Patch:
     """Wrap ``module:path`` (``path`` like ``Class.method``) with a wrapt-style ``wrapper``.
 
     ``optional`` patches are skipped when the attribute does not exist (older SDK versions).
+    ``on_import`` patches of a module not imported yet wait for its import instead of forcing it
+    (for SDK modules loaded lazily and costly to load).
     """
 
     module: str
     path: str
     wrapper: Wrapper
     optional: bool = False
+    on_import: bool = False
     _applied: tuple[Any, str, Any, Any, bool] | None = field(default=None, repr=False)
 
     @property

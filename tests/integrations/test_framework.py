@@ -321,3 +321,29 @@ async def test_async_stream_proxy(exporter: InMemoryExporter) -> None:
     span = start_llm_span("s2", provider="p", operation="chat", request_model="m")
     assert [c async for c in AsyncStreamProxy(AsyncFakeStream(["1", "2"]), span, Collect())] == ["1", "2"]
     assert exporter.by_name("s2").output == "12"
+
+
+def test_on_import_patch_waits_for_its_module_and_never_imports_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exporter: InMemoryExporter
+) -> None:
+    name = f"fakelazy_{next(_counter)}"
+    (tmp_path / f"{name}.py").write_text(FAKE_LIBRARY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Lazy(Instrumentor):
+        module = name
+        requires = ("wrapt>=2",)
+
+        def _patches(self) -> Sequence[Patch]:
+            return [Patch(name, "Client.complete", _complete_wrapper, on_import=True)]
+
+    Lazy.name = name
+    instrumentor = Lazy()
+    assert instrumentor.instrument() == "instrumented"
+    assert name not in sys.modules
+    module = __import__(name)
+    module.Client().complete("x")
+    assert len(exporter.spans) == 1
+    instrumentor.uninstrument()
+    assert not isinstance(module.Client.__dict__["complete"], wrapt.FunctionWrapper)
+    sys.modules.pop(name, None)
