@@ -104,21 +104,32 @@ class TraceSummary:
 
 
 class TraceAggregator:
-    """Accumulates spans per trace; returns a summary when the root ends (and on late spans)."""
+    """Accumulates spans per trace; returns a summary when the root ends (and on late spans).
 
-    def __init__(self, max_traces: int = 10_000) -> None:
-        self._traces: OrderedDict[str, TraceSummary] = OrderedDict()
-        self._max_traces = max_traces
+    Open traces are bounded (the oldest is dropped, counted in ``evicted``); a finished trace
+    is kept only in a short list of recent ones, for spans that end after their root.
+    """
+
+    def __init__(self, max_open: int = 10_000, max_recent: int = 256) -> None:
+        self._open: dict[str, TraceSummary] = {}
+        self._recent: OrderedDict[str, TraceSummary] = OrderedDict()
+        self._max_open = max_open
+        self._max_recent = max_recent
         self.evicted = 0
 
     def add(self, span: Span) -> TraceSummary | None:
-        summary = self._traces.get(span.trace_id)
+        trace_id = span.trace_id
+        summary = self._open.get(trace_id) or self._recent.get(trace_id)
         if summary is None:
-            summary = self._traces[span.trace_id] = TraceSummary(span.trace_id)
-            if len(self._traces) > self._max_traces:
-                self._traces.popitem(last=False)
+            summary = self._open[trace_id] = TraceSummary(trace_id)
+            if len(self._open) > self._max_open:
+                del self._open[next(iter(self._open))]
                 self.evicted += 1
-        else:
-            self._traces.move_to_end(span.trace_id)
         summary.add(span)
-        return summary if summary.complete else None
+        if not summary.complete:
+            return None
+        if self._open.pop(trace_id, None) is not None:
+            self._recent[trace_id] = summary
+            if len(self._recent) > self._max_recent:
+                self._recent.popitem(last=False)
+        return summary

@@ -200,3 +200,31 @@ def test_spans_pending_at_interpreter_exit_are_flushed(tmp_path: Path) -> None:
     count = exporter._connection().execute("SELECT count(*) FROM spans").fetchone()[0]
     exporter.shutdown()
     assert count == 300
+
+
+def test_a_span_ending_after_its_root_updates_the_trace(exporter: InMemoryExporter) -> None:
+    from staso_integrations._core.context import use_span
+    from staso_integrations._core.runtime import start_span
+
+    with st.span("root") as root:
+        with use_span(root):
+            late = start_span("background-job", "tool")
+    assert exporter.traces[root.trace_id].span_count == 1
+    late.usage = Usage(input=7, output=3)
+    late.end()
+    assert exporter.traces[root.trace_id].span_count == 2
+    assert exporter.traces[root.trace_id].usage.total == 10
+
+
+def test_finished_traces_are_not_kept() -> None:
+    from staso_integrations._core.rollup import TraceAggregator
+
+    aggregator = TraceAggregator(max_open=100, max_recent=10)
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple")
+    for _ in range(1000):
+        with st.span("root"):
+            pass
+    for span in memory.spans:
+        aggregator.add(span)
+    assert len(aggregator._open) == 0 and len(aggregator._recent) == 10
