@@ -4,6 +4,7 @@ the example wrote (span tree, token counts from the cassette, cost) and its prin
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -21,7 +22,10 @@ EXAMPLES = [
     "langchain_agent",
     "decorators_and_conversations",
     "otlp_export",
+    "llamaindex_rag",
 ]
+# llama-index-llms-openai pins openai<3: that example runs in the llama-index-test environment
+RUNNABLE = [name for name in EXAMPLES if name != "llamaindex_rag" or importlib.util.find_spec("llama_index")]
 CLEARED = ("STASO_", "OPENAI_", "ANTHROPIC_", "OTEL_")
 
 
@@ -70,7 +74,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     """All examples, started together (each is mostly import time), then collected."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED)}
     started = {}
-    for name in EXAMPLES:
+    for name in RUNNABLE:
         cwd = tmp_path_factory.mktemp(name)
         started[name] = cwd, subprocess.Popen(
             [sys.executable, str(REPO / "examples" / f"{name}.py")], cwd=cwd, env=env,
@@ -153,3 +157,21 @@ def test_otlp_export(runs: dict[str, Run]) -> None:
     assert "  summarize: {'gen_ai.agent.name': 'otlp-demo'}" in run.output
     assert "└─ [chain] summarize" in run.output  # the console exporter's tree
     assert not (run.cwd / ".staso").exists()  # only otlp and console were asked for
+
+
+def test_llamaindex_rag(runs: dict[str, Run]) -> None:
+    if "llamaindex_rag" not in runs:
+        pytest.skip("needs the llama-index-test environment")
+    run = runs["llamaindex_rag"]
+    assert run.returncode == 0, run.output
+    assert "Eiffel Tower" in run.output and "[llm] OpenAI.chat" in run.output
+    ((trace, root),) = run.traces()
+    assert root[:2] == ("chain", "rag")
+    kinds = _kinds(root)
+    assert sorted(kinds) == ["chain", "chain", "chain", "embedding", "embedding", "llm", "retriever"]
+    assert run.llm_usage() == [(190, 15)]
+    assert trace["usage"]["input"] == 248 and trace["cost_usd"] > 0 and trace["agent_name"] == "rag-bot"
+
+
+def _kinds(node: Any) -> list[str]:
+    return [node[0], *(kind for child in node[2] for kind in _kinds(child))]
