@@ -2,12 +2,21 @@
 
 Called from the pipeline's background thread, never the caller's. ``genai-prices`` is
 imported on first use (it costs ~0.4 s) and never asked to fetch price updates.
+
+``calc_price`` takes ~200 µs a call (it resolves units and tiers every time), and on a
+2-core machine that time is taken from the application too (the GIL). Most models have one
+flat price per token bucket: for those we read the model's base ``ModelPrice`` once per day
+(``calc_price`` without a price context uses the same) and multiply; anything else (tiers,
+per-request fees) goes through ``calc_price``.
+Both give the same figures (tests/pricing).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from ._core.span import Usage
@@ -25,23 +34,21 @@ _PROVIDER_IDS = {
     "groq": "groq",
     "mistral": "mistral",
 }
+_FLAT_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+_UNUSED_KEYS = ("web_searches_kcount", "storage_searches_kcount")  # our usage never counts these
+_MTOK = Decimal(1_000_000)
 
 
 def cost_for(provider: str | None, model: str | None, usage: Usage | None) -> float | None:
     """USD cost of one call, each token bucket priced separately; ``None`` if unknown."""
     if not model or usage is None or (usage.input is None and usage.output is None):
         return None
+    provider_id = _PROVIDER_IDS.get(provider or "")
     try:
-        calc = _calc_price()
-        price_usage = _price_usage(usage)
-        provider_id = _PROVIDER_IDS.get(provider or "")
-        try:
-            result = calc(price_usage, model, provider_id=provider_id)
-        except LookupError:
-            if provider_id is None:
-                return None
-            result = calc(price_usage, model)  # e.g. an OpenAI model served by Azure
-        return float(result.total_price)
+        rates = _flat_rates(provider_id, model, datetime.now(UTC).date())
+        if rates is not None:
+            return float(_flat_cost(rates, usage))
+        return _calc_price(provider_id, model, usage)
     except LookupError:
         return None
     except Exception:
@@ -49,22 +56,52 @@ def cost_for(provider: str | None, model: str | None, usage: Usage | None) -> fl
         return None
 
 
-@functools.cache
-def _calc_price() -> Any:
+def _flat_cost(rates: tuple[Decimal | None, ...], usage: Usage) -> Decimal:
+    input_rate, output_rate, read_rate, write_rate = rates
+    cache_read, cache_write = usage.cache_read or 0, usage.cache_write or 0
+    uncached = (usage.input or 0) - cache_read - cache_write
+    total = Decimal(uncached) * (input_rate or 0) + Decimal(usage.output or 0) * (output_rate or 0)
+    total += Decimal(cache_read) * (read_rate if read_rate is not None else input_rate or 0)
+    total += Decimal(cache_write) * (write_rate if write_rate is not None else input_rate or 0)
+    return total / _MTOK
+
+
+@functools.lru_cache(maxsize=512)
+def _flat_rates(provider_id: str | None, model: str, day: date) -> tuple[Decimal | None, ...] | None:
+    """Per-MTok rates of a model with flat prices (as of ``day``); ``None`` when not flat."""
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    try:
+        _, info = snapshot.find_provider_model(model, None, provider_id, None)
+    except LookupError:
+        if provider_id is None:
+            raise
+        _, info = snapshot.find_provider_model(model, None, None, None)  # e.g. OpenAI's model on Azure
+    prices = info.get_prices(datetime.combine(day, datetime.min.time(), UTC))
+    values = {key: value for key, value in vars(prices).items() if value is not None and not key.startswith("_")}
+    if set(values) - set(_FLAT_KEYS) - set(_UNUSED_KEYS):
+        return None
+    rates = tuple(values.get(key) for key in _FLAT_KEYS)
+    if not all(rate is None or isinstance(rate, Decimal) for rate in rates):
+        return None  # tiered
+    return rates
+
+
+def _calc_price(provider_id: str | None, model: str, usage: Usage) -> float:
+    from genai_prices import Usage as PriceUsage
     from genai_prices import calc_price
 
-    return calc_price
-
-
-def _price_usage(usage: Usage) -> Any:
-    from genai_prices import Usage as PriceUsage
-
-    values = {
-        "input_tokens": usage.input or 0,
-        "output_tokens": usage.output or 0,
-    }
+    values = {"input_tokens": usage.input or 0, "output_tokens": usage.output or 0}
     if usage.cache_read:
         values["cache_read_tokens"] = usage.cache_read
     if usage.cache_write:
         values["cache_write_tokens"] = usage.cache_write
-    return PriceUsage(**values)
+    price_usage: Any = PriceUsage(**values)
+    try:
+        result = calc_price(price_usage, model, provider_id=provider_id)
+    except LookupError:
+        if provider_id is None:
+            raise
+        result = calc_price(price_usage, model)
+    return float(result.total_price)

@@ -1,0 +1,46 @@
+"""Our fast path for flat-priced models gives exactly what ``genai_prices.calc_price`` gives."""
+
+from __future__ import annotations
+
+import pytest
+from genai_prices import Usage as PriceUsage
+from genai_prices import calc_price
+
+from staso_integrations._core.span import Usage
+from staso_integrations.pricing import _calc_price, cost_for
+
+MODELS = [
+    ("openai", "gpt-4o-mini"), ("openai", "gpt-4o-mini-2024-07-18"), ("openai", "gpt-4o"), ("openai", "o4-mini"),
+    ("openai", "gpt-4.1"), ("openai", "text-embedding-3-small"), ("azure", "gpt-4o-mini"),
+    ("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5"), ("anthropic", "claude-opus-4-1"),
+    ("anthropic", "claude-3-5-haiku-20241022"), ("bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
+    ("google", "gemini-2.5-pro"), ("google", "gemini-2.5-flash"),
+]  # fmt: skip
+USAGES = [
+    Usage(input=1240, output=9, cache_read=1024), Usage(input=100, output=20),
+    Usage(input=5000, output=300, cache_read=1000, cache_write=2000), Usage(input=250_000, output=1000),
+    Usage(input=48, output=0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("provider", "model"), MODELS)
+def test_fast_path_equals_calc_price(provider: str, model: str) -> None:
+    for usage in USAGES:
+        assert cost_for(provider, model, usage) == pytest.approx(_calc_price(_id(provider), model, usage), rel=1e-12)
+
+
+def _id(provider: str) -> str | None:
+    return {"bedrock": "aws", "google": "google"}.get(provider, provider)
+
+
+def test_known_figure_from_genai_prices() -> None:
+    # gpt-4o-mini: 216 uncached x $0.15/M + 1024 cached x $0.075/M + 9 x $0.60/M
+    expected = float(calc_price(PriceUsage(input_tokens=1240, output_tokens=9, cache_read_tokens=1024), "gpt-4o-mini",
+                                provider_id="openai").total_price)  # fmt: skip
+    assert cost_for("openai", "gpt-4o-mini", Usage(input=1240, output=9, cache_read=1024)) == pytest.approx(expected)
+
+
+def test_unknown_model_or_missing_usage_is_none() -> None:
+    assert cost_for("openai", "my-finetune-xyz", Usage(input=10, output=5)) is None
+    assert cost_for("openai", "gpt-4o-mini", None) is None
+    assert cost_for("openai", None, Usage(input=10, output=5)) is None
