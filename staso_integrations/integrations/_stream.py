@@ -25,23 +25,51 @@ class StreamHandler(Protocol):
 
 
 class _StreamState:
-    __slots__ = ("span", "handler", "first_seen", "done")
+    """Everything per stream, on a plain slotted object: ``_self_`` attributes of a wrapt
+    proxy are slow to reach, so the proxy's ``__next__`` touches one and calls in here."""
+
+    __slots__ = ("span", "handler", "on_chunk", "iterator", "first_seen", "done")
 
     def __init__(self, span: Span, handler: StreamHandler) -> None:
         self.span = span
         self.handler = handler
+        self.on_chunk = handler.on_chunk
+        self.iterator: Any = None
         self.first_seen = False
         self.done = False
 
-    def chunk(self, chunk: Any) -> None:
+    def seen(self, chunk: Any) -> Any:
         if not self.first_seen:
             self.first_seen = True
             self.span.ttft_ms = (time.time_ns() - self.span.start_ns) / 1e6
         try:  # not ``with guard(...)``: this runs per chunk, and ``try`` is free until it raises
-            self.handler.on_chunk(chunk)
+            self.on_chunk(chunk)
         except Exception:
             with guard("stream.on_chunk"):
                 raise
+        return chunk
+
+    def next(self) -> Any:
+        try:
+            chunk = next(self.iterator)
+        except StopIteration:
+            self.finish()
+            raise
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        return self.seen(chunk)
+
+    async def anext(self) -> Any:
+        try:
+            chunk = await self.iterator.__anext__()
+        except StopAsyncIteration:
+            self.finish()
+            raise
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        return self.seen(chunk)
 
     def finish(self, error: BaseException | None = None, *, early: bool = False) -> None:
         if self.done:
@@ -69,27 +97,16 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
     def __init__(self, wrapped: Any, span: Span, handler: StreamHandler) -> None:
         super().__init__(wrapped)
         self._self_state = _StreamState(span, handler)
-        self._self_iterator: Any = None
 
     def __iter__(self) -> SyncStreamProxy:
         return self
 
     def __next__(self) -> Any:
-        iterator = self._self_iterator
-        if iterator is None:
+        state = self._self_state
+        if state.iterator is None:
             wrapped = self.__wrapped__
-            iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
-            self._self_iterator = iterator
-        try:
-            chunk = next(iterator)
-        except StopIteration:
-            self._self_state.finish()
-            raise
-        except BaseException as exc:
-            self._self_state.finish(exc)
-            raise
-        self._self_state.chunk(chunk)
-        return chunk
+            state.iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+        return state.next()
 
     def __enter__(self) -> SyncStreamProxy:
         enter = getattr(self.__wrapped__, "__enter__", None)
@@ -120,27 +137,16 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
     def __init__(self, wrapped: Any, span: Span, handler: StreamHandler) -> None:
         super().__init__(wrapped)
         self._self_state = _StreamState(span, handler)
-        self._self_iterator: Any = None
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
 
     async def __anext__(self) -> Any:
-        iterator = self._self_iterator
-        if iterator is None:
+        state = self._self_state
+        if state.iterator is None:
             wrapped = self.__wrapped__
-            iterator = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
-            self._self_iterator = iterator
-        try:
-            chunk = await iterator.__anext__()
-        except StopAsyncIteration:
-            self._self_state.finish()
-            raise
-        except BaseException as exc:
-            self._self_state.finish(exc)
-            raise
-        self._self_state.chunk(chunk)
-        return chunk
+            state.iterator = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
+        return await state.anext()
 
     async def __aenter__(self) -> AsyncStreamProxy:
         enter = getattr(self.__wrapped__, "__aenter__", None)
