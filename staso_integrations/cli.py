@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from .export import FORMATS
 from .exporters._render import format_cost, format_ms, render_trace
 from .store import TraceFilter, TraceStore, parse_since
 
@@ -207,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="versions, supported ranges and configuration")
     doctor.set_defaults(func=cmd_doctor)
     export = commands.add_parser("export", help="LLM calls as fine-tuning records, or traces, as JSONL")
-    export.add_argument("--format", choices=("sft", "jsonl"), default="sft")
+    export.add_argument("--format", choices=FORMATS, default="sft")
     export.add_argument("--agent")
     export.add_argument("--environment")
     export.add_argument("--source-type", action="append", help="keep only these (repeatable)")

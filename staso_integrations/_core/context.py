@@ -45,18 +45,6 @@ def use_span(span: Span) -> Iterator[Span]:
 
 
 @contextmanager
-def agent_scope(name: str | None) -> Iterator[None]:
-    if name is None:
-        yield
-        return
-    token = _agent_name.set(name)
-    try:
-        yield
-    finally:
-        _agent_name.reset(token)
-
-
-@contextmanager
 def conversation(
     conversation_id: str | None = None,
     user_id: str | None = None,

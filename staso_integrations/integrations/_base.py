@@ -85,10 +85,6 @@ class Instrumentor(ABC):
         self._hooked: set[str] = set()
         self._instrumented = False
 
-    @property
-    def is_instrumented(self) -> bool:
-        return self._instrumented
-
     def unsupported_reason(self) -> str | None:
         """Why this integration cannot run here, or ``None`` when every requirement is met."""
         for requirement in self.requires:
