@@ -29,11 +29,16 @@ from scenarios import SCENARIOS  # noqa: E402
 BASELINE = "baseline"
 
 
-def _staso() -> None:
+def _staso(**settings: Any) -> Callable[[], Any]:
     import staso_integrations as st
 
-    st.init(exporter="sqlite", sqlite_path=os.path.join(tempfile.mkdtemp(), "bench.db"))
+    st.init(**settings)
     st.instrument_all()
+    return st.flush
+
+
+def _staso_sqlite() -> Callable[[], Any]:
+    return _staso(exporter="sqlite", sqlite_path=os.path.join(tempfile.mkdtemp(), "bench.db"))
 
 
 def _otel_provider() -> Any:
@@ -48,7 +53,7 @@ def _otel_provider() -> Any:
     return provider
 
 
-def _instrument_each(package: str, instrumentors: tuple[tuple[str, str], ...]) -> None:
+def _instrument_each(package: str, instrumentors: tuple[tuple[str, str], ...]) -> Callable[[], Any]:
     """Instrument every ``package.<module>:<Class>`` that is installed, on one OTel provider."""
     provider = _otel_provider()
     for module, name in instrumentors:
@@ -57,34 +62,37 @@ def _instrument_each(package: str, instrumentors: tuple[tuple[str, str], ...]) -
         except ImportError:
             continue
         instrumentor().instrument(tracer_provider=provider)
+    return provider.force_flush
 
 
-def _openinference() -> None:
-    _instrument_each("openinference.instrumentation", (
+def _openinference() -> Callable[[], Any]:
+    return _instrument_each("openinference.instrumentation", (
         ("openai", "OpenAIInstrumentor"), ("anthropic", "AnthropicInstrumentor"),
         ("langchain", "LangChainInstrumentor"), ("llama_index", "LlamaIndexInstrumentor"),
     ))  # fmt: skip
 
 
-def _openllmetry() -> None:
-    _instrument_each("opentelemetry.instrumentation", (
+def _openllmetry() -> Callable[[], Any]:
+    return _instrument_each("opentelemetry.instrumentation", (
         ("openai", "OpenAIInstrumentor"), ("anthropic", "AnthropicInstrumentor"),
         ("langchain", "LangchainInstrumentor"), ("llamaindex", "LlamaIndexInstrumentor"),
     ))  # fmt: skip
 
 
-def _logfire() -> None:
+def _logfire() -> Callable[[], Any]:
     import logfire
 
     logfire.configure(send_to_logfire=False, console=False)
     logfire.instrument_openai()
     logfire.instrument_anthropic()
+    return logfire.force_flush
 
 
-CONTENDERS: dict[str, tuple[str | None, Callable[[], None] | None]] = {
-    # name -> (module that must be importable, set-up)
+CONTENDERS: dict[str, tuple[str | None, Callable[[], Callable[[], Any]] | None]] = {
+    # name -> (module that must be importable, set-up returning its flush)
     BASELINE: (None, None),
-    "staso": ("staso_integrations", _staso),
+    "staso": ("staso_integrations", lambda: _staso(exporter="none")),
+    "staso+sqlite": ("staso_integrations", _staso_sqlite),
     "openinference": ("openinference.instrumentation.openai", _openinference),
     "openllmetry": ("opentelemetry.instrumentation.openai", _openllmetry),
     "logfire": ("logfire", _logfire),
@@ -101,20 +109,41 @@ def _available(name: str) -> bool:
         return False
 
 
-def worker(contender: str, scenario: str, calls: int) -> dict[str, float]:
+def prepared(contender: str, scenario: str) -> tuple[Callable[[], Any], Callable[[], Any], int]:
+    """``(call, flush, chunks)`` for one contender on one scenario, warmed up and flushed."""
     setup = CONTENDERS[contender][1]
-    if setup is not None:
-        setup()
+    flush = setup() if setup is not None else (lambda: None)
     call, chunks = SCENARIOS[scenario]()
+    for _ in range(20):
+        call()
+    flush()
+    return call, flush, chunks
+
+
+def worker(contender: str, scenario: str, calls: int) -> dict[str, float]:
+    """Median over 5 batches of wall µs per call. Each batch ends with the contender's flush,
+    so the background export of the batch's spans is inside its time."""
+    call, flush, chunks = prepared(contender, scenario)
     for _ in range(min(200, calls)):
         call()
+    flush()
+    batch = max(1, calls // 5)
     samples = []
     for _ in range(5):
         start = time.perf_counter_ns()
-        for _ in range(calls // 5):
+        for _ in range(batch):
             call()
-        samples.append((time.perf_counter_ns() - start) / (calls // 5) / 1000)
-    return {"us_per_call": statistics.median(samples), "chunks": chunks}
+        flush()
+        samples.append((time.perf_counter_ns() - start) / batch / 1000)
+    return {"us_per_call": statistics.median(samples), "best_us_per_call": min(samples), "chunks": chunks}
+
+
+def fixed_worker(contender: str, scenario: str, calls: int) -> None:
+    """Exactly ``calls`` calls and a flush (for instruction counts: see instructions.py)."""
+    call, flush, _ = prepared(contender, scenario)
+    for _ in range(calls):
+        call()
+    flush()
 
 
 def _run_worker(contender: str, scenario: str, calls: int) -> dict[str, float] | None:
@@ -176,9 +205,9 @@ def setup_time() -> dict[str, float]:
 def rss_growth(calls: int) -> dict[str, float]:
     code = (
         "import sys; sys.path.insert(0, %r)\n"
-        "from overhead import _staso; from scenarios import openai_create\n"
+        "from overhead import _staso_sqlite; from scenarios import openai_create\n"
         "import staso_integrations as st\n"
-        "_staso(); call, _ = openai_create()\n"
+        "_staso_sqlite(); call, _ = openai_create()\n"
         "def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
         "for _ in range(%d): call()\n"
         "st.flush(); before = rss()\n"
@@ -220,6 +249,9 @@ def table(results: dict[str, Any], contenders: list[str]) -> str:
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         print(json.dumps(worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--fixed":
+        fixed_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)

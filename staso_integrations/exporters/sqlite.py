@@ -83,10 +83,12 @@ CREATE TABLE IF NOT EXISTS spans (
     metadata TEXT
 );
 CREATE INDEX IF NOT EXISTS spans_trace ON spans (trace_id, start_ns);
-CREATE INDEX IF NOT EXISTS spans_agent ON spans (agent_name, start_ns);
-CREATE INDEX IF NOT EXISTS spans_conversation ON spans (conversation_id, start_ns);
-CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
+DROP INDEX IF EXISTS spans_agent;
+DROP INDEX IF EXISTS spans_conversation;
+DROP INDEX IF EXISTS spans_start;
 """
+# Spans are read by trace (``spans_trace``) or scanned by ``export``; other span indexes cost
+# every write and served no query (stores made before 0.1 had three: dropped above).
 
 _JSON_SPAN_COLUMNS = ("error", "tags", "usage", "tool_calls", "input", "output", "metadata")
 _SPAN_COLUMNS = (
@@ -112,8 +114,15 @@ _USAGE_COLUMNS = {
 }
 
 
+_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode  # one encoder, not one per value
+
+
 def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, default=str, ensure_ascii=False)
+    if value is None:
+        return None
+    if not value and type(value) in (list, dict):  # tags and metadata are mostly empty
+        return "[]" if type(value) is list else "{}"
+    return _encode(value)
 
 
 def connect(path: str) -> sqlite3.Connection:

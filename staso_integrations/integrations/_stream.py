@@ -8,6 +8,7 @@ on exhaustion, ``close()``, context exit, an error, or garbage collection.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import wrapt
@@ -37,6 +38,33 @@ class _StreamState:
         self.iterator: Any = None
         self.first_seen = False
         self.done = False
+
+    def start(self, wrapped: Any) -> Iterator[Any]:
+        if self.iterator is None:
+            self.iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+        return self.iterator
+
+    def iterate(self, wrapped: Any) -> Iterator[Any]:
+        """What ``for chunk in proxy`` runs. A generator's ``__next__`` is C code, so a chunk
+        costs one resume here instead of three Python calls through ``__next__``."""
+        iterator, on_chunk = self.start(wrapped), self.on_chunk
+        try:
+            for chunk in iterator:
+                if not self.first_seen:
+                    self.first_seen = True
+                    self.span.ttft_ms = (time.time_ns() - self.span.start_ns) / 1e6
+                try:
+                    on_chunk(chunk)
+                except Exception:
+                    with guard("stream.on_chunk"):
+                        raise
+                yield chunk
+        except GeneratorExit:  # the loop stopped early: close() or garbage collection ends the span
+            raise
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        self.finish()
 
     def seen(self, chunk: Any) -> Any:
         if not self.first_seen:
@@ -98,14 +126,12 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         super().__init__(wrapped)
         self._self_state = _StreamState(span, handler)
 
-    def __iter__(self) -> SyncStreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        return self._self_state.iterate(self.__wrapped__)
 
     def __next__(self) -> Any:
         state = self._self_state
-        if state.iterator is None:
-            wrapped = self.__wrapped__
-            state.iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+        state.start(self.__wrapped__)
         return state.next()
 
     def __enter__(self) -> SyncStreamProxy:

@@ -285,6 +285,22 @@ def test_stream_broken_early_ends_at_garbage_collection(exporter: InMemoryExport
     assert len(exporter.spans) == 1 and exporter.spans[0].output == "ab"
 
 
+def test_stream_resumed_after_break_keeps_every_chunk_and_ends_once(exporter: InMemoryExporter) -> None:
+    # ``for`` runs our generator; breaking out must not end the span while the SDK stream
+    # still has chunks: the user may go on with ``next()`` or another loop.
+    proxy, _ = _proxy(["a", "b", "c", "d"])
+    for chunk in proxy:
+        if chunk == "a":
+            break
+    assert next(proxy) == "b"
+    assert exporter.spans == []
+    assert list(proxy) == ["c", "d"]
+    assert list(proxy) == []
+    assert len(exporter.spans) == 1
+    span = exporter.spans[0]
+    assert span.output == "abcd" and span.status == "ok" and "stream_closed_early" not in span.metadata
+
+
 def test_stream_error_is_recorded_and_reraised(exporter: InMemoryExporter) -> None:
     proxy, _ = _proxy(["a", "b"], fail_at=1)
     with pytest.raises(ConnectionError, match="stream broke"):

@@ -29,12 +29,14 @@ class _Common:
         self.usage: Any = None
 
     def _note(self, chunk: Any) -> None:
-        if chunk.model:  # empty on an Azure prompt-filter chunk
+        # Per chunk, and a pydantic attribute read costs ~80 ns: model and id are read only
+        # until a chunk has them (an Azure prompt-filter chunk comes first, with no model).
+        if not self.model:
             self.model = chunk.model
-        if self.response_id is None:
-            self.response_id = chunk.id
-        if chunk.usage is not None:
-            self.usage = chunk.usage
+            self.response_id = self.response_id or chunk.id
+        usage = chunk.usage
+        if usage is not None:
+            self.usage = usage
 
     def _record(self, span: Span) -> None:
         if self.usage is not None:

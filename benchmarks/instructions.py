@@ -1,0 +1,115 @@
+"""Overhead in CPU instructions per call, counted by valgrind's callgrind: a figure that does
+not move with machine noise, unlike wall-clock time on a shared or virtual machine.
+
+Callgrind counts every instruction the process runs, all threads included (it runs them one
+at a time), so the background thread's pricing, roll-ups and export are in the count. A call
+costs ``(Ir(large) - Ir(small)) / (large - small)`` where ``Ir(n)`` is the total count of a
+process making ``n`` calls and a flush: start-up, imports and warm-up cancel out. Every run uses
+``PYTHONHASHSEED=0``, so the same build gives the same count.
+
+The µs column converts instructions at the baseline's own rate on this machine (its
+instructions per call over its fastest native batch, in µs per call): an estimate of what the
+overhead costs on an otherwise quiet core.
+
+    python benchmarks/instructions.py                              # needs valgrind
+    python benchmarks/instructions.py --scenario "openai create (sync)" --large 220
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from overhead import BASELINE, CONTENDERS, _available, _run_worker  # noqa: E402
+from scenarios import SCENARIOS  # noqa: E402
+
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def count(contender: str, scenario: str, calls: int) -> int | None:
+    """Instructions of a whole process that makes ``calls`` calls (after a fixed warm-up)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OTEL_"))}
+    env["PYTHONHASHSEED"] = "0"
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+               sys.executable, str(Path(__file__).with_name("overhead.py")), "--fixed", contender, scenario, str(calls)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
+    found = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        print(f"  {contender} / {scenario}: failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    return int(found.group(1))
+
+
+def per_call(contender: str, scenario: str, small: int, large: int) -> float | None:
+    with ThreadPoolExecutor(2) as pool:  # the two runs are independent: one per core
+        low, high = pool.map(lambda n: count(contender, scenario, n), (small, large))
+    if low is None or high is None:
+        return None
+    return (high - low) / (large - small)
+
+
+def measure(scenarios: list[str], contenders: list[str], small: int, large: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for scenario in scenarios:
+        native = _run_worker(BASELINE, scenario, 1000)
+        if native is None:
+            print(f"skip {scenario}: its libraries are not installed", file=sys.stderr)
+            continue
+        counts = {c: per_call(c, scenario, small, large) for c in contenders}
+        results[scenario] = {"chunks": native["chunks"], "baseline_us": native["best_us_per_call"], "instructions": counts}
+        print(f"done {scenario}", file=sys.stderr)
+    return results
+
+
+def table(results: dict[str, Any], contenders: list[str]) -> str:
+    others = [c for c in contenders if c != BASELINE]
+    head = ["scenario", "baseline instructions/call (µs)"] + [f"{c} overhead instructions (≈µs)" for c in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for scenario, data in results.items():
+        base = data["instructions"].get(BASELINE)
+        if not base:
+            continue
+        rate = base / data["baseline_us"]  # instructions per µs on this machine
+        row = [scenario, f"{base / 1e6:.2f} M ({data['baseline_us']:.0f} µs)"]
+        for contender in others:
+            value = data["instructions"].get(contender)
+            if value is None:
+                row.append("n/a")
+                continue
+            extra = value - base
+            cell = f"{extra / 1e3:+,.0f} k (≈{extra / rate:+.1f} µs)"
+            if data["chunks"]:
+                cell += f"; ≈{extra / rate / data['chunks']:.2f} µs/chunk"
+            row.append(cell)
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", action="append", help="run only these (repeatable)")
+    parser.add_argument("--contender", action="append", help="run only these (baseline is always run)")
+    parser.add_argument("--small", type=int, default=20, help="calls in the short run")
+    parser.add_argument("--large", type=int, default=120, help="calls in the long run")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
+        return 2
+    contenders = [c for c in CONTENDERS if _available(c) and (c == BASELINE or not args.contender or c in args.contender)]
+    results = measure(args.scenario or list(SCENARIOS), contenders, args.small, args.large)
+    print(f"\npython {sys.version.split()[0]}, callgrind, {args.large - args.small} calls counted\n")
+    print(table(results, contenders))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
