@@ -11,6 +11,7 @@ SDK talks to a mocked HTTP transport. See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -139,8 +140,12 @@ def worker(contender: str, scenario: str, calls: int) -> dict[str, float]:
 
 
 def fixed_worker(contender: str, scenario: str, calls: int) -> None:
-    """Exactly ``calls`` calls and a flush (for instruction counts: see instructions.py)."""
+    """Exactly ``calls`` calls and a flush (for instruction counts: see instructions.py).
+
+    The heap built by imports and set-up is frozen first: a full collection over it (tens of
+    millions of instructions) would land in one run and not the other, by chance."""
     call, flush, _ = prepared(contender, scenario)
+    gc.freeze()
     for _ in range(calls):
         call()
     flush()

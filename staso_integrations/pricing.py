@@ -5,9 +5,10 @@ imported on first use (it costs ~0.4 s) and never asked to fetch price updates.
 
 ``calc_price`` takes ~200 µs a call (it resolves units and tiers every time), and on a
 2-core machine that time is taken from the application too (the GIL). Most models have one
-flat price per token bucket: for those we read the model's base ``ModelPrice`` once per day
-(``calc_price`` without a price context uses the same) and multiply; anything else (tiers,
-per-request fees) goes through ``calc_price``.
+price per token bucket, some with a higher tier above an input size (Claude Sonnet 4.x above
+200k tokens): for those we read the model's ``ModelPrice`` once per day (``calc_price``
+without a price context uses the same) and multiply; a call past a tier's threshold, and
+any other price shape (per-request fees...), goes through ``calc_price``.
 Both give the same figures (tests/pricing).
 """
 
@@ -35,7 +36,9 @@ _PROVIDER_IDS = {
     "mistral": "mistral",
 }
 _FLAT_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
-_UNUSED_KEYS = ("web_searches_kcount", "storage_searches_kcount")  # our usage never counts these
+# Our usage never counts these. Cache writes are one count: priced at the 5-minute rate,
+# as ``calc_price`` prices them when given no 1-hour count.
+_UNUSED_KEYS = ("web_searches_kcount", "storage_searches_kcount", "cache_write_1h_mtok")
 _MTOK = Decimal(1_000_000)
 
 
@@ -45,9 +48,11 @@ def cost_for(provider: str | None, model: str | None, usage: Usage | None) -> fl
         return None
     provider_id = _PROVIDER_IDS.get(provider or "")
     try:
-        rates = _flat_rates(provider_id, model, datetime.now(UTC).date())
-        if rates is not None:
-            return float(_flat_cost(rates, usage))
+        flat = _flat_rates(provider_id, model, datetime.now(UTC).date())
+        if flat is not None:
+            rates, tier_start = flat
+            if tier_start is None or (usage.input or 0) <= tier_start:  # genai-prices' tier rule
+                return float(_flat_cost(rates, usage))
         return _calc_price(provider_id, model, usage)
     except LookupError:
         return None
@@ -67,9 +72,11 @@ def _flat_cost(rates: tuple[Decimal | None, ...], usage: Usage) -> Decimal:
 
 
 @functools.lru_cache(maxsize=512)
-def _flat_rates(provider_id: str | None, model: str, day: date) -> tuple[Decimal | None, ...] | None:
-    """Per-MTok rates of a model with flat prices (as of ``day``); ``None`` when not flat."""
+def _flat_rates(provider_id: str | None, model: str, day: date) -> tuple[tuple[Decimal | None, ...], int | None] | None:
+    """Base per-MTok rates of a model priced per token bucket (as of ``day``), and the input
+    size above which a tier applies instead (``None``: no tiers); ``None`` for other shapes."""
     from genai_prices import data_snapshot
+    from genai_prices.types import TieredPrices
 
     snapshot = data_snapshot.get_snapshot()
     try:
@@ -82,10 +89,19 @@ def _flat_rates(provider_id: str | None, model: str, day: date) -> tuple[Decimal
     values = {key: value for key, value in vars(prices).items() if value is not None and not key.startswith("_")}
     if set(values) - set(_FLAT_KEYS) - set(_UNUSED_KEYS):
         return None
-    rates = tuple(values.get(key) for key in _FLAT_KEYS)
-    if not all(rate is None or isinstance(rate, Decimal) for rate in rates):
-        return None  # tiered
-    return rates
+    rates: list[Decimal | None] = []
+    tier_start: int | None = None
+    for key in _FLAT_KEYS:
+        rate = values.get(key)
+        if isinstance(rate, TieredPrices):
+            if rate.tiers:
+                start = min(tier.start for tier in rate.tiers)
+                tier_start = start if tier_start is None else min(tier_start, start)
+            rate = rate.base
+        if rate is not None and not isinstance(rate, Decimal):
+            return None
+        rates.append(rate)
+    return tuple(rates), tier_start
 
 
 def _calc_price(provider_id: str | None, model: str, usage: Usage) -> float:

@@ -157,51 +157,6 @@ def test_an_exporter_that_raises_does_not_break_the_app_or_the_others(processor:
     st.shutdown()  # a failing exporter shutdown is logged, not raised
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_fork_after_init_child_exports_its_own_spans(tmp_path: Path) -> None:
-    db = tmp_path / "fork.db"
-    st.init(exporter="sqlite", sqlite_path=str(db))
-    with st.span("parent-before-fork"):
-        pass
-    pid = os.fork()
-    if pid == 0:  # child
-        code = 1
-        try:
-            with st.span("child-span"):
-                pass
-            code = 0 if st.flush(5.0) else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    with st.span("parent-after-fork"):
-        pass
-    st.shutdown()
-    from staso_integrations.store import TraceStore
-
-    store = TraceStore(str(db))
-    names = sorted(t["name"] for t in store.list_traces())
-    store.close()
-    assert names == ["child-span", "parent-after-fork", "parent-before-fork"]
-
-
-def test_spans_pending_at_interpreter_exit_are_flushed(tmp_path: Path) -> None:
-    db = tmp_path / "exit.db"
-    script = (
-        "import staso_integrations as st\n"
-        f"st.init(exporter='sqlite', sqlite_path={str(db)!r})\n"
-        "for i in range(300):\n"
-        "    with st.span(f's{i}'):\n"
-        "        pass\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STASO_")}
-    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=60)
-    exporter = SqliteExporter(str(db))
-    count = exporter._connection().execute("SELECT count(*) FROM spans").fetchone()[0]
-    exporter.shutdown()
-    assert count == 300
-
-
 def test_a_span_ending_after_its_root_updates_the_trace(exporter: InMemoryExporter) -> None:
     from staso_integrations._core.context import use_span
     from staso_integrations._core.runtime import start_span

@@ -19,7 +19,7 @@ MODELS = [
 USAGES = [
     Usage(input=1240, output=9, cache_read=1024), Usage(input=100, output=20),
     Usage(input=5000, output=300, cache_read=1000, cache_write=2000), Usage(input=250_000, output=1000),
-    Usage(input=48, output=0),
+    Usage(input=48, output=0), Usage(input=200_000, output=10), Usage(input=200_001, output=10, cache_read=100_000),
 ]  # fmt: skip
 
 
@@ -44,3 +44,16 @@ def test_unknown_model_or_missing_usage_is_none() -> None:
     assert cost_for("openai", "my-finetune-xyz", Usage(input=10, output=5)) is None
     assert cost_for("openai", "gpt-4o-mini", None) is None
     assert cost_for("openai", None, Usage(input=10, output=5)) is None
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"])
+def test_current_claude_models_take_the_fast_path_below_their_tier(
+    model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Claude 4.x prices carry a 1-hour cache-write rate, Sonnet a 200k-token tier: below it,
+    # no call reaches calc_price (~200 µs each, on the pipeline thread).
+    def slow_path(*args: object) -> float:
+        raise AssertionError("calc_price was used")
+
+    monkeypatch.setattr("staso_integrations.pricing._calc_price", slow_path)
+    assert cost_for("anthropic", model, Usage(input=5000, output=300, cache_read=1000, cache_write=2000))

@@ -7,6 +7,7 @@ sends, so they are matched by route only and replayed as often as a test needs.
 
 from __future__ import annotations
 
+import gc
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -143,3 +144,31 @@ def test_every_extraction_point_raising_leaves_results_unchanged(
             finally:
                 st.uninstrument_all()
     print(f"{len(points)} extraction points x {len(calls)} calls: results unchanged")
+
+
+def _first_then_drop_openai() -> Any:
+    client = openai.OpenAI(api_key="sk-test", max_retries=0)
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    return next(iter(stream)).model_dump(warnings=False)  # the stream is dropped here, never closed
+
+
+def _first_then_drop_anthropic() -> Any:
+    client = anthropic.Anthropic(api_key="sk-ant-test", max_retries=0)
+    stream = client.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=MESSAGES, stream=True)
+    return next(iter(stream)).model_dump(warnings=False)
+
+
+ABANDONED = [("openai_stream_odd_chunks", _first_then_drop_openai), ("anthropic_stream_unknown_event", _first_then_drop_anthropic)]
+
+
+@pytest.mark.parametrize(("cassette", "call"), ABANDONED, ids=["openai", "anthropic"])
+def test_stream_abandoned_after_1_chunk_ends_its_span_once_at_gc(
+    cassette: str, call: Callable[[], Any], exporter: InMemoryExporter
+) -> None:
+    with _replay(cassette):
+        untraced, traced = _untraced_then_traced(call, exporter)
+    gc.collect()
+    assert traced == untraced
+    (span,) = exporter.spans
+    assert span.metadata["stream_closed_early"] is True and span.ttft_ms is not None
+    assert span.status == "ok" and span.end_ns is not None

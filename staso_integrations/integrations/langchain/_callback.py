@@ -79,6 +79,11 @@ class StasoCallbackHandler(BaseCallbackHandler):
     """Turns LangChain runs into spans. Added once per callback manager (see ``__init__``)."""
 
     run_inline = True  # async managers call us in the task itself, not in a thread pool
+    # LangChain reads one of these before every event; plain class attributes instead of the
+    # base class's properties spare a Python call each time. Retries and custom events are
+    # not traced, so LangChain skips our (inherited, empty) methods for them.
+    ignore_llm = ignore_chain = ignore_agent = ignore_retriever = ignore_chat_model = False
+    ignore_retry = ignore_custom_event = True
 
     def __init__(self, *, raise_error: bool = False) -> None:
         super().__init__()

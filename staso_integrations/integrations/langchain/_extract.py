@@ -12,7 +12,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import ChatPromptValue
 
-from ..._core.serialize import to_jsonable
+from ..._core.serialize import REDACTED, is_secret_key, to_jsonable
 from ..._core.span import Usage
 
 MAX_DOCUMENT_CONTENT = 2_000  # characters of a retrieved document's text kept on the span
@@ -51,7 +51,11 @@ def value(data: Any, depth: int = 0) -> Any:
         return message(data)
     if depth < 3:
         if cls is dict and len(data) <= 200:
-            return {str(k): value(v, depth + 1) for k, v in data.items()}
+            out = {}
+            for k, v in data.items():
+                key = str(k)
+                out[key] = REDACTED if is_secret_key(key) else value(v, depth + 1)
+            return out
         if cls is list and len(data) <= 200:
             return [value(v, depth + 1) for v in data]
         if isinstance(data, ChatPromptValue):

@@ -133,3 +133,16 @@ def test_our_spans_inside_a_tool_and_a_step_nest_under_them(langchain_only: InMe
     assert by_name["outer"].parent_span_id == by_name["step"].span_id
     assert by_name["inner_tool"].parent_span_id == by_name["outer"].span_id
     assert current_span() is None
+
+
+def test_secret_keys_in_tool_and_chain_inputs_are_redacted(langchain_only: InMemoryExporter) -> None:
+    @tool
+    def login(user: str, password: str) -> str:
+        """Log in."""
+        return f"hello {user}"
+
+    step = RunnableLambda(lambda data: login.invoke({"user": data["user"], "password": data["password"]}), name="step")
+    assert step.invoke({"user": "ada", "password": "hunter2", "api_key": "abc"}) == "hello ada"
+    by_name = {s.name: s for s in langchain_only.spans}
+    assert by_name["login"].input == {"user": "ada", "password": "<redacted>"}
+    assert by_name["step"].input == {"user": "ada", "password": "<redacted>", "api_key": "<redacted>"}
