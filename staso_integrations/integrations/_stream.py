@@ -44,10 +44,13 @@ class _StreamState:
             self.iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
         return self.iterator
 
-    def iterate(self, wrapped: Any) -> Iterator[Any]:
+    def iterate(self, proxy: SyncStreamProxy) -> Iterator[Any]:
         """What ``for chunk in proxy`` runs. A generator's ``__next__`` is C code, so a chunk
-        costs one resume here instead of three Python calls through ``__next__``."""
-        iterator, on_chunk = self.start(wrapped), self.on_chunk
+        costs one resume here instead of three Python calls through ``__next__``.
+
+        ``proxy`` stays referenced from this frame: in ``for c in client.create(...)`` nothing
+        else holds it, and its ``__del__`` would end the span at the first chunk."""
+        iterator, on_chunk = self.start(proxy.__wrapped__), self.on_chunk
         try:
             for chunk in iterator:
                 if not self.first_seen:
@@ -127,7 +130,7 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_state = _StreamState(span, handler)
 
     def __iter__(self) -> Iterator[Any]:
-        return self._self_state.iterate(self.__wrapped__)
+        return self._self_state.iterate(self)
 
     def __next__(self) -> Any:
         state = self._self_state

@@ -285,6 +285,18 @@ def test_stream_broken_early_ends_at_garbage_collection(exporter: InMemoryExport
     assert len(exporter.spans) == 1 and exporter.spans[0].output == "ab"
 
 
+def test_stream_iterated_with_no_reference_to_its_proxy_ends_at_exhaustion(exporter: InMemoryExporter) -> None:
+    # ``for c in client.create(stream=True)``: only the loop holds the proxy.
+    seen = []
+    for chunk in _proxy(["a", "b", "c"])[0]:
+        gc.collect()
+        seen.append(chunk)
+        assert exporter.spans == []
+    assert seen == ["a", "b", "c"]
+    (span,) = exporter.spans
+    assert span.output == "abc" and "stream_closed_early" not in span.metadata
+
+
 def test_stream_resumed_after_break_keeps_every_chunk_and_ends_once(exporter: InMemoryExporter) -> None:
     # ``for`` runs our generator; breaking out must not end the span while the SDK stream
     # still has chunks: the user may go on with ``next()`` or another loop.
