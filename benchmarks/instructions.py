@@ -102,8 +102,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", action="append", help="run only these (repeatable)")
     parser.add_argument("--contender", action="append", help="run only these (baseline is always run)")
-    parser.add_argument("--small", type=int, default=20, help="calls in the short run")
-    parser.add_argument("--large", type=int, default=120, help="calls in the long run")
+    parser.add_argument("--small", type=int, default=10, help="calls in the short run")
+    parser.add_argument("--large", type=int, default=60, help="calls in the long run")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
