@@ -36,18 +36,23 @@ _COLLECTED = re.compile(r"Collected : (\d+)")
 STREAM_SCALE = 5  # stream scenarios count 5x fewer calls: each is 200 chunks
 
 
-def count(contender: str, scenario: str, calls: int) -> int | None:
-    """Instructions of a whole process that makes ``calls`` calls (after a fixed warm-up)."""
+def callgrind_total(argv: list[str]) -> int | None:
+    """Instructions of a whole ``python argv...`` process under callgrind (``None``: it failed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OTEL_"))}
     env["PYTHONHASHSEED"] = "0"
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-               sys.executable, str(Path(__file__).with_name("overhead.py")), "--fixed", contender, scenario, str(calls)]  # fmt: skip
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *argv]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
     found = _COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
-        print(f"  {contender} / {scenario}: failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+        print(f"  {' '.join(argv[1:])}: failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
         return None
     return int(found.group(1))
+
+
+def count(contender: str, scenario: str, calls: int) -> int | None:
+    """Instructions of a whole process that makes ``calls`` calls (after a fixed warm-up)."""
+    overhead = str(Path(__file__).with_name("overhead.py"))
+    return callgrind_total([overhead, "--fixed", contender, scenario, str(calls)])
 
 
 def per_call(contender: str, scenario: str, small: int, large: int) -> float | None:

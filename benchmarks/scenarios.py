@@ -47,7 +47,7 @@ def _openai_sse() -> bytes:
     base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764000000,
             "model": "gpt-4o-mini-2024-07-18"}  # fmt: skip
     chunks.append({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
-    for i in range(STREAM_CHUNKS - 2):
+    for i in range(STREAM_CHUNKS - 3):  # + role chunk, finish chunk, usage chunk
         chunks.append({**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]})
     chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None})
     chunks.append({**base, "choices": [], "usage": _CHAT["usage"]})
@@ -59,7 +59,7 @@ def _anthropic_sse() -> bytes:
                "usage": {"input_tokens": 12, "output_tokens": 1}}}),  # fmt: skip
               ("content_block_start", {"type": "content_block_start", "index": 0,
                "content_block": {"type": "text", "text": ""}})]  # fmt: skip
-    for i in range(STREAM_CHUNKS - 4):
+    for i in range(STREAM_CHUNKS - 5):  # + 2 events before the deltas, 3 after
         events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
                        "delta": {"type": "text_delta", "text": f"w{i} "}}))  # fmt: skip
     events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
@@ -101,17 +101,21 @@ def openai_create_async() -> tuple[Callable[[], Any], int]:
     return lambda: loop.run_until_complete(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)), 0
 
 
-def openai_stream() -> tuple[Callable[[], Any], int]:
+def _openai_stream_call() -> Callable[[], Any]:
     import httpx2
     import openai
 
     client = openai.OpenAI(api_key="bench", http_client=httpx2.Client(transport=_transport(_openai_sse(), "text/event-stream")))
+    return lambda: client.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+
+
+def openai_stream() -> tuple[Callable[[], Any], int]:
+    create = _openai_stream_call()
 
     def call() -> None:
-        stream = client.chat.completions.create(
-            model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
-        for _ in stream:
+        for _ in create():
             pass
 
     return call, STREAM_CHUNKS
@@ -125,14 +129,19 @@ def anthropic_create() -> tuple[Callable[[], Any], int]:
     return lambda: client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES), 0
 
 
-def anthropic_stream() -> tuple[Callable[[], Any], int]:
+def _anthropic_stream_call() -> Callable[[], Any]:
     import anthropic
     import httpx2
 
     client = anthropic.Anthropic(api_key="bench", http_client=httpx2.Client(transport=_transport(_anthropic_sse(), "text/event-stream")))
+    return lambda: client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES, stream=True)
+
+
+def anthropic_stream() -> tuple[Callable[[], Any], int]:
+    create = _anthropic_stream_call()
 
     def call() -> None:
-        for _ in client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES, stream=True):
+        for _ in create():
             pass
 
     return call, STREAM_CHUNKS
@@ -186,3 +195,10 @@ SCENARIOS: dict[str, Callable[[], tuple[Callable[[], Any], int]]] = {
     "llama_index complete": llama_index_complete,
     "llama_index retrieve": llama_index_retrieve,
 }
+
+
+def stream_chunks(api: str) -> list[Any]:
+    """The chunk objects the uninstrumented SDK yields for one stream call of ``api``
+    (``"openai chat"`` or ``"anthropic messages"``): what a user's loop receives."""
+    create = {"openai chat": _openai_stream_call, "anthropic messages": _anthropic_stream_call}[api]()
+    return list(create())

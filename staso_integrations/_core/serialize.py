@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, time
@@ -86,6 +87,7 @@ def _convert(value: Any, depth: int) -> Any:
     return text if len(text) <= MAX_REPR else text[:MAX_REPR] + "…"
 
 
+@functools.lru_cache(maxsize=4096)  # keys repeat (tool arguments, headers): C-level cache hit
 def is_secret_key(name: str) -> bool:
     """Whether a mapping key names a credential (headers, kwargs, config)."""
     normalized = name.lower().replace("-", "_")

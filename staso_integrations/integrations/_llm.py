@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from .._core import runtime as _runtime
 from .._core.runtime import get_runtime, start_span
 from .._core.span import Span
 
@@ -113,4 +114,4 @@ def _enriching_span(name: str, kind: str, target: Span) -> Span:
 
 def capture_content() -> bool:
     """Whether prompts, outputs and arguments may be captured (``capture_content`` setting)."""
-    return get_runtime().config.capture_content
+    return (_runtime._runtime or get_runtime()).config.capture_content  # per callback: one call, not two

@@ -44,13 +44,13 @@ class MessageAccumulator:
     def on_chunk(self, event: Any) -> None:
         kind = event.type
         if kind == "content_block_delta":
-            if self.capture:
-                delta = event.delta
+            if self.capture:  # the hot path: each field read once, the event's before its delta's
+                delta, index = event.delta, event.index
                 kind = delta.type
-                if kind == "text_delta":  # the hot path: one attribute read, one append
-                    self.parts[event.index].append(delta.text)
+                if kind == "text_delta":
+                    self.parts[index].append(delta.text)
                 elif kind in _DELTA_FIELDS:
-                    self.parts[event.index].append(getattr(delta, _DELTA_FIELDS[kind]))
+                    self.parts[index].append(getattr(delta, _DELTA_FIELDS[kind]))
         elif kind == "content_block_start":
             index = event.index
             while len(self.blocks) <= index:

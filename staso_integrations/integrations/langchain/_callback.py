@@ -15,10 +15,9 @@ of another agent therefore is an ``agent`` span again. Other LangGraph graphs ar
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -31,7 +30,6 @@ from .._llm import _target, capture_content
 from . import _extract as ex
 from ._guard import take_decision
 
-F = TypeVar("F", bound=Callable[..., Any])
 AGENT_MARKER = "langchain_create_agent"
 _HIDDEN_TAG = "langsmith:hidden"
 _GRAPH_METADATA = ("langgraph_node", "langgraph_step")
@@ -59,20 +57,14 @@ class _Run:
         self.owned = owned  # False: a hidden run standing in for its parent's span
 
 
-def _guarded(fn: F) -> F:
-    """``guard`` for the hot callbacks: a bare try/except costs nothing until something raises."""
-    where = f"langchain.{fn.__name__}"
+def _swallow(callback: str, error: Exception) -> None:
+    """Log our bug at debug level (re-raise it under STASO_STRICT).
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception:
-            with guard(where):  # re-raises under STASO_STRICT, else logs at debug level
-                raise
-        return None
-
-    return wrapper  # type: ignore[return-value]
+    Each callback catches inline rather than through a decorator: LangChain passes a dozen
+    keyword arguments, and a ``*args, **kwargs`` wrapper layer cost ~5 k instructions per
+    callback (two per tool call: 7% of what tracing a LangChain tool call adds)."""
+    with guard(f"langchain.{callback}"):
+        raise error
 
 
 class StasoCallbackHandler(BaseCallbackHandler):
@@ -136,7 +128,6 @@ class StasoCallbackHandler(BaseCallbackHandler):
 
     # -- chains, LangGraph graphs and nodes, agents ---------------------------------------
 
-    @_guarded
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -148,40 +139,46 @@ class StasoCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        parent = self.runs.get(parent_run_id) if parent_run_id is not None else None
-        if tags and _HIDDEN_TAG in tags:  # LangGraph plumbing: its children go to our parent
-            if parent is not None:
-                self.runs[run_id] = _Run(parent.span, parent.marked, owned=False)
-            return
-        marked = metadata is not None and metadata.get("ls_integration") == AGENT_MARKER
-        is_agent = marked and (parent is None or not parent.marked)
-        span = self._open(
-            run_id,
-            parent_run_id,
-            ex.run_name(serialized, kwargs, "chain"),
-            "agent" if is_agent else "chain",
-            marked,
-        )
-        if metadata:
-            if is_agent and metadata.get("lc_agent_name"):
-                span.agent_name = metadata["lc_agent_name"]
-            for key in _GRAPH_METADATA:
-                if key in metadata:
-                    span.metadata[key] = metadata[key]
-        if capture_content():
-            span.input = ex.value(inputs)
+        try:
+            parent = self.runs.get(parent_run_id) if parent_run_id is not None else None
+            if tags and _HIDDEN_TAG in tags:  # LangGraph plumbing: its children go to our parent
+                if parent is not None:
+                    self.runs[run_id] = _Run(parent.span, parent.marked, owned=False)
+                return
+            marked = metadata is not None and metadata.get("ls_integration") == AGENT_MARKER
+            is_agent = marked and (parent is None or not parent.marked)
+            span = self._open(
+                run_id,
+                parent_run_id,
+                ex.run_name(serialized, kwargs, "chain"),
+                "agent" if is_agent else "chain",
+                marked,
+            )
+            if metadata:
+                if is_agent and metadata.get("lc_agent_name"):
+                    span.agent_name = metadata["lc_agent_name"]
+                for key in _GRAPH_METADATA:
+                    if key in metadata:
+                        span.metadata[key] = metadata[key]
+            if capture_content():
+                span.input = ex.value(inputs)
+        except Exception as error:
+            _swallow("on_chain_start", error)
 
-    @_guarded
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._close(run_id, outputs)
+        try:
+            self._close(run_id, outputs)
+        except Exception as error:
+            _swallow("on_chain_end", error)
 
-    @_guarded
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._fail(run_id, error)
+        try:
+            self._fail(run_id, error)
+        except Exception as error:
+            _swallow("on_chain_error", error)
 
     # -- chat models and LLMs ---------------------------------------------------------
 
-    @_guarded
     def on_chat_model_start(
         self,
         serialized: dict[str, Any] | None,
@@ -192,11 +189,13 @@ class StasoCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        span = self._llm_start(serialized, run_id, parent_run_id, metadata, kwargs, "chat")
-        if messages and capture_content():
-            span.input = [ex.message(m) for m in messages[0]]
+        try:
+            span = self._llm_start(serialized, run_id, parent_run_id, metadata, kwargs, "chat")
+            if messages and capture_content():
+                span.input = [ex.message(m) for m in messages[0]]
+        except Exception as error:
+            _swallow("on_chat_model_start", error)
 
-    @_guarded
     def on_llm_start(
         self,
         serialized: dict[str, Any] | None,
@@ -207,9 +206,12 @@ class StasoCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        span = self._llm_start(serialized, run_id, parent_run_id, metadata, kwargs, "completion")
-        if prompts and capture_content():
-            span.input = ex.value(prompts[0])
+        try:
+            span = self._llm_start(serialized, run_id, parent_run_id, metadata, kwargs, "completion")
+            if prompts and capture_content():
+                span.input = ex.value(prompts[0])
+        except Exception as error:
+            _swallow("on_llm_start", error)
 
     def _llm_start(
         self,
@@ -236,25 +238,30 @@ class StasoCallbackHandler(BaseCallbackHandler):
             target.span, target.claimed = span, False
         return span
 
-    @_guarded
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        run = self.runs.get(run_id)
-        if run is not None and run.span.ttft_ms is None:
-            span = run.span
-            span.ttft_ms = (time.time_ns() - span.start_ns) / 1e6
-            span.stream = True
+        try:
+            run = self.runs.get(run_id)
+            if run is not None and run.span.ttft_ms is None:
+                span = run.span
+                span.ttft_ms = (time.time_ns() - span.start_ns) / 1e6
+                span.stream = True
+        except Exception as error:
+            _swallow("on_llm_new_token", error)
 
-    @_guarded
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._close(run_id, response, _fill_llm)
+        try:
+            self._close(run_id, response, _fill_llm)
+        except Exception as error:
+            _swallow("on_llm_end", error)
 
-    @_guarded
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._fail(run_id, error)
+        try:
+            self._fail(run_id, error)
+        except Exception as error:
+            _swallow("on_llm_error", error)
 
     # -- tools --------------------------------------------------------------------------
 
-    @_guarded
     def on_tool_start(
         self,
         serialized: dict[str, Any] | None,
@@ -265,27 +272,33 @@ class StasoCallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        span = self._open(run_id, parent_run_id, ex.run_name(serialized, kwargs, "tool"), "tool")
-        decision = take_decision()
-        if decision is not None:
-            span.metadata["guard"] = [decision.to_dict()]
-        call_id = kwargs.get("tool_call_id")
-        if call_id is not None:
-            span.metadata["tool_call_id"] = call_id
-        if capture_content():
-            span.input = ex.value(inputs) if inputs is not None else input_str
+        try:
+            span = self._open(run_id, parent_run_id, ex.run_name(serialized, kwargs, "tool"), "tool")
+            decision = take_decision()
+            if decision is not None:
+                span.metadata["guard"] = [decision.to_dict()]
+            call_id = kwargs.get("tool_call_id")
+            if call_id is not None:
+                span.metadata["tool_call_id"] = call_id
+            if capture_content():
+                span.input = ex.value(inputs) if inputs is not None else input_str
+        except Exception as error:
+            _swallow("on_tool_start", error)
 
-    @_guarded
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._close(run_id, output, _fill_tool)
+        try:
+            self._close(run_id, output, _fill_tool)
+        except Exception as error:
+            _swallow("on_tool_end", error)
 
-    @_guarded
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._fail(run_id, error)
+        try:
+            self._fail(run_id, error)
+        except Exception as error:
+            _swallow("on_tool_error", error)
 
     # -- retrievers ---------------------------------------------------------------------
 
-    @_guarded
     def on_retriever_start(
         self,
         serialized: dict[str, Any] | None,
@@ -295,17 +308,24 @@ class StasoCallbackHandler(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        span = self._open(run_id, parent_run_id, ex.run_name(serialized, kwargs, "retriever"), "retriever")
-        if capture_content():
-            span.input = query
+        try:
+            span = self._open(run_id, parent_run_id, ex.run_name(serialized, kwargs, "retriever"), "retriever")
+            if capture_content():
+                span.input = query
+        except Exception as error:
+            _swallow("on_retriever_start", error)
 
-    @_guarded
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
-        self._close(run_id, documents, _fill_retriever)
+        try:
+            self._close(run_id, documents, _fill_retriever)
+        except Exception as error:
+            _swallow("on_retriever_end", error)
 
-    @_guarded
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._fail(run_id, error)
+        try:
+            self._fail(run_id, error)
+        except Exception as error:
+            _swallow("on_retriever_error", error)
 
 
 def _fill_llm(span: Span, response: Any) -> None:

@@ -46,7 +46,7 @@ def value(data: Any, depth: int = 0) -> Any:
     """Like ``to_jsonable``, but messages (also inside LangGraph state dicts) stay compact."""
     cls = type(data)
     if cls in _SCALARS:
-        return to_jsonable(data)
+        return to_jsonable(data) if cls is str else data  # strings may need a cut or redaction
     if isinstance(data, BaseMessage):
         return message(data)
     if depth < 3:

@@ -45,14 +45,17 @@ def wrap_set_config_context(
     wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     result = wrapped(*args, **kwargs)
-    with guard("langchain.config_context"):
-        handler = _handler()
+    try:  # runs for every step: a bare ``try`` costs nothing until it raises
+        handler = _callback.ACTIVE
         if handler is not None:
             config = args[0] if args else kwargs.get("config")
             callbacks = config.get("callbacks") if isinstance(config, dict) else None
             span = handler.span_of(getattr(callbacks, "parent_run_id", None))
             if span is not None:
                 _current_span.set(span)  # we run inside ctx.run(...): the step's private context
+    except Exception as error:
+        with guard("langchain.config_context"):
+            raise error
     return result
 
 

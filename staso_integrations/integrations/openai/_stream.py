@@ -59,19 +59,24 @@ class ChatStream(_Common):
         self.finish: str | None = None
 
     def on_chunk(self, chunk: Any) -> None:
+        # Each field is read once, a ``Choice``'s before its ``ChoiceDelta``'s: a pydantic
+        # attribute read is ~400 instructions (the model's ``__getattr__`` hook), and going
+        # back and forth between two model types can also miss CPython's type cache.
         self._note(chunk)
         for choice in chunk.choices or ():
-            delta = choice.delta
-            if delta is not None:
-                if delta.content:
-                    pieces = self.texts.get(choice.index)
-                    if pieces is None:
-                        pieces = self.texts[choice.index] = []
-                    pieces.append(delta.content)
-                if delta.tool_calls:
-                    _add_tool_deltas(self.tool_calls, choice.index, delta.tool_calls)
-            if self.finish is None and choice.finish_reason:
-                self.finish = choice.finish_reason
+            delta, index, finish = choice.delta, choice.index, choice.finish_reason
+            if finish and self.finish is None:
+                self.finish = finish
+            if delta is None:
+                continue
+            content, tool_deltas = delta.content, delta.tool_calls
+            if content:
+                pieces = self.texts.get(index)
+                if pieces is None:
+                    pieces = self.texts[index] = []
+                pieces.append(content)
+            if tool_deltas:
+                _add_tool_deltas(self.tool_calls, index, tool_deltas)
 
     def on_end(self, span: Span) -> None:
         self._record(span)

@@ -125,5 +125,5 @@ def anthropic_model(**kwargs: Any) -> Any:
     from langchain_anthropic import ChatAnthropic
 
     return ChatAnthropic(
-        model="claude-3-5-haiku-20241022", temperature=0, max_tokens=256, max_retries=0, **kwargs
+        model="claude-haiku-4-5-20251001", temperature=0, max_tokens=256, max_retries=0, **kwargs
     )

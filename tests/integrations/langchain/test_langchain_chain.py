@@ -178,7 +178,7 @@ def test_chat_anthropic_is_one_llm_span_with_cache_reads_in_input(
 
     assert [s.kind for s in exporter.spans].count("llm") == 1
     llm = exporter.by_name("ChatAnthropic")
-    assert (llm.provider, llm.response_model) == ("anthropic", "claude-3-5-haiku-20241022")
+    assert (llm.provider, llm.response_model) == ("anthropic", "claude-haiku-4-5-20251001")
     assert llm.usage == Usage(input=25 + 1400, output=14, total=1439, cache_read=1400, cache_write=0)
     assert llm.finish_reason == "end_turn"
     assert llm.cost_usd is not None and llm.cost_usd > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import pytest
@@ -95,9 +96,10 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
 
 @pytest.mark.parametrize("target", ["value", "run_name", "start_span", "span_of"])
 def test_a_bug_in_our_handler_never_breaks_langchain(
-    monkeypatch: pytest.MonkeyPatch, exporter: InMemoryExporter, target: str
+    monkeypatch: pytest.MonkeyPatch, exporter: InMemoryExporter, target: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("STASO_STRICT")
+    caplog.set_level(logging.DEBUG, logger="staso_integrations")
     st.instrument_all(include=["langchain"])
     if target == "span_of":
         monkeypatch.setattr(_callback.StasoCallbackHandler, "span_of", _boom)
@@ -114,6 +116,9 @@ def test_a_bug_in_our_handler_never_breaks_langchain(
     assert asyncio.run(chain.ainvoke(2)) == 6
     with pytest.raises(ZeroDivisionError):  # the user's own errors still reach them, unchanged
         (chain | RunnableLambda(lambda v: v / 0)).invoke(1)
+    # Caught by our own guard (a debug record), not by LangChain's last-resort warning.
+    assert not [r for r in caplog.records if "Error in StasoCallbackHandler" in r.getMessage()]
+    assert any(r.name == "staso_integrations" and r.exc_info for r in caplog.records)
 
 
 def test_our_spans_inside_a_tool_and_a_step_nest_under_them(langchain_only: InMemoryExporter) -> None:

@@ -1,0 +1,49 @@
+"""The benchmark harnesses still run against the installed SDKs (no timing is checked here:
+speed is measured by the benchmarks themselves, never by a test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _run(*argv: str) -> str:
+    assert os.environ.get("STASO_STRICT") == "1"
+    done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=300, cwd=BENCHMARKS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.parametrize("scenario", ["openai stream + usage", "anthropic create", "langchain tool invoke"])
+def test_overhead_worker_runs_each_scenario_traced(scenario: str) -> None:
+    result = json.loads(_run("overhead.py", "--worker", "staso", scenario, "5").splitlines()[-1])
+    assert result["us_per_call"] > 0
+    assert result["chunks"] == (200 if "stream" in scenario else 0)
+
+
+def test_chunks_times_both_200_chunk_streams_with_strict_readers() -> None:
+    # STASO_STRICT (set by conftest) reaches the subprocess: a reader that raised on a chunk
+    # would fail the run instead of being skipped by its guard and timed as doing nothing.
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from chunks import APIS
+        from scenarios import stream_chunks
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    with warnings.catch_warnings():  # the scenarios' Claude model is deprecated (not retired)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert {api: len(stream_chunks(api)) for api in APIS} == {api: 200 for api in APIS}
+    table = _run("chunks.py", "--rounds", "1")
+    rows = [line for line in table.splitlines() if line.startswith(("| openai", "| anthropic"))]
+    assert len(rows) == 2
+    for row in rows:
+        assert re.fullmatch(r"\| [a-z ]+ \| \d+ \| \d+ \| [+-]\d+ \([+-]\d+…[+-]\d+\) \|", row), row
