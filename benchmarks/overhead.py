@@ -89,6 +89,19 @@ def _logfire() -> Callable[[], Any]:
     return logfire.force_flush
 
 
+def _langfuse() -> Callable[[], Any]:
+    """Langfuse's OpenAI drop-in (it patches the ``openai`` module when imported; it has no
+    Anthropic one), on its own span processor with an in-memory exporter: nothing is sent."""
+    from langfuse import Langfuse
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    client = Langfuse(public_key="pk-lf-bench", secret_key="sk-lf-bench", base_url="http://127.0.0.1:9",
+                      span_exporter=InMemorySpanExporter())  # fmt: skip
+    import langfuse.openai  # noqa: F401
+
+    return client.flush
+
+
 CONTENDERS: dict[str, tuple[str | None, Callable[[], Callable[[], Any]] | None]] = {
     # name -> (module that must be importable, set-up returning its flush)
     BASELINE: (None, None),
@@ -97,6 +110,7 @@ CONTENDERS: dict[str, tuple[str | None, Callable[[], Callable[[], Any]] | None]]
     "openinference": ("openinference.instrumentation.openai", _openinference),
     "openllmetry": ("opentelemetry.instrumentation.openai", _openllmetry),
     "logfire": ("logfire", _logfire),
+    "langfuse": ("langfuse.openai", _langfuse),
 }
 
 
