@@ -57,13 +57,12 @@ class _Run:
         self.owned = owned  # False: a hidden run standing in for its parent's span
 
 
-def _swallow(callback: str, error: Exception) -> None:
-    """Log our bug at debug level (re-raise it under STASO_STRICT).
-
-    Each callback catches inline rather than through a decorator: LangChain passes a dozen
-    keyword arguments, and a ``*args, **kwargs`` wrapper layer cost ~5 k instructions per
-    callback (two per tool call: 7% of what tracing a LangChain tool call adds)."""
-    with guard(f"langchain.{callback}"):
+def swallow(where: str, error: Exception) -> None:
+    """Log our bug at debug level (re-raise it under STASO_STRICT), for code that catches
+    inline because it runs per callback or per step. Callbacks use no decorator: LangChain
+    passes a dozen keyword arguments, and a ``*args, **kwargs`` wrapper layer cost ~5 k
+    instructions per callback (two per tool call: 7% of what tracing a LangChain tool adds)."""
+    with guard(f"langchain.{where}"):
         raise error
 
 
@@ -163,19 +162,19 @@ class StasoCallbackHandler(BaseCallbackHandler):
             if capture_content():
                 span.input = ex.value(inputs)
         except Exception as error:
-            _swallow("on_chain_start", error)
+            swallow("on_chain_start", error)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._close(run_id, outputs)
         except Exception as error:
-            _swallow("on_chain_end", error)
+            swallow("on_chain_end", error)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._fail(run_id, error)
         except Exception as error:
-            _swallow("on_chain_error", error)
+            swallow("on_chain_error", error)
 
     # -- chat models and LLMs ---------------------------------------------------------
 
@@ -194,7 +193,7 @@ class StasoCallbackHandler(BaseCallbackHandler):
             if messages and capture_content():
                 span.input = [ex.message(m) for m in messages[0]]
         except Exception as error:
-            _swallow("on_chat_model_start", error)
+            swallow("on_chat_model_start", error)
 
     def on_llm_start(
         self,
@@ -211,7 +210,7 @@ class StasoCallbackHandler(BaseCallbackHandler):
             if prompts and capture_content():
                 span.input = ex.value(prompts[0])
         except Exception as error:
-            _swallow("on_llm_start", error)
+            swallow("on_llm_start", error)
 
     def _llm_start(
         self,
@@ -246,19 +245,19 @@ class StasoCallbackHandler(BaseCallbackHandler):
                 span.ttft_ms = (time.time_ns() - span.start_ns) / 1e6
                 span.stream = True
         except Exception as error:
-            _swallow("on_llm_new_token", error)
+            swallow("on_llm_new_token", error)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._close(run_id, response, _fill_llm)
         except Exception as error:
-            _swallow("on_llm_end", error)
+            swallow("on_llm_end", error)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._fail(run_id, error)
         except Exception as error:
-            _swallow("on_llm_error", error)
+            swallow("on_llm_error", error)
 
     # -- tools --------------------------------------------------------------------------
 
@@ -283,19 +282,19 @@ class StasoCallbackHandler(BaseCallbackHandler):
             if capture_content():
                 span.input = ex.value(inputs) if inputs is not None else input_str
         except Exception as error:
-            _swallow("on_tool_start", error)
+            swallow("on_tool_start", error)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._close(run_id, output, _fill_tool)
         except Exception as error:
-            _swallow("on_tool_end", error)
+            swallow("on_tool_end", error)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._fail(run_id, error)
         except Exception as error:
-            _swallow("on_tool_error", error)
+            swallow("on_tool_error", error)
 
     # -- retrievers ---------------------------------------------------------------------
 
@@ -313,19 +312,19 @@ class StasoCallbackHandler(BaseCallbackHandler):
             if capture_content():
                 span.input = query
         except Exception as error:
-            _swallow("on_retriever_start", error)
+            swallow("on_retriever_start", error)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._close(run_id, documents, _fill_retriever)
         except Exception as error:
-            _swallow("on_retriever_end", error)
+            swallow("on_retriever_end", error)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._fail(run_id, error)
         except Exception as error:
-            _swallow("on_retriever_error", error)
+            swallow("on_retriever_error", error)
 
 
 def _fill_llm(span: Span, response: Any) -> None:

@@ -37,10 +37,6 @@ from . import _callback
 Wrapped = Callable[..., Any]
 
 
-def _handler() -> _callback.StasoCallbackHandler | None:
-    return _callback.ACTIVE
-
-
 def wrap_set_config_context(
     wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
@@ -54,13 +50,12 @@ def wrap_set_config_context(
             if span is not None:
                 _current_span.set(span)  # we run inside ctx.run(...): the step's private context
     except Exception as error:
-        with guard("langchain.config_context"):
-            raise error
+        _callback.swallow("config_context", error)
     return result
 
 
 def _llm_span(run_manager: Any) -> Any:
-    handler = _handler()
+    handler = _callback.ACTIVE
     return handler.span_of(getattr(run_manager, "run_id", None)) if handler is not None else None
 
 
