@@ -1,13 +1,12 @@
 """Stream proxies shared by every provider: the user iterates, we watch and finish once.
 
 The proxy behaves like the SDK's stream (attributes, helper methods, ``with``, ``close``),
-hands each item to a handler, records time to first item, and ends the span exactly once:
+hands each item to a handler, and ends the span exactly once:
 on exhaustion, ``close()``, context exit, an error, or garbage collection.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -22,21 +21,21 @@ class StreamHandler(Protocol):
         """Accumulate one item (must be cheap: it runs per chunk on the caller's thread)."""
 
     def on_end(self, span: Span) -> None:
-        """Write what was accumulated (model, usage, output, finish reason) into ``span``."""
+        """Write what was accumulated (model, usage, output, finish reason, time to the first
+        output token: only the handler knows which item first carried output) into ``span``."""
 
 
 class _StreamState:
     """Everything per stream, on a plain slotted object: ``_self_`` attributes of a wrapt
     proxy are slow to reach, so the proxy's ``__next__`` touches one and calls in here."""
 
-    __slots__ = ("span", "handler", "on_chunk", "iterator", "first_seen", "done")
+    __slots__ = ("span", "handler", "on_chunk", "iterator", "done")
 
     def __init__(self, span: Span, handler: StreamHandler) -> None:
         self.span = span
         self.handler = handler
         self.on_chunk = handler.on_chunk
         self.iterator: Any = None
-        self.first_seen = False
         self.done = False
 
     def start(self, wrapped: Any) -> Iterator[Any]:
@@ -53,9 +52,6 @@ class _StreamState:
         iterator, on_chunk = self.start(proxy.__wrapped__), self.on_chunk
         try:
             for chunk in iterator:
-                if not self.first_seen:
-                    self.first_seen = True
-                    self.span.ttft_ms = (time.time_ns() - self.span.start_ns) / 1e6
                 try:
                     on_chunk(chunk)
                 except Exception:
@@ -70,9 +66,6 @@ class _StreamState:
         self.finish()
 
     def seen(self, chunk: Any) -> Any:
-        if not self.first_seen:
-            self.first_seen = True
-            self.span.ttft_ms = (time.time_ns() - self.span.start_ns) / 1e6
         try:  # not ``with guard(...)``: this runs per chunk, and ``try`` is free until it raises
             self.on_chunk(chunk)
         except Exception:

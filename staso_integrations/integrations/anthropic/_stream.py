@@ -9,10 +9,14 @@ through it, and ``MessageStream.close()`` closes it.
 We do not reuse the SDK's ``accumulate_event``: it rebuilds a pydantic snapshot and re-parses
 partial tool JSON on every event, far above our per-chunk budget. Text is kept as a list of
 fragments and joined once at the end.
+
+Time to first token is the time of the first delta with text, thinking or tool-input JSON;
+``message_start``, ``content_block_start`` and pings come before any token.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,10 +35,11 @@ _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json
 class MessageAccumulator:
     """``StreamHandler`` for raw message events; keeps whatever arrived (partial output too)."""
 
-    __slots__ = ("blocks", "capture", "delta_usage", "message", "parts", "stop_reason")
+    __slots__ = ("blocks", "capture", "delta_usage", "first_ns", "message", "parts", "stop_reason")
 
     def __init__(self, capture: bool) -> None:
         self.capture = capture
+        self.first_ns: int | None = None  # when the first output token arrived
         self.message: Any = None  # the message of ``message_start``
         self.blocks: list[Any] = []  # content_block_start blocks, by index
         self.parts: list[list[str]] = []  # their delta fragments, by index
@@ -44,13 +49,20 @@ class MessageAccumulator:
     def on_chunk(self, event: Any) -> None:
         kind = event.type
         if kind == "content_block_delta":
-            if self.capture:  # the hot path: each field read once, the event's before its delta's
+            capture = self.capture
+            if capture or self.first_ns is None:  # the hot path: each field read once, the event's first
                 delta, index = event.delta, event.index
                 kind = delta.type
                 if kind == "text_delta":
-                    self.parts[index].append(delta.text)
+                    piece = delta.text
                 elif kind in _DELTA_FIELDS:
-                    self.parts[index].append(getattr(delta, _DELTA_FIELDS[kind]))
+                    piece = getattr(delta, _DELTA_FIELDS[kind])
+                else:  # signature and citation deltas are no generated text
+                    return
+                if self.first_ns is None and piece:
+                    self.first_ns = time.time_ns()
+                if capture:
+                    self.parts[index].append(piece)
         elif kind == "content_block_start":
             index = event.index
             while len(self.blocks) <= index:
@@ -65,6 +77,8 @@ class MessageAccumulator:
             self.message = event.message
 
     def on_end(self, span: Span) -> None:
+        if self.first_ns is not None:
+            span.ttft_ms = (self.first_ns - span.start_ns) / 1e6
         message = self.message
         if message is not None:
             span.response_model = message.model

@@ -242,8 +242,9 @@ class StasoCallbackHandler(BaseCallbackHandler):
             run = self.runs.get(run_id)
             if run is not None and run.span.ttft_ms is None:
                 span = run.span
-                span.ttft_ms = (time.time_ns() - span.start_ns) / 1e6
                 span.stream = True
+                if token or ex.chunk_has_output(kwargs.get("chunk")):
+                    span.ttft_ms = (time.time_ns() - span.start_ns) / 1e6
         except Exception as error:
             swallow("on_llm_new_token", error)
 

@@ -33,6 +33,9 @@ def message(msg: Any) -> dict[str, Any]:
     calls = getattr(msg, "tool_calls", None)
     if calls:
         out["tool_calls"] = tool_calls(calls)
+    function = legacy_function_call(msg)
+    if function is not None:
+        out["function_call"] = function
     call_id = getattr(msg, "tool_call_id", None)
     if call_id is not None:
         out["tool_call_id"] = call_id
@@ -61,6 +64,36 @@ def value(data: Any, depth: int = 0) -> Any:
         if isinstance(data, ChatPromptValue):
             return [message(m) for m in data.messages]
     return to_jsonable(data)
+
+
+def legacy_function_call(msg: Any) -> dict[str, Any] | None:
+    """``{"name", "arguments"}`` of an OpenAI legacy ``function_call`` the message carries."""
+    extra = getattr(msg, "additional_kwargs", None)
+    function = extra.get("function_call") if isinstance(extra, Mapping) else None
+    if not isinstance(function, Mapping):
+        return None
+    return {"name": function.get("name"), "arguments": function.get("arguments")}
+
+
+_OUTPUT_BLOCK_KEYS = ("text", "thinking", "reasoning", "partial_json")
+
+
+def chunk_has_output(chunk: Any) -> bool:
+    """Whether a streamed generation chunk carries generated output besides its ``text``:
+    tool-call arguments, thinking or reasoning blocks, a legacy function call's arguments."""
+    msg = getattr(chunk, "message", None)
+    if msg is None:
+        return False
+    if any(isinstance(call, Mapping) and call.get("args") for call in getattr(msg, "tool_call_chunks", None) or ()):
+        return True
+    content = getattr(msg, "content", None)
+    if isinstance(content, list):
+        for block in content:
+            if isinstance(block, Mapping) and any(block.get(key) for key in _OUTPUT_BLOCK_KEYS):
+                return True
+    extra = getattr(msg, "additional_kwargs", None) or {}
+    function = legacy_function_call(msg)
+    return bool((function and function["arguments"]) or extra.get("reasoning_content"))
 
 
 def tool_calls(calls: Sequence[Any]) -> list[dict[str, Any]]:
@@ -113,12 +146,13 @@ def response_fields(
     model = meta.get("model_name") or meta.get("model")
     finish = meta.get("finish_reason") or meta.get("stop_reason") or info.get("finish_reason")
     calls = getattr(msg, "tool_calls", None)
+    function = None if calls else legacy_function_call(msg)
     return (
         message(msg),
         usage(getattr(msg, "usage_metadata", None)),
         model,
         finish,
-        tool_calls(calls) if calls else None,
+        tool_calls(calls) if calls else [{"id": None, **function}] if function else None,
     )
 
 

@@ -136,7 +136,7 @@ class SpanMap:
             return
         span = entry.span
         if isinstance(event, _IN_PROGRESS):
-            if span.ttft_ms is None:
+            if span.ttft_ms is None and _has_output(event.response):
                 span.ttft_ms = (time.time_ns() - span.start_ns) / 1e6
         elif isinstance(event, _END):
             self.entries.pop(span_id, None)
@@ -239,3 +239,13 @@ class StasoEventHandler(BaseEventHandler):
 
 
 SPANS = SpanMap()
+
+
+def _has_output(response: Any) -> bool:
+    """Whether a streamed response so far holds generated output: text in its delta, or tool
+    calls (LlamaIndex accumulates them on the message; the role chunk carries neither)."""
+    if getattr(response, "delta", None):
+        return True
+    message = getattr(response, "message", None)
+    extra = getattr(message, "additional_kwargs", None) or {}
+    return bool(extra.get("tool_calls"))

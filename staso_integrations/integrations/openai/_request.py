@@ -94,7 +94,7 @@ def record_request(span: Span, info: RequestInfo, capture: bool) -> None:
     body = info.body
     if capture:
         span.input = _input(info.operation, body)
-    tools = body.get("tools")
+    tools = body.get("tools") or body.get("functions")  # ``functions``: legacy function calling
     if tools:
         span.metadata["tools"] = to_jsonable(tools)
     params = {name: body[name] for name in _PARAMS if name in body}

@@ -67,6 +67,9 @@ def record_chat(span: Span, completion: Any, capture: bool) -> None:
             if arguments is None and function is not None:
                 arguments = getattr(function, "input", None)
             calls.append(tool_call(call.id, getattr(function, "name", None), arguments, capture))
+        legacy = getattr(message, "function_call", None)  # ``functions=`` / ``function_call``
+        if legacy is not None:
+            calls.append(tool_call(None, legacy.name, legacy.arguments, capture))
         if capture:
             outputs.append(_message(message))
     span.tool_calls = calls or None
@@ -82,6 +85,9 @@ def _message(message: Any) -> dict[str, Any]:
     calls = message.tool_calls
     if calls:
         out["tool_calls"] = [call.model_dump(mode="json", exclude_none=True) for call in calls]
+    legacy = getattr(message, "function_call", None)
+    if legacy is not None:
+        out["function_call"] = {"name": legacy.name, "arguments": legacy.arguments}
     return out
 
 

@@ -7,22 +7,42 @@ over the whole heap (measured: tens of µs per chunk). We keep text and tool-arg
 final ``Response`` snapshot). Reading as they arrive also keeps tool arguments exact when a
 consumer mutates chunks afterwards (LlamaIndex's ``update_tool_calls`` appends later pieces
 onto the first chunk's object in place). A stream the user stops early keeps what arrived.
+
+Time to first token is the time of the first chunk that carries output (text, a refusal,
+reasoning text, tool-call or function-call arguments), not of the first chunk: the role chunk,
+an Azure prompt-filter chunk, ``response.created`` and usage-only chunks come before any token.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..._core.span import Span
 from ._response import chat_usage, record_responses, tool_call
 
 ToolCalls = dict[tuple[int, int], list[Any]]  # (choice, index) -> [id, name, [argument pieces]]
+LEGACY_FUNCTION = -1  # the tool-call index of a legacy ``delta.function_call``
 
 
-class _Common:
+class _FirstOutput:
+    """When the first output token arrived; the proxy's handlers set ``first_ns`` once."""
+
+    __slots__ = ("first_ns",)
+
+    def __init__(self) -> None:
+        self.first_ns: int | None = None
+
+    def _record_ttft(self, span: Span) -> None:
+        if self.first_ns is not None:
+            span.ttft_ms = (self.first_ns - span.start_ns) / 1e6
+
+
+class _Common(_FirstOutput):
     __slots__ = ("capture", "model", "response_id", "usage")
 
     def __init__(self, capture: bool) -> None:
+        super().__init__()
         self.capture = capture
         self.model: str | None = None
         self.response_id: str | None = None
@@ -39,6 +59,7 @@ class _Common:
             self.usage = usage
 
     def _record(self, span: Span) -> None:
+        self._record_ttft(span)
         if self.usage is not None:
             span.usage = chat_usage(self.usage)
         if self.model:
@@ -50,11 +71,12 @@ class _Common:
 class ChatStream(_Common):
     """``ChatCompletionChunk``s -> model, usage, per-choice text, tool calls, finish reason."""
 
-    __slots__ = ("finish", "texts", "tool_calls")
+    __slots__ = ("finish", "refusals", "texts", "tool_calls")
 
     def __init__(self, capture: bool) -> None:
         super().__init__(capture)
         self.texts: dict[int, list[str]] = {}
+        self.refusals: dict[int, list[str]] = {}
         self.tool_calls: ToolCalls = {}
         self.finish: str | None = None
 
@@ -71,12 +93,29 @@ class ChatStream(_Common):
                 continue
             content, tool_deltas = delta.content, delta.tool_calls
             if content:
+                if self.first_ns is None:
+                    self.first_ns = time.time_ns()
                 pieces = self.texts.get(index)
                 if pieces is None:
                     pieces = self.texts[index] = []
                 pieces.append(content)
             if tool_deltas:
-                _add_tool_deltas(self.tool_calls, index, tool_deltas)
+                if _add_tool_deltas(self.tool_calls, index, tool_deltas) and self.first_ns is None:
+                    self.first_ns = time.time_ns()
+            elif not content:  # rare chunks: the role chunk, a refusal, a legacy function call
+                self._rare(delta, index)
+
+    def _rare(self, delta: Any, index: int) -> None:
+        refusal, function = delta.refusal, delta.function_call
+        if refusal:
+            self.refusals.setdefault(index, []).append(refusal)
+        if function is not None:
+            slot = self.tool_calls.setdefault((index, LEGACY_FUNCTION), [None, None, []])
+            slot[1] = function.name or slot[1]
+            if function.arguments:
+                slot[2].append(function.arguments)
+        if self.first_ns is None and (refusal or (function is not None and function.arguments)):
+            self.first_ns = time.time_ns()
 
     def on_end(self, span: Span) -> None:
         self._record(span)
@@ -84,18 +123,29 @@ class ChatStream(_Common):
         calls, texts, capture = self.tool_calls, self.texts, self.capture
         if calls:
             span.tool_calls = [tool_call(i, name, "".join(args), capture) for i, name, args in calls.values()]
-        if capture and (texts or calls):
+        refusals = self.refusals
+        if capture and (texts or calls or refusals):
             outputs = []
-            for index in sorted(texts) or [0]:
+            for index in sorted({*texts, *refusals, *(c for c, _ in calls)}):
                 message: dict[str, Any] = {"role": "assistant", "content": "".join(texts.get(index, ())) or None}
-                own = [tool_call(i, n, "".join(a), True) for (c, _), (i, n, a) in calls.items() if c == index]
-                if own:
-                    message["tool_calls"] = own
+                if index in refusals:
+                    message["refusal"] = "".join(refusals[index])
+                own = [
+                    (at, tool_call(i, n, "".join(a), True)) for (c, at), (i, n, a) in calls.items() if c == index
+                ]
+                tools = [call for at, call in own if at != LEGACY_FUNCTION]
+                if tools:
+                    message["tool_calls"] = tools
+                for at, call in own:
+                    if at == LEGACY_FUNCTION:
+                        message["function_call"] = {"name": call["name"], "arguments": call["arguments"]}
                 outputs.append(message)
             span.output = outputs[0] if len(outputs) == 1 else outputs
 
 
-def _add_tool_deltas(calls: ToolCalls, choice: int, deltas: list[Any]) -> None:
+def _add_tool_deltas(calls: ToolCalls, choice: int, deltas: list[Any]) -> bool:
+    """Add the pieces of ``deltas``; whether any carried argument text."""
+    arguments_seen = False
     for call in deltas:
         slot = calls.setdefault((choice, call.index), [None, None, []])
         slot[0] = call.id or slot[0]
@@ -104,6 +154,8 @@ def _add_tool_deltas(calls: ToolCalls, choice: int, deltas: list[Any]) -> None:
             slot[1] = function.name or slot[1]
             if function.arguments:
                 slot[2].append(function.arguments)
+                arguments_seen = True
+    return arguments_seen
 
 
 class CompletionStream(_Common):
@@ -122,6 +174,8 @@ class CompletionStream(_Common):
             if self.finish is None and choice.finish_reason:
                 self.finish = choice.finish_reason
             if choice.text:
+                if self.first_ns is None:
+                    self.first_ns = time.time_ns()
                 self.texts.setdefault(choice.index, []).append(choice.text)
 
     def on_end(self, span: Span) -> None:
@@ -138,12 +192,21 @@ _SNAPSHOT_EVENTS = frozenset(
 )  # fmt: skip
 
 
-class ResponsesStream:
+# events whose ``delta`` is output the model generated
+_OUTPUT_DELTAS = frozenset(
+    {"response.output_text.delta", "response.refusal.delta", "response.function_call_arguments.delta",
+     "response.custom_tool_call_input.delta", "response.reasoning_text.delta",
+     "response.reasoning_summary_text.delta", "response.audio.transcript.delta"}
+)  # fmt: skip
+
+
+class ResponsesStream(_FirstOutput):
     """Responses API events: the last ``Response`` snapshot, plus deltas when it never completed."""
 
     __slots__ = ("capture", "items", "snapshot", "texts")
 
     def __init__(self, capture: bool) -> None:
+        super().__init__()
         self.capture = capture
         self.snapshot: Any = None
         self.texts: list[str] = []
@@ -152,13 +215,19 @@ class ResponsesStream:
     def on_chunk(self, event: Any) -> None:
         kind = getattr(event, "type", None)
         if kind == "response.output_text.delta":
+            if self.first_ns is None and event.delta:
+                self.first_ns = time.time_ns()
             self.texts.append(event.delta)
+        elif kind in _OUTPUT_DELTAS:
+            if self.first_ns is None and event.delta:
+                self.first_ns = time.time_ns()
         elif kind in _SNAPSHOT_EVENTS:
             self.snapshot = event.response
         elif kind == "response.output_item.done":
             self.items.append(event.item)
 
     def on_end(self, span: Span) -> None:
+        self._record_ttft(span)
         snapshot, capture = self.snapshot, self.capture
         if snapshot is not None:
             record_responses(span, snapshot, capture)
