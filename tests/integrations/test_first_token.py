@@ -124,3 +124,30 @@ def test_ttft_waits_for_the_first_output_token(name: str, mode: str, exporter: I
     (span,) = exporter.spans
     assert span.stream is True and span.ttft_ms is not None
     assert PAUSE_S * 1000 <= span.ttft_ms <= span.duration_ms
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_langchain_ttft_waits_for_the_first_output_token(mode: str, exporter: InMemoryExporter) -> None:
+    from langchain_openai import ChatOpenAI
+
+    events = _events("openai/chat_stream.yaml")
+    pattern = re.compile(STREAMS["openai chat"][1])
+    st.instrument_all(include=["langchain"])  # LangChain's own token callbacks, no provider hook
+    asynchronous = mode == "async"
+    client = _http_client(openai, asynchronous, events, pattern)
+    kwargs: dict[str, Any] = {"http_async_client" if asynchronous else "http_client": client}
+    model = ChatOpenAI(model="gpt-4o-mini", api_key="test-key", max_retries=0, **kwargs)
+    if asynchronous:
+
+        async def main() -> None:
+            async for _ in model.astream("Say hello in five words."):
+                pass
+
+        asyncio.run(main())
+    else:
+        for _ in model.stream("Say hello in five words."):
+            pass
+
+    (span,) = exporter.spans
+    assert span.kind == "llm" and span.stream is True and span.ttft_ms is not None
+    assert PAUSE_S * 1000 <= span.ttft_ms <= span.duration_ms
