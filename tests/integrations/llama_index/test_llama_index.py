@@ -129,7 +129,7 @@ def test_a_stream_closed_early_ends_its_span_without_error(
     chunks.close()  # type: ignore[attr-defined]
     chat = traced.by_name("OpenAI.stream_chat")
     assert chat.status == "ok" and chat.metadata["stream_closed_early"] is True
-    assert chat.ttft_ms is not None and first == ""  # the role chunk carries no text
+    assert chat.ttft_ms is None and first == ""  # only the role chunk was read: no token, no TTFT
 
 
 @pytest.mark.vcr
