@@ -102,31 +102,6 @@ def test_with_raw_response_returns_the_sdk_object(api: Any, instrumented: Any) -
 
 
 @pytest.mark.vcr
-@pytest.mark.default_cassette("chat_create.yaml")
-def test_with_streaming_response_is_not_read_by_us(api: Any, instrumented: Any) -> None:
-    def sync(client: Any) -> Any:
-        create = client.chat.completions.with_streaming_response.create
-        with create(model="gpt-4o-mini", messages=HELLO, temperature=0.2) as response:
-            assert type(response) is openai._response.APIResponse
-            assert not response.http_response.is_stream_consumed  # we left the body alone
-            return response.parse()
-
-    async def coro(client: Any) -> Any:
-        create = client.chat.completions.with_streaming_response.create
-        async with create(model="gpt-4o-mini", messages=HELLO, temperature=0.2) as response:
-            assert type(response) is openai._response.AsyncAPIResponse
-            assert not response.http_response.is_stream_consumed
-            return await response.parse()
-
-    completion = api._run(sync, coro)
-
-    assert completion.usage.total_tokens == 1249
-    (span,) = instrumented.spans
-    assert span.metadata["raw_response"] == "stream"
-    assert span.status == "ok" and span.usage is None
-
-
-@pytest.mark.vcr
 @pytest.mark.default_cassette("chat_errors.yaml")
 @pytest.mark.parametrize(
     ("status", "error"),

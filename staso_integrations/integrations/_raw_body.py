@@ -1,0 +1,170 @@
+"""Raw responses whose body the user reads themselves (``with_streaming_response``, a raw
+stream's ``parse()``): the span is filled from the bytes as they pass to the user.
+
+Both Stainless SDKs (OpenAI, Anthropic) read a body only through its httpx response's
+``stream``. We put a proxy there that hands each piece of bytes to a decoder on its way, so
+whatever the user calls (``iter_lines``, ``iter_bytes``, ``parse()``, ``read()``...) we see
+exactly the bytes they read, and read none they do not. The span ends when the body is
+exhausted or closed (a ``with`` block's exit), or when the proxy is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import wrapt
+
+from .._core.guard import guard
+from .._core.span import Span
+from ._stream import StreamHandler
+
+Record = Callable[[Span, Any], None]  # fills a span from a parsed non-stream body
+
+
+class BodyWatcher:
+    """Decodes the bytes the user reads: SSE events for a stream handler, else one JSON body."""
+
+    __slots__ = ("build", "buffer", "data", "done", "handler", "record", "span")
+
+    def __init__(self, span: Span, build: Callable[[Any], Any], handler: StreamHandler | None, record: Record) -> None:
+        self.span = span
+        self.build = build  # JSON value -> the SDK's object (a chunk, an event, a completion)
+        self.handler = handler  # set for a stream; None for a JSON body
+        self.record = record
+        self.buffer = b""
+        self.data: list[str] = []  # ``data:`` lines of the SSE event being read
+        self.done = False
+
+    def feed(self, piece: bytes) -> None:
+        if self.done:
+            return
+        with guard("raw_body.feed"):
+            if self.handler is None:
+                self.buffer += piece
+                return
+            *lines, self.buffer = (self.buffer + piece).split(b"\n")
+            for line in lines:
+                self._line(line.rstrip(b"\r").decode("utf-8", "replace"))
+
+    def _line(self, line: str) -> None:
+        if line.startswith("data:"):
+            self.data.append(line[5:].lstrip(" "))
+        elif not line and self.data:
+            data, self.data = "\n".join(self.data), []
+            if data == "[DONE]":
+                self.finish()
+            else:
+                assert self.handler is not None
+                self.handler.on_chunk(self.build(json.loads(data)))
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        span = self.span
+        with guard("raw_body.finish"):
+            if self.handler is not None:
+                self.handler.on_end(span)
+            elif self.buffer:
+                self.record(span, self.build(json.loads(self.buffer)))
+        if error is not None:
+            span.fail(error)
+        else:
+            span.end()
+
+
+class _WatchedBody(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    """The httpx response's byte stream (sync, async, or both as a replayed ``ByteStream``),
+    with a watcher on every piece read."""
+
+    def __init__(self, wrapped: Any, watcher: BodyWatcher) -> None:
+        super().__init__(wrapped)
+        self._self_watcher = watcher
+        self._self_iterated = False
+
+    def _self_first(self) -> bool:
+        # The SDK drains the body after the stream's end with a second iteration: not read by the user.
+        first, self._self_iterated = not self._self_iterated, True
+        return first
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not self._self_first():
+            yield from self.__wrapped__
+            return
+        watcher = self._self_watcher
+        try:
+            for piece in self.__wrapped__:
+                watcher.feed(piece)
+                yield piece
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            watcher.finish(exc)
+            raise
+        watcher.finish()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if not self._self_first():
+            async for piece in self.__wrapped__:
+                yield piece
+            return
+        watcher = self._self_watcher
+        try:
+            async for piece in self.__wrapped__:
+                watcher.feed(piece)
+                yield piece
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            watcher.finish(exc)
+            raise
+        watcher.finish()
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_watcher.finish()
+
+    async def aclose(self) -> None:
+        try:
+            await self.__wrapped__.aclose()
+        finally:
+            self._self_watcher.finish()
+
+    def __del__(self) -> None:
+        self._self_watcher.finish()
+
+
+def watch_body(result: Any, span: Span, handler: StreamHandler | None, record: Record) -> bool:
+    """Watch the unread body of ``result`` (an SDK ``APIResponse``/``LegacyAPIResponse``);
+    ``False`` when it cannot be watched (already read, or an SDK without these parts)."""
+    http_response = getattr(result, "http_response", None)
+    body = getattr(http_response, "stream", None)
+    if body is None or getattr(http_response, "is_stream_consumed", True):
+        return False
+    build = _builder(result, stream=handler is not None)
+    if build is None:
+        return False
+    http_response.stream = _WatchedBody(body, BodyWatcher(span, build, handler, record))
+    return True
+
+
+def _builder(result: Any, stream: bool) -> Callable[[Any], Any] | None:
+    """JSON value -> the SDK object the SDK itself would build (its own lenient constructor)."""
+    sdk = sys.modules.get(type(result).__module__.partition(".")[0])
+    models, streaming = getattr(sdk, "_models", None), getattr(sdk, "_streaming", None)
+    if models is None or streaming is None:
+        return None
+    if stream:
+        stream_cls = getattr(result, "_stream_cls", None)
+        if stream_cls is None:
+            return None
+        target = streaming.extract_stream_chunk_type(stream_cls)
+    else:
+        target = getattr(result, "_cast_to", None)
+    construct = models.construct_type
+    return lambda value: construct(value=value, type_=target)
