@@ -8,8 +8,8 @@ imported on first use (it costs ~0.4 s) and never asked to fetch price updates.
 price per token bucket, some with a higher tier above an input size (Claude Sonnet 4.x above
 200k tokens): for those we read the model's ``ModelPrice`` once per day (``calc_price``
 without a price context uses the same) and multiply; a call past a tier's threshold, and
-any other price shape (per-request fees...), goes through ``calc_price``.
-Both give the same figures (tests/pricing).
+any other price shape, and a call with server-side tool fees (web searches), goes through
+``calc_price``. Both give the same figures (tests/pricing).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from ._core.span import Usage
+from ._core.span import Span, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +36,44 @@ _PROVIDER_IDS = {
     "mistral": "mistral",
 }
 _FLAT_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
-# Our usage never counts these. Cache writes are one count: priced at the 5-minute rate,
-# as ``calc_price`` prices them when given no 1-hour count.
+# Prices the flat path leaves out: a call with web searches goes through ``calc_price``;
+# cache writes are one count, priced at the 5-minute rate as ``calc_price`` prices them
+# when given no 1-hour count.
 _UNUSED_KEYS = ("web_searches_kcount", "storage_searches_kcount", "cache_write_1h_mtok")
+WEB_SEARCHES = "web_searches"  # span metadata: server-side web searches the call ran (billed per search)
+PRICED_AS = "priced_as"  # span metadata: the model the cost was priced by, when not the response's
 _MTOK = Decimal(1_000_000)
 
 
-def cost_for(provider: str | None, model: str | None, usage: Usage | None) -> float | None:
+def price_span(span: Span) -> None:
+    """Set the cost of a model call: by its response model, else by its request model (a
+    response model the price data does not know yet, e.g. a new dated snapshot; the span then
+    says which model priced it), with server-side tool fees where the price data has them."""
+    usage = span.usage
+    if span.cost_usd is not None or usage is None:
+        return
+    searches = span.metadata.get(WEB_SEARCHES) or 0
+    response_model, request_model = span.response_model, span.request_model
+    cost = cost_for(span.provider, response_model, usage, searches) if response_model else None
+    if cost is None and request_model and request_model != response_model:
+        cost = cost_for(span.provider, request_model, usage, searches)
+        if cost is not None and response_model:
+            span.metadata[PRICED_AS] = request_model
+    span.cost_usd = cost
+
+
+def cost_for(provider: str | None, model: str | None, usage: Usage | None, web_searches: int = 0) -> float | None:
     """USD cost of one call, each token bucket priced separately; ``None`` if unknown."""
     if not model or usage is None or (usage.input is None and usage.output is None):
         return None
     provider_id = _PROVIDER_IDS.get(provider or "")
     try:
-        flat = _flat_rates(provider_id, model, datetime.now(UTC).date())
+        flat = _flat_rates(provider_id, model, datetime.now(UTC).date()) if not web_searches else None
         if flat is not None:
             rates, tier_start = flat
             if tier_start is None or (usage.input or 0) <= tier_start:  # genai-prices' tier rule
                 return float(_flat_cost(rates, usage))
-        return _calc_price(provider_id, model, usage)
+        return _calc_price(provider_id, model, usage, web_searches)
     except LookupError:
         return None
     except Exception:
@@ -104,7 +124,7 @@ def _flat_rates(provider_id: str | None, model: str, day: date) -> tuple[tuple[D
     return tuple(rates), tier_start
 
 
-def _calc_price(provider_id: str | None, model: str, usage: Usage) -> float:
+def _calc_price(provider_id: str | None, model: str, usage: Usage, web_searches: int = 0) -> float:
     from genai_prices import Usage as PriceUsage
     from genai_prices import calc_price
 
@@ -113,6 +133,8 @@ def _calc_price(provider_id: str | None, model: str, usage: Usage) -> float:
         values["cache_read_tokens"] = usage.cache_read
     if usage.cache_write:
         values["cache_write_tokens"] = usage.cache_write
+    if web_searches:
+        values[WEB_SEARCHES] = web_searches
     price_usage: Any = PriceUsage(**values)
     try:
         result = calc_price(price_usage, model, provider_id=provider_id)

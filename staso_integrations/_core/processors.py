@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from ..pricing import cost_for
+from ..pricing import price_span
 from .content import apply_redact, normalize_tool_calls, strip_content
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
@@ -88,8 +88,8 @@ class Processor:
             self.exported += len(spans)
 
     def _enrich(self, span: Span) -> None:
-        if span.cost_usd is None and span.usage is not None:
-            span.cost_usd = cost_for(span.provider, span.response_model or span.request_model, span.usage)
+        if span.usage is not None:
+            price_span(span)
         if span.tool_calls:
             normalize_tool_calls(span)
         if span.tool_calls and span.kind == "llm":

@@ -6,7 +6,9 @@ import pytest
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 
-from staso_integrations._core.span import Usage
+import staso_integrations as st
+from staso_integrations._core.span import Span, Usage
+from staso_integrations.exporters import InMemoryExporter
 from staso_integrations.pricing import _calc_price, cost_for
 
 MODELS = [
@@ -57,3 +59,22 @@ def test_current_claude_models_take_the_fast_path_below_their_tier(
 
     monkeypatch.setattr("staso_integrations.pricing._calc_price", slow_path)
     assert cost_for("anthropic", model, Usage(input=5000, output=300, cache_read=1000, cache_write=2000))
+
+
+def _priced(exporter: InMemoryExporter, request_model: str, response_model: str, usage: Usage) -> Span:
+    with st.span("chat", kind="llm") as span:  # priced by the pipeline, as every llm span is
+        span.provider, span.request_model, span.response_model, span.usage = "openai", request_model, response_model, usage
+    (exported,) = exporter.spans
+    return exported
+
+
+def test_a_response_model_unknown_to_the_price_data_is_priced_by_the_request_model(exporter: InMemoryExporter) -> None:
+    span = _priced(exporter, "gpt-4o-mini", "acme-gateway-4o-mini-v7", Usage(input=1240, output=9, cache_read=1024))
+    assert span.cost_usd is not None and span.cost_usd == cost_for("openai", "gpt-4o-mini", span.usage)
+    assert span.metadata["priced_as"] == "gpt-4o-mini"
+
+
+def test_a_known_response_model_prices_the_call_and_says_nothing_more(exporter: InMemoryExporter) -> None:
+    span = _priced(exporter, "gpt-4o", "gpt-4o-mini-2024-07-18", Usage(input=100, output=10))
+    assert span.cost_usd == cost_for("openai", "gpt-4o-mini-2024-07-18", span.usage)
+    assert "priced_as" not in span.metadata

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..._core.serialize import to_jsonable
 from ..._core.span import Span, Usage
+from ...pricing import WEB_SEARCHES
 
 
 def usage_of(usage: Any) -> Usage | None:
@@ -41,6 +42,13 @@ def make_usage(
     )
 
 
+def record_web_searches(span: Span, usage: Any) -> None:
+    """Server-side web searches are billed per search: the pipeline prices them from here."""
+    searches = getattr(getattr(usage, "server_tool_use", None), "web_search_requests", None)
+    if searches:
+        span.metadata[WEB_SEARCHES] = searches
+
+
 def _thinking_tokens(usage: Any) -> int | None:
     details = getattr(usage, "output_tokens_details", None)
     return getattr(details, "thinking_tokens", None) if details is not None else None
@@ -50,7 +58,9 @@ def record_message(span: Span, message: Any, capture: bool) -> None:
     """Everything a complete ``Message`` tells: model, stop reason, usage, tool calls, output."""
     span.response_model = getattr(message, "model", None)
     span.finish_reason = getattr(message, "stop_reason", None)
-    span.usage = usage_of(getattr(message, "usage", None))
+    usage = getattr(message, "usage", None)
+    span.usage = usage_of(usage)
+    record_web_searches(span, usage)
     message_id = getattr(message, "id", None)
     if message_id is not None:
         span.metadata["response_id"] = message_id

@@ -25,7 +25,7 @@ import wrapt
 from ..._core.guard import guard
 from ..._core.span import Span
 from .._stream import AsyncStreamProxy, SyncStreamProxy
-from ._response import block_dict, make_usage, parse_arguments, usage_of
+from ._response import block_dict, make_usage, parse_arguments, record_web_searches, usage_of
 
 # content block kinds whose deltas we collect, by the delta field that carries the text
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use"})
@@ -85,6 +85,7 @@ class MessageAccumulator:
             span.metadata["response_id"] = message.id
         span.finish_reason = self.stop_reason
         span.usage = self._usage()
+        record_web_searches(span, self.delta_usage or getattr(message, "usage", None))
         tool_calls = []
         content = []
         for block, parts in zip(self.blocks, self.parts):

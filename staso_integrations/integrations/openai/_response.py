@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..._core.span import Span, Usage
+from ...pricing import WEB_SEARCHES
 
 
 def _usage(usage: Any, prompt: str, completion: str) -> Usage | None:
@@ -99,6 +100,7 @@ def record_responses(span: Span, response: Any, capture: bool) -> None:
     span.finish_reason = getattr(incomplete, "reason", None) or response.status
     calls: list[dict[str, Any]] = []
     texts: list[str] = []
+    searches = 0  # web_search_call items: billed per search
     for item in response.output or ():
         kind = item.type
         if kind == "message":
@@ -107,7 +109,11 @@ def record_responses(span: Span, response: Any, capture: bool) -> None:
         elif kind in ("function_call", "custom_tool_call"):
             arguments = item.arguments if kind == "function_call" else item.input
             calls.append(tool_call(item.call_id, item.name, arguments, capture))
+        elif kind == "web_search_call":
+            searches += 1
     span.tool_calls = calls or None
+    if searches:
+        span.metadata[WEB_SEARCHES] = searches
     if capture and texts:
         span.output = {"role": "assistant", "content": "".join(texts)}
     error = getattr(response, "error", None)

@@ -8,6 +8,7 @@ import anthropic
 import pytest
 
 from staso_integrations._core.span import Span, Usage
+from staso_integrations.pricing import cost_for
 from staso_integrations.exporters import InMemoryExporter
 
 if TYPE_CHECKING:
@@ -147,6 +148,9 @@ def test_server_tool_stream_takes_usage_from_the_last_message_delta(
     assert span.finish_reason == "pause_turn"
     # message_start said 2679 input / 3 output; the last message_delta is the truth
     assert span.usage == Usage(input=10682 + 2048, output=64, cache_read=2048, cache_write=0)
+    assert span.metadata["web_searches"] == 1  # billed per search: $10 per 1,000 in the price data
+    tokens_only = cost_for("anthropic", span.response_model, span.usage)
+    assert tokens_only is not None and span.cost_usd == pytest.approx(tokens_only + 0.01)
     assert span.tool_calls is None  # a server tool is not a call for the application to make
     assert span.output["content"][1] == {
         "type": "server_tool_use",

@@ -8,6 +8,7 @@ import pydantic
 import pytest
 
 from staso_integrations._core.span import Usage
+from staso_integrations.pricing import cost_for
 
 MODEL = "o4-mini"
 ASK = {"model": MODEL, "instructions": "Answer in one sentence.", "input": "Why is the sky blue?"}
@@ -110,3 +111,20 @@ def test_parse(api: Any, instrumented: Any) -> None:
     (span,) = instrumented.spans
     assert span.usage is not None and span.usage.output == 240
     assert span.output["content"] == '{"answer":"' + ANSWER + '"}'
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("responses_web_search.yaml")
+def test_web_searches_are_priced_per_search(api: Any, instrumented: Any) -> None:
+    response = api.call(
+        "responses.create",
+        model="gpt-4.1-mini",
+        input="What did the ECB decide today?",
+        tools=[{"type": "web_search"}],
+    )
+
+    assert response.output_text == "The ECB kept its three key interest rates unchanged today."
+    (span,) = instrumented.spans
+    assert span.metadata["web_searches"] == 2 and span.tool_calls is None
+    tokens_only = cost_for("openai", "gpt-4.1-mini-2025-04-14", span.usage)
+    assert tokens_only is not None and span.cost_usd == pytest.approx(tokens_only + 2 * 0.01)
