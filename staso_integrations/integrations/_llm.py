@@ -9,7 +9,7 @@ other call in the block (say, a tool calling OpenAI directly) is traced as usual
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -65,6 +65,21 @@ class _MergeInto:
         target.metadata.update(span.metadata)
 
 
+# Frameworks whose own step tells which llm span a provider call belongs to (LlamaIndex's
+# active span id, for LLM classes that call the SDK inside their public, instrumented method)
+# add a function here: it claims and returns that span, or ``None``. Empty unless one is
+# instrumented, so the provider hooks pay one list check.
+implicit_targets: list[Callable[[], Span | None]] = []
+
+
+def _implicit_target() -> Span | None:
+    for claim in implicit_targets:
+        span = claim()
+        if span is not None and span.end_ns is None:
+            return span
+    return None
+
+
 @contextmanager
 def provider_enriches(span: Span) -> Iterator[None]:
     """Inside the block, the first provider call fills ``span`` instead of opening its own."""
@@ -89,6 +104,8 @@ def start_llm_span(
     if target is not None and not target.claimed and target.span.end_ns is None:
         target.claimed = True
         span = _enriching_span(name, kind, target.span)
+    elif implicit_targets and (framework_span := _implicit_target()) is not None:
+        span = _enriching_span(name, kind, framework_span)
     else:
         span = start_span(name, kind)
     span.provider = provider

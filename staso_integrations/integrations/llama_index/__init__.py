@@ -4,7 +4,9 @@ Span and event handlers on the root instrumentation dispatcher (``_handler``) tu
 LlamaIndex's own spans into ours; ``FunctionTool.call/acall`` are patched (no tool event is
 sent in 0.14.x); the SDK call inside ``llama-index-llms-openai``/``-embeddings-openai``
 classes runs under ``provider_enriches`` so the OpenAI hook fills the LlamaIndex llm span
-instead of adding a second one (patched when those modules are imported).
+instead of adding a second one (patched when those modules are imported). Other LLM classes
+(``llama-index-llms-anthropic``...) call their SDK inside LlamaIndex's span of the public
+method: the provider hook claims that llm span through ``_llm.implicit_targets``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import wrapt
 
 from ..._core import runtime
 from ..._core.guard import guard
+from .. import _llm
 from .._base import Instrumentor
 from .._patching import Patch
 
@@ -52,13 +55,14 @@ class LlamaIndexInstrumentor(Instrumentor):
         from llama_index_instrumentation import get_dispatcher  # what llama_index.core re-exports
 
         from ._handler import SPANS, StasoEventHandler, StasoSpanHandler
-        from ._patches import SDK_CALLS
+        from ._patches import SDK_CALLS, claim_llm_span
 
         dispatcher = get_dispatcher()
         self._span_handler, self._event_handler = StasoSpanHandler(), StasoEventHandler()
         dispatcher.add_span_handler(self._span_handler)
         dispatcher.add_event_handler(self._event_handler)
         runtime.parent_resolvers.append(SPANS.resolve_parent)
+        _llm.implicit_targets.append(claim_llm_span)  # LLM classes that call the SDK in their public method
         for module, _, _ in SDK_CALLS:
             if module in sys.modules:
                 self._patch_sdk_calls(module)
@@ -92,6 +96,7 @@ class LlamaIndexInstrumentor(Instrumentor):
         from llama_index_instrumentation import get_dispatcher  # what llama_index.core re-exports
 
         from ._handler import SPANS
+        from ._patches import claim_llm_span
 
         dispatcher = get_dispatcher()
         dispatcher.span_handlers = [h for h in dispatcher.span_handlers if h is not self._span_handler]
@@ -99,6 +104,8 @@ class LlamaIndexInstrumentor(Instrumentor):
         self._span_handler = self._event_handler = None
         if SPANS.resolve_parent in runtime.parent_resolvers:
             runtime.parent_resolvers.remove(SPANS.resolve_parent)
+        if claim_llm_span in _llm.implicit_targets:
+            _llm.implicit_targets.remove(claim_llm_span)
         while self._sdk_patches:
             self._sdk_patches.pop().revert()
         SPANS.clear()

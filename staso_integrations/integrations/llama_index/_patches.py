@@ -38,7 +38,7 @@ SDK_CALLS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def _claim() -> Span | None:
+def claim_llm_span() -> Span | None:
     """The llm/embedding span of the LlamaIndex call we are in, if no provider call filled it yet."""
     entry = SPANS.current()
     if entry is None or not entry.owned or entry.enriched or entry.span is None:
@@ -52,7 +52,7 @@ def _claim() -> Span | None:
 def wrap_sdk_call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     span = None
     with guard("llama_index.sdk_call"):
-        span = _claim()
+        span = claim_llm_span()
     if span is None:
         return wrapped(*args, **kwargs)
     with provider_enriches(span):
