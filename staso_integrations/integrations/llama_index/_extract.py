@@ -65,6 +65,12 @@ def classify(span_id: str, instance: Any, tags: dict[str, Any] | None) -> str | 
     return kind
 
 
+def agent_name_of(agent: Any) -> str | None:
+    """A ``FunctionAgent``/``ReActAgent``'s ``name``; an ``AgentWorkflow``'s root agent."""
+    name = getattr(agent, "name", None) or getattr(agent, "root_agent", None)
+    return name if isinstance(name, str) and name else None
+
+
 def _classify_type(instance: Any, method: str) -> str | None:
     for base, methods, kind in _SPAN_METHODS:
         if isinstance(instance, base):

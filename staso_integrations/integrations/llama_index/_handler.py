@@ -93,6 +93,8 @@ class SpanMap:
             self.entries[span_id] = Entry(parent, owned=False)
             return
         span = open_span(_extract.label(span_id), "chain" if kind == "step" else kind, parent)
+        if kind == "agent":  # the agent of everything inside it, as ``@st.agent`` would make it
+            span.agent_name = _extract.agent_name_of(instance) or span.agent_name
         entry = Entry(span, owned=True)
         self.entries[span_id] = entry
         arguments = getattr(bound_args, "arguments", None) or {}

@@ -176,12 +176,15 @@ async def test_agent_with_two_tools(
     traced: InMemoryExporter, llm: object, cassette_usage: Callable[..., Usage]
 ) -> None:
     agent = FunctionAgent(
+        name="calculator",
         tools=[FunctionTool.from_defaults(add), FunctionTool.from_defaults(multiply)],
         llm=llm,
         system_prompt="You are a calculator. Always use the tools.",
     )
     result = await agent.run("What is (2 + 3) * 4?")
     assert "20" in str(result)
+    assert {s.agent_name for s in traced.spans} == {"calculator"}  # the agent's spans and what ran in it
+    assert traced.traces[traced.spans[0].trace_id].agent_name == "calculator"
 
     run = traced.by_name("FunctionAgent.run")
     assert run.kind == "agent" and run.parent_span_id is None
