@@ -9,7 +9,7 @@ import pytest
 os.environ["STASO_STRICT"] = "1"  # our own bugs fail the tests instead of being swallowed
 
 import staso_integrations as st
-from staso_integrations._core import runtime
+from staso_integrations._core import runtime, sessions
 from staso_integrations.exporters import InMemoryExporter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +30,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
         if name.startswith("STASO_") and name != "STASO_STRICT":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # a default store lands in the test's own folder
+    sessions._turns.clear()  # turn counts are per process: each test starts its sessions at 0
     yield
     st.uninstrument_all()
     runtime.shutdown(timeout=5.0)

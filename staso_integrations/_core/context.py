@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from .sessions import session_turns
 from .span import EMPTY_TRACE_ATTRIBUTES, Span, TraceAttributes
 
 _current_span: ContextVar[Span | None] = ContextVar("staso_current_span", default=None)
@@ -60,16 +61,20 @@ def conversation(
         conversation_id: shared by the traces of one chat thread or multi-step task.
         user_id: the end user the conversation belongs to.
         session_id: groups traces into a multi-turn session; each trace that starts inside the
-            block gets the next ``turn_index`` (from ``turn_index``, default 0).
-        turn_index: the first turn's index (with ``session_id``) or the fixed index.
+            block gets the session's next ``turn_index``, and later blocks of the same session
+            in this process continue the count (one block per request is the usual pattern).
+        turn_index: the turn of the block's first trace, for callers that know it (several
+            server processes share a session); later traces count on from it.
         tags: labels copied onto every trace in the block.
         metadata: free-form trace-level metadata.
     """
     outer = _trace_attrs.get()
     session = session_id or outer.session_id
     turns = outer.turns
-    if session_id is not None or turn_index is not None:
-        turns = itertools.count(turn_index or 0)
+    if session_id is not None:
+        turns = session_turns(session_id, turn_index)
+    elif turn_index is not None:
+        turns = itertools.count(turn_index)
     attrs = TraceAttributes(
         conversation_id=conversation_id or outer.conversation_id,
         user_id=user_id or outer.user_id,

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import atexit
-import itertools
 import logging
 import random
 import threading
@@ -19,6 +18,7 @@ from .config import Config, load_config
 from .context import _agent_name, _current_span, _trace_attrs
 from .otel_context import active_otel_parent
 from .processors import BatchProcessor, Processor, SimpleProcessor
+from .sessions import session_turns
 from .span import SPAN_KINDS, Resource, Span, TraceAttributes, new_trace_id
 
 logger = logging.getLogger("staso_integrations")
@@ -39,7 +39,7 @@ class Runtime:
             agent_name=config.agent_name,
         )
         self.session_attrs = (
-            TraceAttributes(session_id=config.session_id, turns=itertools.count())
+            TraceAttributes(session_id=config.session_id, turns=session_turns(config.session_id))
             if config.session_id
             else None
         )
