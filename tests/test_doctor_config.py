@@ -26,7 +26,12 @@ def test_doctor_flags_a_configured_exporter_whose_extra_is_missing() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STASO_")}
     env["STASO_EXPORTER"] = "otlp"
     done = subprocess.run(
-        [sys.executable, "-c", DOCTOR_WITHOUT_OTEL], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", DOCTOR_WITHOUT_OTEL],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 1, done.stderr
     assert "configuration INVALID: exporter 'otlp' needs the 'otlp' extra" in done.stdout
@@ -38,7 +43,9 @@ def test_doctor_shows_installed_extras(capsys: pytest.CaptureFixture[str]) -> No
     assert "otlp         installed" in capsys.readouterr().out
 
 
-def test_doctor_masks_credentials_in_urls(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_masks_credentials_in_urls(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("STASO_API_KEY", "key-1")
     monkeypatch.setenv("STASO_BASE_URL", "https://alice:hunter2-pass@ingest.example.com/v1")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://bob:s3cret-pw@collector.example.com:4318")

@@ -58,7 +58,7 @@ def choice(allowed: tuple[str, ...]) -> Check:
     return check
 
 
-def number(kind: type[int] | type[float], low: float, high: float) -> Check:
+def number(kind: type[int | float], low: float, high: float) -> Check:
     """An ``int`` or ``float`` within ``low..high`` (both included)."""
     wanted = "a whole number" if kind is int else "a number"
 
@@ -90,7 +90,9 @@ def names(allowed: tuple[str, ...] | Callable[[], tuple[str, ...]]) -> Check:
         elif isinstance(value, (list, tuple, set, frozenset)):
             items = list(value)
         else:
-            raise Invalid(f"is a {type(value).__name__}; allowed: a name or a list of names from {', '.join(known)}")
+            raise Invalid(
+                f"is a {type(value).__name__}; allowed: a name or a list of names from {', '.join(known)}"
+            )
         out = []
         for item in items:
             name = item.strip().replace("-", "_") if isinstance(item, str) else item

@@ -27,6 +27,7 @@ from ._checks import (
     url,
     url_is_insecure,
 )
+from .content import scrub_text
 
 logger = logging.getLogger("staso_integrations")
 
@@ -92,8 +93,6 @@ class Config:
 
     def public_dict(self) -> dict[str, Any]:
         """Settings for display: the API key is reduced to whether it is set, URLs lose credentials."""
-        from .content import scrub_text  # content imports the span model, which imports us
-
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["api_key"] = "set" if self.api_key else "not set"
         out["base_url"] = scrub_text(self.base_url)
@@ -198,8 +197,6 @@ def _check_together(config: Config) -> None:
 
 
 def _shown(url_text: str) -> str:
-    from .content import scrub_text
-
     return repr(scrub_text(url_text))
 
 

@@ -31,7 +31,11 @@ BAD_ARGUMENTS: list[tuple[str, Any, str]] = [
     ("exporter", "kafka", "exporters=('kafka',) names unknown 'kafka'; allowed: sqlite, console"),
     ("exporter", 42, "exporter=42 is neither an exporter name (sqlite, console"),
     ("exporter", ["jsonl", object()], "is neither an exporter name"),
-    ("disabled_integrations", "openai,crewai", "names unknown 'crewai'; allowed: anthropic, langchain, llama_index, openai"),
+    (
+        "disabled_integrations",
+        "openai,crewai",
+        "names unknown 'crewai'; allowed: anthropic, langchain, llama_index, openai",
+    ),
     ("disabled_integrations", 3, "disabled_integrations=3 is a int; allowed: a name or a list of names"),
     ("environment", "", "environment='' is empty; allowed: a non-empty string"),
     ("environment", 5, "environment=5 is a int; allowed: a non-empty string"),
@@ -57,18 +61,30 @@ def test_a_bad_argument_is_one_line_naming_value_and_allowed(name: str, value: A
 
 # (STASO_* variable, bad value, what the error must say)
 BAD_VARIABLES: list[tuple[str, str, str]] = [
-    ("STASO_CAPTURE_CONTENT", "maybe", "STASO_CAPTURE_CONTENT='maybe' (setting capture_content) is not a boolean"),
+    (
+        "STASO_CAPTURE_CONTENT",
+        "maybe",
+        "STASO_CAPTURE_CONTENT='maybe' (setting capture_content) is not a boolean",
+    ),
     ("STASO_KEEP_ERRORS", "2", "is not a boolean; allowed: 1, true, yes, on, 0, false, no, off"),
     ("STASO_COMPRESSION", "gzip", "STASO_COMPRESSION='gzip' (setting compress) is not a boolean"),
     ("STASO_ALLOW_INSECURE_HTTP", "sure", "is not a boolean"),
-    ("STASO_SAMPLE_RATE", "1.5", "STASO_SAMPLE_RATE='1.5' (setting sample_rate) is outside the allowed range 0..1"),
+    (
+        "STASO_SAMPLE_RATE",
+        "1.5",
+        "STASO_SAMPLE_RATE='1.5' (setting sample_rate) is outside the allowed range 0..1",
+    ),
     ("STASO_SAMPLE_RATE", "half", "STASO_SAMPLE_RATE='half' (setting sample_rate) is not a number"),
     ("STASO_MAX_QUEUE_SIZE", "0", "is outside the allowed range 1..1e+07"),
     ("STASO_BATCH_SIZE", "2.5", "STASO_BATCH_SIZE='2.5' (setting batch_size) is not a whole number"),
     ("STASO_FLUSH_INTERVAL", "0", "is outside the allowed range 0.01..3600"),
     ("STASO_SPOOL_MAX_BYTES", "-1", "is outside the allowed range 0..1e+12"),
     ("STASO_SPOOL_MAX_BYTES", "50MB", "is not a whole number"),
-    ("STASO_SOURCE_TYPE", "nonsense", "STASO_SOURCE_TYPE='nonsense' (setting source_type) is unknown; allowed:"),
+    (
+        "STASO_SOURCE_TYPE",
+        "nonsense",
+        "STASO_SOURCE_TYPE='nonsense' (setting source_type) is unknown; allowed:",
+    ),
     ("STASO_PROCESSOR", "fast", "is unknown; allowed: batch, simple"),
     ("STASO_EXPORTER", "sqlite,kafka", "names unknown 'kafka'"),
     ("STASO_DISABLED_INTEGRATIONS", "openai,haystack", "names unknown 'haystack'"),
@@ -117,7 +133,13 @@ def test_disabled_integrations_takes_a_name_a_string_or_a_list() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8080", "http://localhost:4318/", "http://[::1]:9000", "http://api.localhost", "https://x.io"],
+    [
+        "http://127.0.0.1:8080",
+        "http://localhost:4318/",
+        "http://[::1]:9000",
+        "http://api.localhost",
+        "https://x.io",
+    ],
 )
 def test_http_to_this_machine_or_https_is_allowed(url: str) -> None:
     assert load_config(env={}, api_key="k", base_url=url).base_url == url.rstrip("/")
@@ -129,9 +151,13 @@ def test_plain_http_to_another_host_needs_an_explicit_allowance() -> None:
     message = str(info.value)
     assert "plain http:// to another machine" in message and "allow_insecure_http=True" in message
     assert "pw" not in message  # the URL is shown without its credentials
-    allowed = load_config(env={"STASO_API_KEY": "k", "STASO_ALLOW_INSECURE_HTTP": "1"}, base_url="http://10.0.0.5")
+    allowed = load_config(
+        env={"STASO_API_KEY": "k", "STASO_ALLOW_INSECURE_HTTP": "1"}, base_url="http://10.0.0.5"
+    )
     assert allowed.base_url == "http://10.0.0.5"
-    assert load_config(env={}, api_key="k", base_url="http://10.0.0.5", allow_insecure_http=True).allow_insecure_http
+    assert load_config(
+        env={}, api_key="k", base_url="http://10.0.0.5", allow_insecure_http=True
+    ).allow_insecure_http
 
 
 def test_paths_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
@@ -146,7 +172,10 @@ def test_paths_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
 def test_a_misspelled_variable_is_reported(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="staso_integrations"):
         load_config(env={"STASO_CAPTURE_CONTNET": "false", "STASO_SOMETHING_ELSE": "1"})
-    assert "STASO_CAPTURE_CONTNET is not a setting and is ignored; did you mean STASO_CAPTURE_CONTENT?" in caplog.text
+    assert (
+        "STASO_CAPTURE_CONTNET is not a setting and is ignored; did you mean STASO_CAPTURE_CONTENT?"
+        in caplog.text
+    )
     assert "STASO_SOMETHING_ELSE" not in caplog.text  # not close to any setting: not ours to judge
 
 

@@ -177,10 +177,9 @@ def test_a_raising_redact_hook_drops_content_of_every_span_and_says_so_once(
 
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple", redact=broken)
-    with caplog.at_level(logging.DEBUG, logger="staso_integrations"):
-        with st.conversation("c", tags=["vip"], metadata={"plan": "gold"}):
-            for _ in range(5):
-                _llm_with_tool_call()
+    with caplog.at_level(logging.DEBUG, logger="staso_integrations"), st.conversation("c", tags=["vip"], metadata={"plan": "gold"}):
+        for _ in range(5):
+            _llm_with_tool_call()
     assert len(memory.spans) == 5
     assert all("4242" not in str(s.to_dict()) and s.trace_attrs.metadata is None for s in memory.spans)
     assert all(s.usage is not None and s.tool_calls == [{"id": "c1", "name": "charge"}] for s in memory.spans)

@@ -120,10 +120,16 @@ OWN_STRINGS = [
 
 def _stored_forms(text: str) -> set[bytes]:
     """The bytes of ``text`` as is and as a JSON string (quotes escaped, ASCII or not)."""
-    return {text.encode(), json.dumps(text)[1:-1].encode(), json.dumps(text, ensure_ascii=False)[1:-1].encode()}
+    return {
+        text.encode(),
+        json.dumps(text)[1:-1].encode(),
+        json.dumps(text, ensure_ascii=False)[1:-1].encode(),
+    }
 
 
-def _run(tmp_path: Path, program: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, program: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OPENAI_", "ANTHROPIC_"))}
     env.update(
         STASO_CAPTURE_CONTENT="false",
@@ -137,7 +143,13 @@ def _run(tmp_path: Path, program: str, extra_env: dict[str, str] | None = None) 
     # An explicit shutdown: at interpreter exit the guard's executor is already closed (noted for h17b).
     script = f"REPO = {str(REPO)!r}\n" + PROLOGUE + program + "\nst.shutdown()\n"
     return subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+        [sys.executable, "-c", script],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
 
@@ -146,7 +158,9 @@ def _run(tmp_path: Path, program: str, extra_env: dict[str, str] | None = None) 
     [(OPENAI, OPENAI_STRINGS), (ANTHROPIC, ANTHROPIC_STRINGS), (LANGCHAIN, LANGCHAIN_STRINGS)],
     ids=["openai-tools", "anthropic-tool-use", "langchain-rag-and-agent"],
 )
-def test_the_store_holds_no_user_string_with_capture_off(tmp_path: Path, program: str, strings: list[str]) -> None:
+def test_the_store_holds_no_user_string_with_capture_off(
+    tmp_path: Path, program: str, strings: list[str]
+) -> None:
     done = _run(tmp_path, program)
     assert done.returncode == 0, done.stderr
     stored = (tmp_path / "traces.db").read_bytes() + (tmp_path / "traces.jsonl").read_bytes()
@@ -166,6 +180,10 @@ def test_the_store_holds_no_user_string_with_capture_off(tmp_path: Path, program
     assert failing["error"]["type"] == "ValueError" and "declined" not in str(failing["error"])
     looked_up = next(span for span in spans if span["name"] == "lookup_account")
     assert looked_up["metadata"]["guard"][0]["verdicts"][0]["rule"] == "city_check"
-    assert any(
-        span["metadata"].get("tools") and span["metadata"]["tools"][0]["name"] == "get_weather" for span in spans
-    ) or program is LANGCHAIN
+    assert (
+        any(
+            span["metadata"].get("tools") and span["metadata"]["tools"][0]["name"] == "get_weather"
+            for span in spans
+        )
+        or program is LANGCHAIN
+    )

@@ -30,7 +30,9 @@ SECRETS = {
     "url": "https://deploy:" + "Pa55w0rd-x9" + "@git.example.com/acme/app.git",
     "github": "ghp_" + "R8t2Vx" * 6,
 }
-SECRET_PARTS = {name: value.removeprefix("Bearer ").split("@")[0].split(":")[-1] for name, value in SECRETS.items()}
+SECRET_PARTS = {
+    name: value.removeprefix("Bearer ").split("@")[0].split(":")[-1] for name, value in SECRETS.items()
+}
 
 
 def _stores(tmp_path: Path) -> tuple[InMemoryExporter, Path, Path]:
@@ -59,15 +61,16 @@ def test_a_secret_inside_any_string_is_masked_in_every_store(tmp_path: Path, kin
         return f"posted {text}"
 
     try:
-        with st.conversation("c-1", tags=[f"tag {secret}"], metadata={"deploy": f"from {secret} today"}):
-            with st.span(f"call with {secret}", input={"prompt": f"my key is {secret} ok"}) as span:
-                span.output = [f"echo: {secret}"]
-                span.metadata["headers"] = {"X-Forwarded": f"token={secret}"}
-                span.tool_calls = [{"id": "t1", "name": "post", "arguments": json.dumps({"text": secret})}]
-                post_note(f"note {secret} end")
-                with pytest.raises(RuntimeError):
-                    with st.span("failing"):
-                        raise RuntimeError(f"gateway said: 401 for {secret}")
+        with (
+            st.conversation("c-1", tags=[f"tag {secret}"], metadata={"deploy": f"from {secret} today"}),
+            st.span(f"call with {secret}", input={"prompt": f"my key is {secret} ok"}) as span,
+        ):
+            span.output = [f"echo: {secret}"]
+            span.metadata["headers"] = {"X-Forwarded": f"token={secret}"}
+            span.tool_calls = [{"id": "t1", "name": "post", "arguments": json.dumps({"text": secret})}]
+            post_note(f"note {secret} end")
+            with pytest.raises(RuntimeError), st.span("failing"):
+                raise RuntimeError(f"gateway said: 401 for {secret}")
     finally:
         st.guard.clear()
     exported = _exported(memory, db, jsonl)
@@ -105,9 +108,11 @@ def test_a_gateway_echoing_the_key_in_a_401_reaches_no_store_and_no_log(
     st.instrument_all(include=["openai"])
     client = openai.OpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1", max_retries=0)
     with caplog.at_level(logging.DEBUG, logger="staso_integrations"):
-        with vcr.VCR(record_mode="none").use_cassette(str(cassette)):
-            with pytest.raises(openai.AuthenticationError) as info:
-                client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        with (
+            vcr.VCR(record_mode="none").use_cassette(str(cassette)),
+            pytest.raises(openai.AuthenticationError) as info,
+        ):
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
         logging.getLogger("staso_integrations").warning("delivery failed: %s", info.value)
     assert OPENAI_KEY in str(info.value)  # the user's exception is theirs, unchanged
     (span,) = memory.spans
@@ -117,7 +122,9 @@ def test_a_gateway_echoing_the_key_in_a_401_reaches_no_store_and_no_log(
     assert OPENAI_KEY not in caplog.text and "delivery failed" in caplog.text
 
 
-def test_our_log_records_are_scrubbed_message_arguments_and_traceback(caplog: pytest.LogCaptureFixture) -> None:
+def test_our_log_records_are_scrubbed_message_arguments_and_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     secret = SECRETS["url"]
     with caplog.at_level(logging.DEBUG, logger="staso_integrations"):
         logging.getLogger("staso_integrations").warning("posting to %s failed", secret)
