@@ -21,8 +21,9 @@ from .span import Span
 logger = logging.getLogger("staso_integrations")
 
 MASK = "<redacted>"
-# Secrets inside any string: provider keys, AWS access key ids, GitHub tokens, bearer tokens and the password of a URL (``scheme://user:password@host``). No lookbehinds: they make
-# ``re`` try every alternative at every position (10x slower); ``_mask`` checks the boundaries.
+# Secrets inside any string: provider keys, AWS access key ids, GitHub tokens, bearer tokens
+# and the password of a URL (``scheme://user:password@host``). No lookbehinds: they make ``re``
+# try every alternative at every position (10x slower); ``_mask`` checks the boundaries.
 _SECRET_SHAPES = (
     r"sk-[A-Za-z0-9_-]{20,}",
     r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])",
