@@ -9,14 +9,9 @@ import sys
 import pytest
 
 from staso_integrations.cli import main
+from tests.no_otel import BLOCK_OTEL
 
-DOCTOR_WITHOUT_OTEL = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name == "opentelemetry" or name.startswith("opentelemetry."):
-            raise ModuleNotFoundError(name)
-sys.meta_path.insert(0, Block())
+DOCTOR_WITHOUT_OTEL = BLOCK_OTEL + """
 from staso_integrations.cli import main
 sys.exit(main(["doctor"]))
 """

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from staso_integrations.store import TraceStore
+from tests.no_otel import BLOCK_OTEL
 
 APP = """
 import sys
@@ -78,13 +79,7 @@ def test_bad_configuration_is_refused_before_the_program_runs(tmp_path: Path) ->
 
 
 # The launcher with OpenTelemetry made unimportable, as in an environment without the extra.
-WITHOUT_OTEL = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name == "opentelemetry" or name.startswith("opentelemetry."):
-            raise ModuleNotFoundError(name)
-sys.meta_path.insert(0, Block())
+WITHOUT_OTEL = BLOCK_OTEL + """
 from staso_integrations.launcher import main
 sys.exit(main(sys.argv[1:]))
 """

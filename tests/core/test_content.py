@@ -135,6 +135,11 @@ def test_keep_errors_keeps_every_failed_trace_and_samples_the_rest() -> None:
     assert runtime.get_runtime().processor.error_keeper.sampled_out == 16 * 2
 
 
+@st.tool(name="charge")
+def charge(card: str) -> str:
+    raise ValueError(f"card {card} declined")
+
+
 def test_the_redact_hook_sees_every_user_authored_field() -> None:
     seen: list[dict[str, Any]] = []
 
@@ -146,10 +151,6 @@ def test_the_redact_hook_sees_every_user_authored_field() -> None:
     @st.guard.rule(name="why")
     def why(call: Any) -> Any:
         return st.guard.Verdict(passed=True, reason="guard reason text")
-
-    @st.tool(name="charge")
-    def charge(card: str) -> str:
-        raise ValueError(f"card {card} declined")
 
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple", redact=hook)
@@ -192,10 +193,6 @@ def test_capture_off_keeps_tool_names_rule_outcomes_and_error_types_only() -> No
     @st.guard.rule(name="why")
     def why(call: Any) -> Any:
         raise RuntimeError(f"rule broke on {call.arguments}")
-
-    @st.tool(name="charge")
-    def charge(card: str) -> str:
-        raise ValueError(f"card {card} declined")
 
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple", capture_content=False)
