@@ -37,6 +37,14 @@ def text(value: Any, from_env: bool) -> str:
     return value
 
 
+def credential(value: Any, from_env: bool) -> str:
+    """A key as sent in a header: text without any whitespace (a pasted key often has some)."""
+    checked = text(value, from_env)
+    if any(char.isspace() for char in checked):
+        raise Invalid("contains whitespace (pasted with a space?); allowed: the key alone")
+    return checked
+
+
 def boolean(value: Any, from_env: bool) -> bool:
     if from_env:
         lowered = value.strip().lower()

@@ -20,6 +20,7 @@ from ._checks import (
     boolean,
     callable_or_none,
     choice,
+    credential,
     names,
     number,
     path,
@@ -114,7 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workspace_slug", "STASO_WORKSPACE_SLUG", text),
     Setting("source_type", "STASO_SOURCE_TYPE", choice(SOURCE_TYPES)),
     Setting("session_id", "STASO_SESSION_ID", text),
-    Setting("api_key", "STASO_API_KEY", text),
+    Setting("api_key", "STASO_API_KEY", credential),
     Setting("base_url", "STASO_BASE_URL", url),
     Setting("allow_insecure_http", "STASO_ALLOW_INSECURE_HTTP", boolean),
     Setting("exporters", "STASO_EXPORTER", names(EXPORTERS)),
@@ -158,7 +159,7 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Confi
     if "exporters" not in values:
         values["exporters"] = _default_exporters(values.get("api_key"), env)
     config = replace(Config(), **values)
-    _check_together(config)
+    _check_together(config, env)
     return config
 
 
@@ -179,21 +180,38 @@ def _default_exporters(api_key: str | None, env: Mapping[str, str]) -> tuple[str
     return ("sqlite",)
 
 
-def _check_together(config: Config) -> None:
+def _check_together(config: Config, env: Mapping[str, str]) -> None:
     """Rules that involve more than one setting, or what is installed."""
-    if "staso" in config.exporters:
-        if not config.api_key:
-            raise ValueError("exporter 'staso' needs an API key: set STASO_API_KEY or init(api_key=...)")
-        if url_is_insecure(config.base_url) and not config.allow_insecure_http:
-            raise ValueError(
-                f"base_url={_shown(config.base_url)} is plain http:// to another machine: the API key "
-                "would travel in clear; use https://, or allow it with allow_insecure_http=True "
-                "(STASO_ALLOW_INSECURE_HTTP=1)"
-            )
-    for name in config.exporters:
-        missing = missing_extra(name)
+    if "staso" in config.exporters and not config.api_key:
+        raise ValueError("exporter 'staso' needs an API key: set STASO_API_KEY or init(api_key=...)")
+    insecure = _insecure_destination(config, env)
+    if insecure is not None and not config.allow_insecure_http:
+        name, url_text, secret = insecure
+        raise ValueError(
+            f"{name}={_shown(url_text)} is plain http:// to another machine: {secret} would travel in "
+            "clear; use https://, or allow it with allow_insecure_http=True (STASO_ALLOW_INSECURE_HTTP=1)"
+        )
+    for exporter in config.exporters:
+        missing = missing_extra(exporter)
         if missing is not None:
             raise ValueError(missing)
+
+
+def _insecure_destination(config: Config, env: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """(setting, URL, what it carries) of an exporter that would send credentials over plain http."""
+    if "staso" in config.exporters and url_is_insecure(config.base_url):
+        return "base_url", config.base_url, "the API key"
+    if "otlp" in config.exporters:
+        for kind in ("TRACES_", ""):
+            endpoint = env.get(f"OTEL_EXPORTER_OTLP_{kind}ENDPOINT")
+            if endpoint:
+                headers = env.get(f"OTEL_EXPORTER_OTLP_{kind}HEADERS") or env.get(
+                    "OTEL_EXPORTER_OTLP_HEADERS"
+                )
+                if headers and url_is_insecure(endpoint):
+                    return f"OTEL_EXPORTER_OTLP_{kind}ENDPOINT", endpoint, "OTEL_EXPORTER_OTLP_HEADERS"
+                break
+    return None
 
 
 def _shown(url_text: str) -> str:

@@ -41,6 +41,7 @@ BAD_ARGUMENTS: list[tuple[str, Any, str]] = [
     ("environment", 5, "environment=5 is a int; allowed: a non-empty string"),
     ("agent_name", "bot\n", "agent_name='bot\\n' contains a control character"),
     ("api_key", "sk-x\n", "contains a control character"),
+    ("api_key", " sk-abc", "api_key=' sk-abc' contains whitespace (pasted with a space?)"),
     ("base_url", "api.staso.ai", "base_url='api.staso.ai' has no http:// or https:// scheme"),
     ("base_url", "ftp://api.staso.ai", "has no http:// or https:// scheme"),
     ("base_url", "https://", "base_url='https://' has no host"),
@@ -158,6 +159,23 @@ def test_plain_http_to_another_host_needs_an_explicit_allowance() -> None:
     assert load_config(
         env={}, api_key="k", base_url="http://10.0.0.5", allow_insecure_http=True
     ).allow_insecure_http
+
+
+def test_otlp_headers_over_plain_http_to_another_host_need_the_allowance() -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.example.com:4318",
+        "OTEL_EXPORTER_OTLP_HEADERS": "x=1",
+    }
+    with pytest.raises(
+        ValueError, match="OTEL_EXPORTER_OTLP_ENDPOINT='http://collector.example.com:4318' is plain"
+    ):
+        load_config(env=env)
+    assert load_config(env=env, allow_insecure_http=True).exporters == ("otlp",)
+    without_headers = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.example.com:4318"}
+    assert load_config(env=without_headers).exporters == ("otlp",)  # nothing secret to carry
+    assert load_config(env={**env, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318"}).exporters == (
+        "otlp",
+    )
 
 
 def test_paths_of_the_wrong_kind_are_refused(tmp_path: Path) -> None:
