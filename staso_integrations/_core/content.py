@@ -38,6 +38,7 @@ _MARKERS = ("sk-", "AKIA", "ASIA", "ghp_", "github_pat_", "earer ", "@")
 _SECRET_ENV_NAME = re.compile(r"(?:^|_)(?:API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD)(?:$|_)", re.IGNORECASE)
 _MIN_LITERAL = 12  # an exact secret shorter than this would mask ordinary words
 _MAX_DEPTH = 32
+_LEAVES = (str, int, float, bool, type(None))
 # With capture off, ``span.metadata`` keeps only these keys: ours, and none of them user text.
 STRUCTURAL_METADATA = frozenset(
     {"params", "helper", "raw_response", "request_id", "response_id", "input_tokens",
@@ -64,7 +65,12 @@ class SecretScanner:
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret replaced by ``<redacted>``; the same object when there is none."""
-        if len(text) < _MIN_SECRET or not any(marker in text for marker in self.markers):
+        if len(text) < _MIN_SECRET:
+            return text
+        for marker in self.markers:  # a plain loop: twice as fast as any() over a generator
+            if marker in text:
+                break
+        else:
             return text
         masked = self.pattern.sub(_mask, text)
         return text if masked == text else masked
@@ -104,20 +110,26 @@ def scrub_value(value: Any, scanner: SecretScanner = _DEFAULT, depth: int = 0) -
     the caller's objects (trace metadata is theirs) are never modified in place."""
     if isinstance(value, str):
         return scanner.scrub(value)
-    if depth >= _MAX_DEPTH:
+    if depth >= _MAX_DEPTH or not isinstance(value, (dict, list, tuple)):
+        return value
+    items = value.values() if isinstance(value, dict) else value
+    changed: dict[int, Any] = {}
+    for index, item in enumerate(items):
+        if type(item) in _LEAVES:  # most items: no call for a number, None or a short string
+            if type(item) is not str or len(item) < _MIN_SECRET:
+                continue
+            new = scanner.scrub(item)
+        else:
+            new = scrub_value(item, scanner, depth + 1)
+        if new is not item:
+            changed[index] = new
+    if not changed:
         return value
     if isinstance(value, dict):
-        changed = {}
-        for key, item in value.items():
-            new = scrub_value(item, scanner, depth + 1)
-            if new is not item:
-                changed[key] = new
-        return {**value, **changed} if changed else value
-    if isinstance(value, (list, tuple)):
-        items = [scrub_value(item, scanner, depth + 1) for item in value]
-        if any(new is not old for new, old in zip(items, value)):
-            return items if isinstance(value, list) else tuple(items)
-    return value
+        keys = list(value)
+        return {**value, **{keys[index]: new for index, new in changed.items()}}
+    rebuilt = [changed.get(index, item) for index, item in enumerate(value)]
+    return rebuilt if isinstance(value, list) else tuple(rebuilt)
 
 
 def normalize_tool_calls(span: Span) -> None:
