@@ -126,6 +126,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         config = load_config()
     except ValueError as exc:
         print(f"\nconfiguration INVALID: {exc}")
+        _print_exporter_extras(())
         return 1
     print("\nintegrations (what instrument_all() would do here):")
     for name in sorted(_registry.REGISTRY):
@@ -148,7 +149,23 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print("\nconfiguration (init() arguments override these STASO_* values):")
     for key, value in config.public_dict().items():
         print(f"  {key}: {value}")
+    _print_exporter_extras(config.exporters)
     return 0
+
+
+def _print_exporter_extras(configured: Sequence[str]) -> None:
+    """Exporters that need an optional extra, and whether it is installed here."""
+    from ._core.config import EXPORTER_EXTRAS, missing_extra
+    from ._core.content import scrub_text
+
+    print("\nexporter extras:")
+    for name in EXPORTER_EXTRAS:
+        problem = missing_extra(name)
+        state = "installed" if problem is None else f"NOT INSTALLED: {problem}"
+        print(f"  {name:<12} {state}{'  (configured)' if name in configured else ''}")
+    for variable in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        if os.environ.get(variable):
+            print(f"  {variable}: {scrub_text(os.environ[variable])}")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from staso_integrations.store import TraceStore
+from tests.no_otel import BLOCK_OTEL
 
 APP = """
 import sys
@@ -73,8 +74,29 @@ def test_bad_configuration_is_refused_before_the_program_runs(tmp_path: Path) ->
     (tmp_path / "app.py").write_text("print('should not run')")
     done = _launch(tmp_path, "--sample-rate", "2", sys.executable, "app.py")
     assert done.returncode == 2
-    assert "sample_rate '2' is outside the allowed range 0..1" in done.stderr
+    assert "STASO_SAMPLE_RATE='2' (setting sample_rate) is outside the allowed range 0..1" in done.stderr
     assert "should not run" not in done.stdout
+
+
+# The launcher with OpenTelemetry made unimportable, as in an environment without the extra.
+WITHOUT_OTEL = BLOCK_OTEL + """
+from staso_integrations.launcher import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_exporter_whose_extra_is_missing_is_refused_before_the_program_runs(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("print('should not run')")
+    for args in (["--exporter", "otlp"], []):
+        env = {**_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}  # [] picks otlp by default
+        done = subprocess.run(
+            [sys.executable, "-c", WITHOUT_OTEL, *args, sys.executable, "app.py"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert "exporter 'otlp' needs the 'otlp' extra" in done.stderr
+        assert "pip install 'staso-integrations[otlp]'" in done.stderr
+        assert "should not run" not in done.stdout
 
 
 OPENAI_APP = """

@@ -1,14 +1,36 @@
 """Configuration: explicit ``init()`` arguments over ``STASO_*`` environment variables.
 
 Every check runs here, at ``init()``, so bad input fails loudly before any call is traced.
+One table (:data:`SETTINGS`) says, for each setting, its ``STASO_*`` variable and its check;
+a check gets the raw value and where it came from (an environment string or a Python value).
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+from ._checks import (
+    Invalid,
+    boolean,
+    callable_or_none,
+    choice,
+    credential,
+    names,
+    number,
+    path,
+    text,
+    url,
+    url_is_insecure,
+)
+from .content import scrub_text
+
+logger = logging.getLogger("staso_integrations")
 
 SOURCE_TYPES: tuple[str, ...] = (
     "production",
@@ -25,9 +47,21 @@ SOURCE_TYPES: tuple[str, ...] = (
 )
 EXPORTERS: tuple[str, ...] = ("sqlite", "console", "jsonl", "memory", "none", "staso", "otlp")
 PROCESSORS: tuple[str, ...] = ("batch", "simple")
+# Exporters that need an optional extra: the modules it installs, and the extra's name.
+EXPORTER_EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
+    "otlp": (("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"), "otlp"),
+}
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+
+def integration_names() -> tuple[str, ...]:
+    """What ``instrument_all()`` knows; looked up when checked (the registry imports the runtime)."""
+    from ..integrations._registry import REGISTRY
+
+    return tuple(sorted(REGISTRY))
+
+
+# Read by other modules, not settings of ``init()``; listed so they are not taken for typos.
+OTHER_VARIABLES = ("STASO_STRICT",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +75,7 @@ class Config:
     session_id: str | None = None
     api_key: str | None = field(default=None, repr=False)
     base_url: str = "https://api.staso.ai"
+    allow_insecure_http: bool = False  # plain http:// to a host other than this machine
     exporters: tuple[str, ...] = ("sqlite",)
     sqlite_path: str = ".staso/traces.db"
     jsonl_path: str = ".staso/traces.jsonl"
@@ -58,71 +93,82 @@ class Config:
     spool_max_bytes: int = 50_000_000
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings for display: the API key is reduced to whether it is set."""
+        """Settings for display: the API key is reduced to whether it is set, URLs lose credentials."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["api_key"] = "set" if self.api_key else "not set"
+        out["base_url"] = scrub_text(self.base_url)
         return out
 
 
-def _env_bool(name: str, env: Mapping[str, str]) -> bool | None:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return None
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{name}={raw!r} is not a boolean; use one of {_TRUE + _FALSE}")
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One ``init()`` keyword (a :class:`Config` field), its ``STASO_*`` variable and its check."""
+
+    name: str
+    env: str | None
+    check: Callable[[Any, bool], Any]  # (value, from_env) -> the validated value, or raise Invalid
 
 
-def _env_list(raw: str | None) -> tuple[str, ...] | None:
-    if raw is None or raw.strip() == "":
-        return None
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-
-def _as_tuple(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return tuple(value)
+SETTINGS: tuple[Setting, ...] = (
+    Setting("agent_name", "STASO_AGENT_NAME", text),
+    Setting("environment", "STASO_ENVIRONMENT", text),
+    Setting("workspace_slug", "STASO_WORKSPACE_SLUG", text),
+    Setting("source_type", "STASO_SOURCE_TYPE", choice(SOURCE_TYPES)),
+    Setting("session_id", "STASO_SESSION_ID", text),
+    Setting("api_key", "STASO_API_KEY", credential),
+    Setting("base_url", "STASO_BASE_URL", url),
+    Setting("allow_insecure_http", "STASO_ALLOW_INSECURE_HTTP", boolean),
+    Setting("exporters", "STASO_EXPORTER", names(EXPORTERS)),
+    Setting("sqlite_path", "STASO_SQLITE_PATH", path(directory=False)),
+    Setting("jsonl_path", "STASO_JSONL_PATH", path(directory=False)),
+    Setting("capture_content", "STASO_CAPTURE_CONTENT", boolean),
+    Setting("sample_rate", "STASO_SAMPLE_RATE", number(float, 0.0, 1.0)),
+    Setting("keep_errors", "STASO_KEEP_ERRORS", boolean),
+    Setting("redact", None, callable_or_none),
+    Setting("processor", "STASO_PROCESSOR", choice(PROCESSORS)),
+    Setting("disabled_integrations", "STASO_DISABLED_INTEGRATIONS", names(integration_names)),
+    Setting("max_queue_size", "STASO_MAX_QUEUE_SIZE", number(int, 1, 10_000_000)),
+    Setting("batch_size", "STASO_BATCH_SIZE", number(int, 1, 100_000)),
+    Setting("flush_interval_s", "STASO_FLUSH_INTERVAL", number(float, 0.01, 3600.0)),
+    Setting("compress", "STASO_COMPRESSION", boolean),
+    Setting("spool_dir", "STASO_SPOOL_DIR", path(directory=True)),
+    Setting("spool_max_bytes", "STASO_SPOOL_MAX_BYTES", number(int, 0, 10**12)),
+)
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+KNOWN_VARIABLES: tuple[str, ...] = tuple(s.env for s in SETTINGS if s.env) + OTHER_VARIABLES
 
 
 def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
     """Merge ``overrides`` (``init()`` keyword arguments, ``None`` = unset) over ``env``.
 
+    Every ``STASO_*`` variable that is set is checked, even one an argument overrides.
+
     Raises:
-        ValueError: a value is outside its allowed set, naming the value and the allowed ones.
+        ValueError: one line naming the bad value, where it came from, and what is allowed.
     """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    from_env = {
-        "agent_name": env.get("STASO_AGENT_NAME") or None,
-        "environment": env.get("STASO_ENVIRONMENT") or None,
-        "workspace_slug": env.get("STASO_WORKSPACE_SLUG") or None,
-        "source_type": env.get("STASO_SOURCE_TYPE") or None,
-        "session_id": env.get("STASO_SESSION_ID") or None,
-        "api_key": env.get("STASO_API_KEY") or None,
-        "base_url": env.get("STASO_BASE_URL") or None,
-        "exporters": _env_list(env.get("STASO_EXPORTER")),
-        "capture_content": _env_bool("STASO_CAPTURE_CONTENT", env),
-        "sample_rate": env.get("STASO_SAMPLE_RATE") or None,
-        "keep_errors": _env_bool("STASO_KEEP_ERRORS", env),
-        "disabled_integrations": _env_list(env.get("STASO_DISABLED_INTEGRATIONS")),
-        "sqlite_path": env.get("STASO_SQLITE_PATH") or None,
-        "compress": _env_bool("STASO_COMPRESSION", env),
-        "spool_dir": env.get("STASO_SPOOL_DIR") or None,
-        "spool_max_bytes": env.get("STASO_SPOOL_MAX_BYTES") or None,
-    }
-    for key, value in from_env.items():
+    for setting in SETTINGS:
+        raw = env.get(setting.env) if setting.env else None
+        if raw is not None and raw.strip() != "":
+            values[setting.name] = _checked(setting, setting.env or "", raw, from_env=True)
+    for name, value in overrides.items():
         if value is not None:
-            values[key] = value
-    for key, value in overrides.items():
-        if value is not None:
-            values[key] = value
+            values[name] = _checked(_BY_NAME[name], name, value, from_env=False)
+    _warn_about_misspelled_variables(env)
     if "exporters" not in values:
         values["exporters"] = _default_exporters(values.get("api_key"), env)
-    return _validated(replace(Config(), **values))
+    config = replace(Config(), **values)
+    _check_together(config, env)
+    return config
+
+
+def _checked(setting: Setting, label: str, value: Any, *, from_env: bool) -> Any:
+    try:
+        return setting.check(value, from_env)
+    except Invalid as problem:
+        origin = "" if label == setting.name else f" (setting {setting.name})"
+        raise ValueError(f"{label}={value!r}{origin} {problem}") from None
 
 
 def _default_exporters(api_key: str | None, env: Mapping[str, str]) -> tuple[str, ...]:
@@ -134,39 +180,93 @@ def _default_exporters(api_key: str | None, env: Mapping[str, str]) -> tuple[str
     return ("sqlite",)
 
 
-def _validated(config: Config) -> Config:
-    if config.source_type not in SOURCE_TYPES:
-        raise ValueError(
-            f"unknown source_type {config.source_type!r}; allowed: {', '.join(SOURCE_TYPES)}"
-        )
-    exporters = _as_tuple(config.exporters)
-    for name in exporters:
-        if name not in EXPORTERS:
-            raise ValueError(f"unknown exporter {name!r}; allowed: {', '.join(EXPORTERS)}")
-    try:
-        rate = float(config.sample_rate)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"sample_rate {config.sample_rate!r} is not a number between 0 and 1"
-        ) from None
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"sample_rate {config.sample_rate!r} is outside the allowed range 0..1")
-    if "staso" in exporters and not config.api_key:
+def _check_together(config: Config, env: Mapping[str, str]) -> None:
+    """Rules that involve more than one setting, or what is installed."""
+    if "staso" in config.exporters and not config.api_key:
         raise ValueError("exporter 'staso' needs an API key: set STASO_API_KEY or init(api_key=...)")
-    try:
-        spool_max_bytes = int(config.spool_max_bytes)
-    except (TypeError, ValueError):
-        raise ValueError(f"spool_max_bytes {config.spool_max_bytes!r} is not a whole number of bytes") from None
-    if config.processor not in PROCESSORS:
-        raise ValueError(f"unknown processor {config.processor!r}; allowed: {', '.join(PROCESSORS)}")
-    if config.redact is not None and not callable(config.redact):
-        raise ValueError(f"redact must be a callable taking and returning a span dict, got {config.redact!r}")
-    if not config.environment or not isinstance(config.environment, str):
-        raise ValueError(f"environment {config.environment!r} must be a non-empty string")
-    return replace(
-        config,
-        exporters=exporters,
-        sample_rate=rate,
-        spool_max_bytes=spool_max_bytes,
-        disabled_integrations=_as_tuple(config.disabled_integrations),
+    insecure = _insecure_destination(config, env)
+    if insecure is not None and not config.allow_insecure_http:
+        name, url_text, secret = insecure
+        raise ValueError(
+            f"{name}={_shown(url_text)} is plain http:// to another machine: {secret} would travel in "
+            "clear; use https://, or allow it with allow_insecure_http=True (STASO_ALLOW_INSECURE_HTTP=1)"
+        )
+    for exporter in config.exporters:
+        missing = missing_extra(exporter)
+        if missing is not None:
+            raise ValueError(missing)
+
+
+def _insecure_destination(config: Config, env: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """(setting, URL, what it carries) of an exporter that would send credentials over plain http."""
+    if "staso" in config.exporters and url_is_insecure(config.base_url):
+        return "base_url", config.base_url, "the API key"
+    if "otlp" in config.exporters:
+        for kind in ("TRACES_", ""):
+            endpoint = env.get(f"OTEL_EXPORTER_OTLP_{kind}ENDPOINT")
+            if endpoint:
+                headers = env.get(f"OTEL_EXPORTER_OTLP_{kind}HEADERS") or env.get(
+                    "OTEL_EXPORTER_OTLP_HEADERS"
+                )
+                if headers and url_is_insecure(endpoint):
+                    return f"OTEL_EXPORTER_OTLP_{kind}ENDPOINT", endpoint, "OTEL_EXPORTER_OTLP_HEADERS"
+                break
+    return None
+
+
+def _shown(url_text: str) -> str:
+    return repr(scrub_text(url_text))
+
+
+def missing_extra(exporter: str) -> str | None:
+    """Why ``exporter`` cannot run here (its optional extra is not installed), or ``None``."""
+    needs = EXPORTER_EXTRAS.get(exporter)
+    if needs is None:
+        return None
+    modules, extra = needs
+    absent = [module for module in modules if not _installed(module)]
+    if not absent:
+        return None
+    return (
+        f"exporter {exporter!r} needs the {extra!r} extra ({', '.join(absent)} not installed): "
+        f"pip install 'staso-integrations[{extra}]'"
     )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _warn_about_misspelled_variables(env: Mapping[str, str]) -> None:
+    """A ``STASO_*`` variable close to a known one is most likely a typo that would be ignored."""
+    for name in env:
+        if name.startswith("STASO_") and name not in KNOWN_VARIABLES:
+            close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.85)
+            if close:
+                logger.warning("staso: %s is not a setting and is ignored; did you mean %s?", name, close[0])
+
+
+def split_exporters(exporter: Any) -> tuple[tuple[str, ...], list[Any]]:
+    """``init(exporter=...)``: names (checked by :func:`load_config`) and exporter objects.
+
+    Raises:
+        ValueError: an item is neither a name nor an object with ``export()`` and ``shutdown()``.
+    """
+    if exporter is None:
+        return (), []
+    if isinstance(exporter, str) or not isinstance(exporter, (list, tuple)):
+        exporter = [exporter]
+    for item in exporter:
+        if not isinstance(item, str) and not (
+            callable(getattr(item, "export", None)) and callable(getattr(item, "shutdown", None))
+        ):
+            raise ValueError(
+                f"exporter={item!r} is neither an exporter name ({', '.join(EXPORTERS)}) "
+                "nor an object with export(spans, traces) and shutdown()"
+            )
+    return tuple(item for item in exporter if isinstance(item, str)), [
+        item for item in exporter if not isinstance(item, str)
+    ]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ..pricing import price_span
-from .content import apply_redact, normalize_tool_calls, strip_content
+from .content import ContentRules, normalize_tool_calls
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
 from .span import Span
@@ -40,8 +40,7 @@ class Processor:
 
     def __init__(self, exporters: Sequence[Exporter], config: Config) -> None:
         self.exporters = list(exporters)
-        self.capture_content = config.capture_content
-        self.redact = config.redact
+        self.content = ContentRules(config.capture_content, config.redact, config.api_key)
         self.aggregator = TraceAggregator()
         self.error_keeper = ErrorKeeper()
         self.exported = 0
@@ -97,10 +96,7 @@ class Processor:
 
             if has_rules():
                 judge_proposed(span)
-        if not self.capture_content:
-            strip_content(span)
-        if self.redact is not None:
-            apply_redact(span, self.redact)
+        self.content.apply(span)  # capture off, redact hook, then secrets masked in every string
 
     def _shutdown_exporters(self) -> None:
         for exporter in self.exporters:

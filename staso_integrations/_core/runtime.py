@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from .config import Config, load_config
+from .config import Config, load_config, split_exporters
 from .context import _agent_name, _current_span, _trace_attrs
 from .otel_context import active_otel_parent
 from .processors import BatchProcessor, Processor, SimpleProcessor
@@ -60,13 +60,14 @@ def init(
     exporter: str | Any | Sequence[str | Any] | None = None,
     api_key: str | None = None,
     base_url: str | None = None,
+    allow_insecure_http: bool | None = None,
     capture_content: bool | None = None,
     sample_rate: float | None = None,
     keep_errors: bool | None = None,
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     sqlite_path: str | None = None,
     processor: str | None = None,
-    disabled_integrations: Sequence[str] | None = None,
+    disabled_integrations: str | Sequence[str] | None = None,
 ) -> Config:
     """Configure tracing for this process; explicit arguments win over ``STASO_*`` variables.
 
@@ -78,7 +79,9 @@ def init(
         session_id: a session every trace of this process joins, with increasing ``turn_index``.
         exporter: an exporter name, an exporter object, or a list of them.
         api_key: Staso API key (never logged or exported).
-        base_url: Staso API base URL.
+        base_url: Staso API base URL (``https://``; ``http://`` only to this machine).
+        allow_insecure_http: allow a plain ``http://`` base_url to another machine (the API
+            key then travels in clear).
         capture_content: ``False`` keeps prompts, outputs and arguments out of spans.
         sample_rate: share of traces kept, 0..1, decided once per trace.
         keep_errors: with ``sample_rate`` < 1, still keep every trace that has an error.
@@ -86,14 +89,15 @@ def init(
             (change or blank fields). If it raises, the span's content is dropped.
         sqlite_path: file of the local store (default ``.staso/traces.db``).
         processor: ``batch`` (background thread, the default) or ``simple`` (synchronous).
-        disabled_integrations: integrations ``instrument_all()`` leaves alone.
+        disabled_integrations: integrations ``instrument_all()`` leaves alone (a name, a
+            comma-separated string or a list).
 
     Raises:
         ValueError: a setting is outside its allowed values (the message names them).
     """
     from ..exporters import build_exporters
 
-    names, objects = _split_exporters(exporter)
+    names, objects = split_exporters(exporter)
     config = load_config(
         agent_name=agent_name,
         environment=environment,
@@ -103,13 +107,14 @@ def init(
         exporters=names if exporter is not None else None,
         api_key=api_key,
         base_url=base_url,
+        allow_insecure_http=allow_insecure_http,
         capture_content=capture_content,
         sample_rate=sample_rate,
         keep_errors=keep_errors,
         redact=redact,
         sqlite_path=sqlite_path,
         processor=processor,
-        disabled_integrations=tuple(disabled_integrations) if disabled_integrations else None,
+        disabled_integrations=disabled_integrations,
     )
     exporters = [*build_exporters(config), *objects]
     pipeline: Processor
@@ -119,14 +124,6 @@ def init(
         pipeline = BatchProcessor(exporters, config)
     _install(Runtime(config, pipeline))
     return config
-
-
-def _split_exporters(exporter: Any) -> tuple[tuple[str, ...], list[Any]]:
-    if exporter is None:
-        return (), []
-    items = [exporter] if isinstance(exporter, str) or not isinstance(exporter, Sequence) else exporter
-    names = tuple(item for item in items if isinstance(item, str))
-    return names, [item for item in items if not isinstance(item, str)]
 
 
 def _install(runtime: Runtime) -> None:

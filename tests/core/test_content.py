@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import socket
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 import staso_integrations as st
+from staso_integrations._core.content import MESSAGE_NOT_CAPTURED
 from staso_integrations._core.serialize import MAX_ITEMS, MAX_STRING, REDACTED, to_jsonable
 from staso_integrations._core.span import Usage
 from staso_integrations.exporters import InMemoryExporter, JsonlExporter
@@ -64,7 +66,7 @@ def test_a_failing_redact_hook_drops_content_rather_than_leak_it() -> None:
 
 
 def test_redact_must_be_callable() -> None:
-    with pytest.raises(ValueError, match="redact must be a callable"):
+    with pytest.raises(ValueError, match="redact='mask' is not callable"):
         st.init(redact="mask")  # type: ignore[arg-type]
 
 
@@ -131,3 +133,79 @@ def test_keep_errors_keeps_every_failed_trace_and_samples_the_rest() -> None:
     assert len(kept) == 4 and len(memory.traces) == 4
     assert len(memory.spans) == 4 * 3  # whole traces, never split
     assert runtime.get_runtime().processor.error_keeper.sampled_out == 16 * 2
+
+
+@st.tool(name="charge")
+def charge(card: str) -> str:
+    raise ValueError(f"card {card} declined")
+
+
+def test_the_redact_hook_sees_every_user_authored_field() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def hook(span: dict[str, Any]) -> dict[str, Any]:
+        seen.append(dict(span))  # as received; the keys below are replaced, not mutated
+        span["tags"], span["trace_metadata"] = ["kept-tag"], {"plan": "masked"}
+        return span
+
+    @st.guard.rule(name="why")
+    def why(call: Any) -> Any:
+        return st.guard.Verdict(passed=True, reason="guard reason text")
+
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", redact=hook)
+    try:
+        with st.conversation("c", tags=["vip"], metadata={"plan": "gold"}):
+            with pytest.raises(ValueError):
+                charge("4242")
+            _llm_with_tool_call()
+    finally:
+        st.guard.clear()
+    tool, llm = seen
+    assert tool["input"] == {"card": "4242"} and tool["error"]["message"] == "card 4242 declined"
+    assert tool["metadata"]["guard"][0]["verdicts"][0]["reason"] == "guard reason text"
+    assert (tool["tags"], tool["trace_metadata"]) == (["vip"], {"plan": "gold"})
+    assert llm["tool_calls"][0]["arguments"] == '{"card": "4242"}' and llm["output"] == "charged 4242"
+    exported = memory.spans[0]
+    assert exported.trace_attrs.tags == ("kept-tag",) and exported.trace_attrs.metadata == {"plan": "masked"}
+
+
+def test_a_raising_redact_hook_drops_content_of_every_span_and_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(span: dict[str, Any]) -> dict[str, Any]:
+        raise KeyError("bug in the user's hook")
+
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", redact=broken)
+    with caplog.at_level(logging.DEBUG, logger="staso_integrations"), st.conversation("c", tags=["vip"], metadata={"plan": "gold"}):
+        for _ in range(5):
+            _llm_with_tool_call()
+    assert len(memory.spans) == 5
+    assert all("4242" not in str(s.to_dict()) and s.trace_attrs.metadata is None for s in memory.spans)
+    assert all(s.usage is not None and s.tool_calls == [{"id": "c1", "name": "charge"}] for s in memory.spans)
+    records = [r for r in caplog.records if "redact hook failed" in r.getMessage()]
+    assert len(records) == 1 and records[0].exc_info is None
+    assert "KeyError" in records[0].getMessage()
+
+
+def test_capture_off_keeps_tool_names_rule_outcomes_and_error_types_only() -> None:
+    @st.guard.rule(name="why")
+    def why(call: Any) -> Any:
+        raise RuntimeError(f"rule broke on {call.arguments}")
+
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", capture_content=False)
+    try:
+        with st.span("llm", kind="llm", metadata={"note": "user 4242"}) as span:
+            span.metadata["tools"] = [{"type": "function", "function": {"name": "charge", "description": "4242"}}]
+        with pytest.raises(ValueError):
+            charge("4242")
+    finally:
+        st.guard.clear()
+    llm, tool = memory.spans
+    assert llm.metadata == {"tools": [{"name": "charge", "type": "function"}]}
+    assert tool.error == {"type": "ValueError", "message": MESSAGE_NOT_CAPTURED}
+    verdict = tool.metadata["guard"][0]["verdicts"][0]
+    assert (verdict["rule"], verdict["passed"], verdict["error"], verdict["reason"]) == ("why", None, "RuntimeError", None)
+    assert "4242" not in str([s.to_dict() for s in memory.spans])

@@ -15,6 +15,7 @@ pytest.importorskip("opentelemetry.exporter.otlp.proto.http", reason="extra 'otl
 
 import staso_integrations as st
 from staso_integrations._core.span import Usage
+from tests.no_otel import BLOCK_OTEL
 
 from .conftest import Reply, Server
 
@@ -140,20 +141,14 @@ def test_collector_failure_is_counted_not_raised(otlp_env: Server) -> None:
 
 
 def test_without_the_sdk_everything_else_works_and_otlp_names_the_extra(tmp_path: Path) -> None:
-    code = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name == "opentelemetry" or name.startswith("opentelemetry."):
-            raise ModuleNotFoundError(name)
-sys.meta_path.insert(0, Block())
+    code = BLOCK_OTEL + """
 import staso_integrations as st
 st.init(exporter="jsonl", processor="simple")
 with st.span("fine"):
     pass
 try:
     st.init(exporter="otlp")
-except ImportError as exc:
+except ValueError as exc:  # refused by init(), before any import
     print("ERROR", exc)
 assert not any(name.startswith("opentelemetry") for name in sys.modules)
 """
