@@ -20,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from ._engine import Policy, add_rule, clear, current_policy, set_policy
+from ._engine import Policy, add_rule, clear, current_policy, quarantined, set_policy
 from ._model import Decision, ToolBlocked, ToolCall, Verdict
 
-__all__ = ["Decision", "Policy", "ToolBlocked", "ToolCall", "Verdict", "clear", "current_policy", "policy", "rule"]
+__all__ = [
+    "Decision", "Policy", "ToolBlocked", "ToolCall", "Verdict", "clear", "current_policy", "policy", "quarantined", "rule",
+]  # fmt: skip
 
 R = TypeVar("R", bound=Callable[[ToolCall], Any])
 

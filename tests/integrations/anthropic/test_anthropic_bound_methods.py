@@ -13,13 +13,12 @@ from typing import Any
 
 import anthropic
 import pytest
+from test_anthropic_instrumentor import _otel
+from test_anthropic_streams import COUNT, TEXT, _assert_complete_stream_span
 
 import staso_integrations as st
 from staso_integrations._core.span import Usage
 from staso_integrations.exporters import InMemoryExporter
-
-from test_anthropic_instrumentor import _otel
-from test_anthropic_streams import COUNT, TEXT, _assert_complete_stream_span
 
 HAIKU = "claude-haiku-4-5"
 HELLO = [{"role": "user", "content": "Say hello in French, one word."}]
@@ -115,7 +114,9 @@ def _final_message(manager: Any) -> Any:
 def test_bound_stream_helper(exporter: InMemoryExporter, mode: str, held: str) -> None:
     """``stream = client.messages.stream`` or a manager built before instrumenting."""
     if held == "method":
-        text, final = bound_call(mode, lambda c: c.messages.stream, lambda stream: _final_message(stream(**COUNT)))
+        text, final = bound_call(
+            mode, lambda c: c.messages.stream, lambda stream: _final_message(stream(**COUNT))
+        )
     else:
         text, final = bound_call(mode, lambda c: c.messages.stream(**COUNT), _final_message)
     assert text == TEXT and final.usage.output_tokens == 9
@@ -134,7 +135,11 @@ def test_bound_beta_create(exporter: InMemoryExporter, mode: str) -> None:
     )
     assert message.content[0].text == "Bonjour !"
     [span] = exporter.spans
-    assert (span.provider, span.response_model, span.usage.input) == ("anthropic", "claude-haiku-4-5-20251001", 21)
+    assert (span.provider, span.response_model, span.usage.input) == (
+        "anthropic",
+        "claude-haiku-4-5-20251001",
+        21,
+    )
 
 
 @pytest.mark.vcr
@@ -171,7 +176,9 @@ def test_bound_with_raw_response(exporter: InMemoryExporter, mode: str) -> None:
 @pytest.mark.vcr
 @pytest.mark.default_cassette("vertex_messages.yaml")
 def test_bound_vertex_beta_create(exporter: InMemoryExporter) -> None:
-    with anthropic.AnthropicVertex(region="us-east5", project_id="my-project", access_token="test-token") as client:
+    with anthropic.AnthropicVertex(
+        region="us-east5", project_id="my-project", access_token="test-token"
+    ) as client:
         create = client.beta.messages.create
         st.instrument_all(include=["anthropic"])
         create(model="claude-haiku-4-5@20251001", max_tokens=64, messages=[{"role": "user", "content": "hi"}])

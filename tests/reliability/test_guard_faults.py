@@ -1,0 +1,59 @@
+"""The fault suite, guard side: a rule that never returns does not hold the process at exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+EXIT_BOUND_S = 20.0  # a healthy run of the script takes about a second
+
+APP = textwrap.dedent(
+    """
+    import sys, threading
+    import staso_integrations as st
+
+    st.init(exporter="sqlite", sqlite_path=sys.argv[1])
+
+    @st.guard.rule(budget_ms=100)
+    def never_returns(call):
+        threading.Event().wait()  # a rule stuck on a lock or a dead network peer
+
+    @st.tool(name="lookup")
+    def lookup(q):
+        return q.upper()
+
+    st.guard.policy(mode="enforce", on_error=sys.argv[2])
+    try:
+        print(lookup("ok"), flush=True)
+    except st.guard.ToolBlocked as blocked:
+        print("blocked:", blocked.reason, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("on_error", ["open", "closed"])
+def test_a_rule_that_never_returns_does_not_block_exit(tmp_path: Path, on_error: str) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(APP)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STASO_")}
+    start = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "t.db"), on_error],
+            check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=EXIT_BOUND_S,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the process was still running {EXIT_BOUND_S:g} s later: a hung rule held its exit")
+    elapsed = time.monotonic() - start
+    print(f"exit with a hung rule (on_error={on_error}): {elapsed:.2f} s")
+    assert done.returncode == 0, done.stderr
+    expected = "OK" if on_error == "open" else "blocked: never_returns: over its 100 ms budget"
+    assert done.stdout.strip() == expected
