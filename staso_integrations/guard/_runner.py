@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("staso_integrations")
 
 QUARANTINE_AFTER = 3  # runs over budget before a rule is left out for good
-_MAX_IDLE = 4  # idle threads kept for the next rules; more than that exit
+_MAX_IDLE = 8  # idle threads kept for the next rules; more than that exit
 HANGING = "while its earlier run hangs"
 _RETIRED = f"after {QUARANTINE_AFTER} runs over budget"
 
@@ -80,13 +80,17 @@ class _Threads:
 
 
 _threads = _Threads()
-_lock = threading.Lock()  # guards Health and Run.verdict/late together
+_lock = threading.Lock()  # guards Health, _hanging and Run.verdict/late together
+_hanging: set[Health] = set()  # rules with a run past its budget right now
 
 
 def _after_fork_in_child() -> None:
     global _threads, _lock
-    _threads = _Threads()  # the parent's threads do not exist here
+    _threads = _Threads()  # the parent's threads, stuck ones included, do not exist here
     _lock = threading.Lock()
+    for health in _hanging:
+        health.hanging = False
+    _hanging.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -127,6 +131,7 @@ class Run:
             self.verdict = verdict
             if self.late:
                 self.rule.health.hanging = False
+                _hanging.discard(self.rule.health)
         self.future.set_result(verdict)
 
     def outcome(self) -> Verdict:
@@ -139,6 +144,7 @@ class Run:
             self.late = True
             health = rule.health
             health.hanging = True
+            _hanging.add(health)
             health.hangs += 1
             hangs = health.hangs
         logger.warning(

@@ -1,4 +1,5 @@
-"""The fault suite, guard side: a rule that never returns does not hold the process at exit."""
+"""The fault suite, guard side: a rule that never returns does not hold the process at exit, and
+a forked child judges with guard threads of its own."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+import staso_integrations as st
+from staso_integrations.exporters import InMemoryExporter
+from staso_integrations.guard import ToolBlocked, ToolCall
 from tests.conftest import REPO
 
 EXIT_BOUND_S = 20.0  # a healthy run of the script takes about a second
@@ -57,3 +62,43 @@ def test_a_rule_that_never_returns_does_not_block_exit(tmp_path: Path, on_error:
     assert done.returncode == 0, done.stderr
     expected = "OK" if on_error == "open" else "blocked: never_returns: over its 100 ms budget"
     assert done.stdout.strip() == expected
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_its_own_guard_threads(exporter: InMemoryExporter) -> None:
+    """Idle and stuck guard threads stay in the parent: the child starts its own, and a rule
+    quarantined because its run hangs in the parent is judged again in the child."""
+    release = threading.Event()
+    hang = {"on": True}
+
+    @st.guard.rule(tools=["lookup"], budget_ms=100)
+    def hangs_once(call: ToolCall) -> bool:
+        if hang["on"]:
+            release.wait(30)
+        return call.arguments["q"] != "bad"
+
+    @st.tool(name="lookup")
+    def lookup(q: str) -> str:
+        return q
+
+    try:
+        st.guard.policy(mode="enforce", on_error="closed")
+        with pytest.raises(ToolBlocked, match="over its 100 ms budget"):
+            lookup("x")  # hangs: quarantined in this process
+        hang["on"] = False
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 1
+            try:
+                assert lookup("ok") == "ok"
+                try:
+                    lookup("bad")
+                except ToolBlocked as blocked:
+                    code = 0 if "hangs_once: failed" in str(blocked) else 3
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        release.set()
+        st.guard.clear()
