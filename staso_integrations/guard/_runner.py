@@ -65,18 +65,20 @@ class _Threads:
         with self.lock:
             reuse = self.idle > 0
             if reuse:
-                self.idle -= 1  # that waiting thread takes this task
-        self.tasks.put(task)
-        if not reuse:
-            threading.Thread(target=self._work, name="staso-guard", daemon=True).start()
+                self.idle -= 1  # a waiting thread takes this task
+        if reuse:
+            self.tasks.put(task)
+        else:  # raises RuntimeError when no thread can be started; nothing was queued then
+            threading.Thread(target=self._work, args=(task,), name="staso-guard", daemon=True).start()
 
-    def _work(self) -> None:
+    def _work(self, task: Callable[[], None]) -> None:
         while True:
-            self.tasks.get()()
+            task()
             with self.lock:
                 if self.idle >= _MAX_IDLE:
                     return
                 self.idle += 1
+            task = self.tasks.get()
 
 
 _threads = _Threads()

@@ -15,7 +15,7 @@ import pytest
 
 import staso_integrations as st
 from staso_integrations.exporters import InMemoryExporter
-from staso_integrations.guard import ToolBlocked, ToolCall
+from staso_integrations.guard import ToolBlocked, ToolCall, _runner
 
 release = threading.Event()
 
@@ -194,3 +194,20 @@ def test_a_rule_raising_any_base_exception_is_a_rule_error(
         assert tool("x") == "lookup x"
     verdict = exporter.spans[-1].metadata["guard"][0]["verdicts"][0]
     assert verdict["passed"] is None and verdict["error"].startswith(type(raised).__name__)
+
+
+def test_no_thread_to_be_had_is_a_rule_error(
+    tools: Tools, exporter: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At interpreter shutdown (or at the OS thread limit) no thread can start: an error verdict."""
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(_runner, "_threads", _runner._Threads())  # no idle thread to reuse
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    st.guard.rule(_no_system_paths)
+    st.guard.policy(mode="enforce", on_error="open")
+    assert tools("lookup")("/tmp/x") == "lookup /tmp/x"
+    verdict = exporter.spans[-1].metadata["guard"][0]["verdicts"][0]
+    assert verdict["error"] == "not run: can't create new thread at interpreter shutdown"
