@@ -25,6 +25,20 @@ HELLO = [{"role": "user", "content": "Say hello in French, one word."}]
 MODES = ["sync", "async"]
 
 
+def sync_and_async(cassette: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Replay ``cassette``, once with each client."""
+
+    def mark(test: Callable[..., None]) -> Callable[..., None]:
+        test = pytest.mark.parametrize("mode", MODES)(test)
+        return pytest.mark.vcr(pytest.mark.default_cassette(cassette)(test))
+
+    return mark
+
+
+def hello(method: Any) -> Any:
+    return method(model=HAIKU, max_tokens=256, system="You are terse.", messages=HELLO)
+
+
 async def _settle(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
@@ -46,9 +60,7 @@ def bound_call(mode: str, bind: Callable[[Any], Any], use: Callable[[Any], Any],
     return asyncio.run(main())
 
 
-@pytest.mark.vcr
-@pytest.mark.default_cassette("messages_basic.yaml")
-@pytest.mark.parametrize("mode", MODES)
+@sync_and_async("messages_basic.yaml")
 def test_bound_create(exporter: InMemoryExporter, mode: str) -> None:
     message = bound_call(
         mode,
@@ -78,9 +90,7 @@ def _iterate(stream: Any) -> Any:
         return list(stream)
 
 
-@pytest.mark.vcr
-@pytest.mark.default_cassette("messages_stream.yaml")
-@pytest.mark.parametrize("mode", MODES)
+@sync_and_async("messages_stream.yaml")
 def test_bound_create_stream(exporter: InMemoryExporter, mode: str) -> None:
     async def open_async(create: Any) -> Any:
         return await _settle(_iterate(await create(stream=True, **COUNT)))
@@ -107,9 +117,7 @@ def _final_message(manager: Any) -> Any:
         return "".join(stream.text_stream), stream.get_final_message()
 
 
-@pytest.mark.vcr
-@pytest.mark.default_cassette("messages_stream.yaml")
-@pytest.mark.parametrize("mode", MODES)
+@sync_and_async("messages_stream.yaml")
 @pytest.mark.parametrize("held", ["method", "manager"])
 def test_bound_stream_helper(exporter: InMemoryExporter, mode: str, held: str) -> None:
     """``stream = client.messages.stream`` or a manager built before instrumenting."""
@@ -124,15 +132,9 @@ def test_bound_stream_helper(exporter: InMemoryExporter, mode: str, held: str) -
     _assert_complete_stream_span(span)
 
 
-@pytest.mark.vcr
-@pytest.mark.default_cassette("beta_messages_basic.yaml")
-@pytest.mark.parametrize("mode", MODES)
+@sync_and_async("beta_messages_basic.yaml")
 def test_bound_beta_create(exporter: InMemoryExporter, mode: str) -> None:
-    message = bound_call(
-        mode,
-        lambda client: client.beta.messages.create,
-        lambda create: create(model=HAIKU, max_tokens=256, system="You are terse.", messages=HELLO),
-    )
+    message = bound_call(mode, lambda client: client.beta.messages.create, hello)
     assert message.content[0].text == "Bonjour !"
     [span] = exporter.spans
     assert (span.provider, span.response_model, span.usage.input) == (
@@ -142,9 +144,7 @@ def test_bound_beta_create(exporter: InMemoryExporter, mode: str) -> None:
     )
 
 
-@pytest.mark.vcr
-@pytest.mark.default_cassette("messages_count_tokens.yaml")
-@pytest.mark.parametrize("mode", MODES)
+@sync_and_async("messages_count_tokens.yaml")
 def test_bound_count_tokens(exporter: InMemoryExporter, mode: str) -> None:
     result = bound_call(
         mode,
@@ -159,15 +159,9 @@ def test_bound_count_tokens(exporter: InMemoryExporter, mode: str) -> None:
     assert span.usage is None
 
 
-@pytest.mark.vcr
-@pytest.mark.default_cassette("messages_basic.yaml")
-@pytest.mark.parametrize("mode", MODES)
+@sync_and_async("messages_basic.yaml")
 def test_bound_with_raw_response(exporter: InMemoryExporter, mode: str) -> None:
-    raw = bound_call(
-        mode,
-        lambda client: client.messages.with_raw_response.create,
-        lambda create: create(model=HAIKU, max_tokens=256, system="You are terse.", messages=HELLO),
-    )
+    raw = bound_call(mode, lambda client: client.messages.with_raw_response.create, hello)
     assert raw.headers["request-id"] == "req_011CVT5nQ1kq9x4GJ2sEbM7a"
     [span] = exporter.spans
     assert span.ended and span.metadata["raw_response"] is True and span.request_model == HAIKU
@@ -187,16 +181,14 @@ def test_bound_vertex_beta_create(exporter: InMemoryExporter) -> None:
     assert span.usage == Usage(input=8, output=5, cache_read=0, cache_write=0)
 
 
-@pytest.mark.vcr
-@pytest.mark.default_cassette("messages_basic.yaml")
-@pytest.mark.parametrize("mode", MODES)
+@sync_and_async("messages_basic.yaml")
 def test_bound_call_is_reported_once(exporter: InMemoryExporter, mode: str) -> None:
     """Neither doubled with the SDK's own OTel span, nor with a resource hook's span."""
     provider, memory = _otel()
     bound_call(
         mode,
         lambda client: client.messages.create,
-        lambda create: create(model=HAIKU, max_tokens=256, system="You are terse.", messages=HELLO),
+        hello,
         open_telemetry={"tracer_provider": provider},
     )
     assert memory.get_finished_spans() == ()
