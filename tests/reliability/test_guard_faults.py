@@ -16,6 +16,7 @@ import pytest
 import staso_integrations as st
 from staso_integrations.exporters import InMemoryExporter
 from staso_integrations.guard import ToolBlocked, ToolCall
+from staso_integrations.store import TraceFilter, TraceStore
 from tests.conftest import REPO
 
 EXIT_BOUND_S = 20.0  # a healthy run of the script takes about a second
@@ -35,17 +36,29 @@ APP = textwrap.dedent(
     def lookup(q):
         return q.upper()
 
-    st.guard.policy(mode="enforce", on_error=sys.argv[2])
-    try:
-        print(lookup("ok"), flush=True)
-    except st.guard.ToolBlocked as blocked:
-        print("blocked:", blocked.reason, flush=True)
+    if sys.argv[2] == "proposed":  # judged on the pipeline's thread, up to the exit flush
+        with st.span("chat", kind="llm") as llm:
+            llm.tool_calls = [{"id": "c1", "name": "lookup", "arguments": '{"q": "ok"}'}]
+        print("proposed", flush=True)
+    else:
+        st.guard.policy(mode="enforce", on_error=sys.argv[2])
+        try:
+            print(lookup("ok"), flush=True)
+        except st.guard.ToolBlocked as blocked:
+            print("blocked:", blocked.reason, flush=True)
     """
 )
 
 
-@pytest.mark.parametrize("on_error", ["open", "closed"])
-def test_a_rule_that_never_returns_does_not_block_exit(tmp_path: Path, on_error: str) -> None:
+@pytest.mark.parametrize(
+    ("on_error", "expected"),
+    [
+        ("open", "OK"),
+        ("closed", "blocked: never_returns: over its 100 ms budget"),
+        ("proposed", "proposed"),  # a tool call an llm response proposes
+    ],
+)
+def test_a_rule_that_never_returns_does_not_block_exit(tmp_path: Path, on_error: str, expected: str) -> None:
     script = tmp_path / "app.py"
     script.write_text(APP)
     env = {k: v for k, v in os.environ.items() if not k.startswith("STASO_")}
@@ -60,8 +73,14 @@ def test_a_rule_that_never_returns_does_not_block_exit(tmp_path: Path, on_error:
     elapsed = time.monotonic() - start
     print(f"exit with a hung rule (on_error={on_error}): {elapsed:.2f} s")
     assert done.returncode == 0, done.stderr
-    expected = "OK" if on_error == "open" else "blocked: never_returns: over its 100 ms budget"
     assert done.stdout.strip() == expected
+    store = TraceStore(str(tmp_path / "t.db"))
+    try:
+        assert [t["name"] for t in store.list_traces(TraceFilter())] == [
+            "chat" if on_error == "proposed" else "lookup"
+        ]
+    finally:
+        store.close()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
