@@ -46,7 +46,9 @@ def rule(
     Args:
         name: the rule's name in verdicts (default: the function name); re-using a name replaces it.
         tools / agents / environments: judge only calls of these (default: all).
-        budget_ms: time a rule may take; over it, the verdict is an error and ``on_error`` decides.
+        budget_ms: time a rule may take; over it, the verdict is an error and ``on_error`` decides,
+            and the rule is quarantined (see :func:`quarantined`). The rules of a call run side by
+            side, so the call waits at most the largest budget among them.
 
     Raises:
         ValueError: ``fn`` is not callable or ``budget_ms`` is not positive.

@@ -188,5 +188,7 @@ async def ajudge(call: ToolCall, span: Span | None) -> Decision | None:
 
 
 def quarantined() -> dict[str, str]:
-    """Rules left out of judging now, by name, with why (see ``_runner``)."""
+    """Rules left out of judging right now, by name, with the reason: ``while its earlier run
+    hangs`` (back once that run returns) or ``after 3 runs over budget`` (until registered again).
+    A quarantined rule's verdict is an error, and ``on_error`` decides."""
     return _runner.quarantined(list(_rules.values()))
