@@ -20,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from ._engine import Policy, add_rule, clear, current_policy, set_policy
+from ._engine import Policy, add_rule, clear, current_policy, quarantined, set_policy
 from ._model import Decision, ToolBlocked, ToolCall, Verdict
 
-__all__ = ["Decision", "Policy", "ToolBlocked", "ToolCall", "Verdict", "clear", "current_policy", "policy", "rule"]
+__all__ = [
+    "Decision", "Policy", "ToolBlocked", "ToolCall", "Verdict", "clear", "current_policy", "policy", "quarantined", "rule",
+]  # fmt: skip
 
 R = TypeVar("R", bound=Callable[[ToolCall], Any])
 
@@ -44,7 +46,9 @@ def rule(
     Args:
         name: the rule's name in verdicts (default: the function name); re-using a name replaces it.
         tools / agents / environments: judge only calls of these (default: all).
-        budget_ms: time a rule may take; over it, the verdict is an error and ``on_error`` decides.
+        budget_ms: time a rule may take; over it, the verdict is an error and ``on_error`` decides,
+            and the rule is quarantined (see :func:`quarantined`). The rules of a call run side by
+            side, so the call waits at most the largest budget among them.
 
     Raises:
         ValueError: ``fn`` is not callable or ``budget_ms`` is not positive.

@@ -1,23 +1,21 @@
 """Rules, the policy, and judging a tool call under the policy.
 
-Rules run on a small thread pool so a rule over its time budget cannot hold the tool call
-longer than the budget; it is recorded as an error verdict and ``on_error`` decides.
+Rules run on guard threads (``_runner``) so a rule over its time budget cannot hold the tool
+call longer than the budget; it is recorded as an error verdict and ``on_error`` decides.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._core.context import current_agent_name, current_span, current_trace_attributes
 from .._core.runtime import get_runtime
 from .._core.span import Span
+from . import _runner
 from ._model import Decision, ToolCall, Verdict
 
 MODES = ("audit", "enforce")
@@ -34,6 +32,7 @@ class Rule:
     agents: frozenset[str] | None
     environments: frozenset[str] | None
     budget_ms: float
+    health: _runner.Health = field(default_factory=_runner.Health, compare=False, repr=False)
 
     def applies(self, call: ToolCall) -> bool:
         return (
@@ -52,8 +51,6 @@ class Policy:
 
 _rules: dict[str, Rule] = {}
 _policy = Policy()
-_pool: concurrent.futures.ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
 
 
 def _choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -126,15 +123,6 @@ def tool_call(tool_name: str, arguments: dict[str, Any], source: str, span: Span
                     attrs.session_id, environment, trace_id, span_id)  # fmt: skip
 
 
-def _executor() -> concurrent.futures.ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="staso-guard")
-    return _pool
-
-
 def _normalize(rule: Rule, result: Any, started: float) -> Verdict:
     duration = (time.perf_counter() - started) * 1000
     if isinstance(result, Verdict):
@@ -149,17 +137,10 @@ def _normalize(rule: Rule, result: Any, started: float) -> Verdict:
                    error=f"rule returned {type(result).__name__}; return a Verdict, a bool, or a dict with 'passed'")  # fmt: skip
 
 
-def _run(rule: Rule, call: ToolCall) -> Verdict:
+def _evaluate(rule: Rule, call: ToolCall) -> Verdict:
+    """On a guard thread; what the rule raises becomes an error verdict there (``_runner``)."""
     started = time.perf_counter()
-    try:
-        return _normalize(rule, rule.fn(call), started)
-    except Exception as exc:
-        return Verdict(None, rule=rule.name, error=f"{type(exc).__name__}: {exc}",
-                       duration_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
-
-
-def _over_budget(rule: Rule) -> Verdict:
-    return Verdict(None, rule=rule.name, error=f"over its {rule.budget_ms:g} ms budget", duration_ms=rule.budget_ms)
+    return _normalize(rule, rule.fn(call), started)
 
 
 def _decide(call: ToolCall, verdicts: list[Verdict], span: Span | None, may_block: bool) -> Decision:
@@ -178,14 +159,8 @@ def judge(call: ToolCall, span: Span | None, *, may_block: bool = True) -> Decis
     rules = [rule for rule in _rules.values() if rule.applies(call)]
     if not rules:
         return None
-    futures = [(rule, _executor().submit(_run, rule, call)) for rule in rules]
-    verdicts = []
-    for rule, future in futures:
-        try:
-            verdicts.append(future.result(timeout=rule.budget_ms / 1000))
-        except concurrent.futures.TimeoutError:
-            verdicts.append(_over_budget(rule))
-    return _decide(call, verdicts, span, may_block)
+    since = time.monotonic()
+    return _decide(call, _runner.wait(_runner.start(rules, call, _evaluate), since), span, may_block)
 
 
 def judge_proposed(span: Span) -> None:
@@ -208,11 +183,12 @@ async def ajudge(call: ToolCall, span: Span | None) -> Decision | None:
     rules = [rule for rule in _rules.values() if rule.applies(call)]
     if not rules:
         return None
+    since = time.monotonic()
+    return _decide(call, await _runner.await_all(_runner.start(rules, call, _evaluate), since), span, True)
 
-    async def one(rule: Rule) -> Verdict:
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(_executor().submit(_run, rule, call)), rule.budget_ms / 1000)
-        except asyncio.TimeoutError:
-            return _over_budget(rule)
 
-    return _decide(call, list(await asyncio.gather(*(one(rule) for rule in rules))), span, True)
+def quarantined() -> dict[str, str]:
+    """Rules left out of judging right now, by name, with the reason: ``while its earlier run
+    hangs`` (back once that run returns) or ``after 3 runs over budget`` (until registered again).
+    A quarantined rule's verdict is an error, and ``on_error`` decides."""
+    return _runner.quarantined(list(_rules.values()))

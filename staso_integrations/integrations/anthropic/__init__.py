@@ -8,6 +8,14 @@ same ``Messages`` classes serve ``Anthropic``, ``AnthropicBedrock``, ``Anthropic
 patched methods when it is first accessed. The Bedrock and Vertex beta ``Messages`` classes
 copy ``create``/``parse``/``stream`` from the first-party beta class at import
 (``anthropic/lib/bedrock/_beta_messages.py``), so they get their own patches.
+
+A method the user bound before ``instrument_all()`` (``create = client.messages.create``, a
+``with_raw_response`` wrapper, a ``messages.stream()`` manager) holds the original function, so
+the resource hooks never see its calls. They still pass through ``SyncAPIClient.request`` /
+``AsyncAPIClient.request`` (the generated client base that OpenAI's hook uses too), looked up on
+the class at each call: a second hook there traces a messages request that no resource hook
+claimed, from the arguments the SDK carries in ``options.json_data``. Inside a traced call it
+costs one context-variable read.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ from collections.abc import Sequence
 from .._base import Instrumentor
 from .._patching import Patch
 from ._wrappers import (
+    async_wrap_client_request,
     async_wrap_count_tokens,
     async_wrap_messages_create,
     async_wrap_messages_stream,
     skip_sdk_span,
+    wrap_client_request,
     wrap_count_tokens,
     wrap_messages_create,
     wrap_messages_stream,
@@ -62,6 +72,9 @@ class AnthropicInstrumentor(Instrumentor):
         ]
         for module in _COPIES:  # Bedrock/Vertex beta: copies made at import
             patches += _message_patches(module, count_tokens=False, optional=True)
+        # Methods bound before we patched reach the API only through the client's request().
+        patches.append(Patch("anthropic._base_client", "SyncAPIClient.request", wrap_client_request))
+        patches.append(Patch("anthropic._base_client", "AsyncAPIClient.request", async_wrap_client_request))
         # The SDK's own OpenTelemetry call span would report each traced call a second time.
         patches.append(Patch("anthropic._base_client", "start_api_call_span", skip_sdk_span, optional=True))
         return patches

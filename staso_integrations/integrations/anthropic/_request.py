@@ -27,10 +27,37 @@ _PARAMS = (
 _ITERABLE_ARGS = ("messages", "tools", "system", "stop_sequences", "betas")
 
 
-def provider_of(resource: Any) -> str:
-    """``anthropic``, ``bedrock`` or ``vertex``, from the client that owns the resource."""
-    name = getattr(getattr(resource, "_client", None), "_gen_ai_provider_name", "anthropic")
-    return _PROVIDERS.get(name, "anthropic")
+# POST routes of the messages endpoints -> whether it is ``count_tokens``. The beta resource
+# posts to the same paths (``?beta=true`` is added later from ``qualifiers``), and Bedrock and
+# Vertex rewrite them only inside ``request()`` (``_prepare_options``), after our hook reads them.
+_ROUTES = {"/v1/messages": False, "/v1/messages/count_tokens": True}
+_BETA_HEADER = "anthropic-beta"
+
+
+def provider_of(client: Any) -> str:
+    """``anthropic``, ``bedrock`` or ``vertex``, from the client (``BaseClient``)."""
+    return _PROVIDERS.get(getattr(client, "_gen_ai_provider_name", "anthropic"), "anthropic")
+
+
+def read_options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool] | None:
+    """``(arguments, is_count_tokens)`` of a ``request(cast_to, options, ...)`` call to a
+    messages endpoint, ``None`` for any other request.
+
+    ``options.json_data`` holds the arguments as the user passed them (the SDK prepares the body
+    later, inside ``request()``), so the same readers serve both hooks; ``betas`` travel as a
+    header and are put back under their argument name.
+    """
+    options: Any = args[1] if len(args) > 1 else kwargs.get("options")
+    count = _ROUTES.get(getattr(options, "url", None))  # type: ignore[arg-type]
+    if count is None or options.method.lower() != "post" or not isinstance(options.json_data, dict):
+        return None
+    arguments = options.json_data
+    materialize(arguments)  # in the SDK's own dict, before any copy of it is read
+    headers = options.headers
+    betas = headers.get(_BETA_HEADER) if isinstance(headers, Mapping) else None
+    if isinstance(betas, str):
+        arguments = {**arguments, "betas": betas.split(",")}
+    return arguments, count
 
 
 def materialize(kwargs: dict[str, Any]) -> None:

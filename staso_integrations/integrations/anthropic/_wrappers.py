@@ -17,7 +17,7 @@ from ..._core.span import Span
 from .._llm import capture_content, start_llm_span
 from .._patching import Wrapper
 from .._stream import AsyncStreamProxy, SyncStreamProxy
-from ._request import materialize, provider_of, record_request
+from ._request import materialize, provider_of, read_options, record_request
 from ._response import record_message
 from ._stream import AsyncStreamManagerProxy, MessageAccumulator, SyncStreamManagerProxy
 
@@ -50,16 +50,16 @@ class _Call:
         self.count = count
 
 
-Begin = Callable[[Any, dict[str, Any]], "_Call | None"]
+Begin = Callable[[Any, tuple[Any, ...], dict[str, Any]], "_Call | None"]
 
 
-def _begin(instance: Any, kwargs: dict[str, Any], stream: bool) -> _Call | None:
+def _begin(client: Any, kwargs: dict[str, Any], stream: bool) -> _Call | None:
     with guard("anthropic.start"):
         materialize(kwargs)
         model = kwargs.get("model")
         span = start_llm_span(
             f"{OPERATION} {model}",
-            provider=provider_of(instance),
+            provider=provider_of(client),
             operation=OPERATION,
             request_model=model if isinstance(model, str) else None,
             stream=stream,
@@ -70,22 +70,42 @@ def _begin(instance: Any, kwargs: dict[str, Any], stream: bool) -> _Call | None:
     return None
 
 
-def _begin_message(instance: Any, kwargs: dict[str, Any]) -> _Call | None:
-    return _begin(instance, kwargs, kwargs.get("stream") is True)
+def _begin_message(resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+    return _begin(getattr(resource, "_client", None), kwargs, kwargs.get("stream") is True)
 
 
 # count_tokens: a short ``custom`` span, not an llm one. It is a network call worth its latency
 # and errors, but it generates nothing: it gets no usage (trace roll-ups would count its tokens
 # as spent, and price them) and it must not claim a framework's llm span (``start_llm_span``).
-def _begin_count(instance: Any, kwargs: dict[str, Any]) -> _Call | None:
+def _count(client: Any, kwargs: dict[str, Any]) -> _Call | None:
     with guard("anthropic.count_tokens.start"):
         materialize(kwargs)
         model = kwargs.get("model")
         span = start_span(f"count_tokens {model}", "custom")
-        span.provider = provider_of(instance)
+        span.provider = provider_of(client)
         span.operation = "count_tokens"
         span.request_model = model if isinstance(model, str) else None
         return _Call(span, False, False, count=True)
+    return None
+
+
+def _begin_count(resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+    return _count(getattr(resource, "_client", None), kwargs)
+
+
+def _begin_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+    """``request()`` of a messages call that no resource hook traced: the user bound the method
+    (``create = client.messages.create``, a ``with_raw_response`` wrapper, a stream manager)
+    before we patched, or posted to the route directly. Inside a traced call it passes through."""
+    if _traced_call.get():
+        return None
+    with guard("anthropic.request"):
+        read = read_options(args, kwargs)
+        if read is not None:
+            arguments, count = read
+            if count:
+                return _count(client, arguments)
+            return _begin(client, arguments, kwargs.get("stream") is True)
     return None
 
 
@@ -115,7 +135,7 @@ def _finish(call: _Call, result: Any, proxy: type) -> Any:
 
 def _sync_wrapper(begin: Begin) -> Wrapper:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = begin(instance, kwargs)
+        call = begin(instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -131,7 +151,7 @@ def _sync_wrapper(begin: Begin) -> Wrapper:
 
 def _async_wrapper(begin: Begin) -> Wrapper:
     async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = begin(instance, kwargs)
+        call = begin(instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -150,11 +170,14 @@ wrap_messages_create = _sync_wrapper(_begin_message)
 async_wrap_messages_create = _async_wrapper(_begin_message)
 wrap_count_tokens = _sync_wrapper(_begin_count)
 async_wrap_count_tokens = _async_wrapper(_begin_count)
+# ``SyncAPIClient.request`` / ``AsyncAPIClient.request``: what the resource hooks did not see.
+wrap_client_request = _sync_wrapper(_begin_request)
+async_wrap_client_request = _async_wrapper(_begin_request)
 
 
 def _stream_starter(instance: Any, kwargs: dict[str, Any]) -> Any:
     def start() -> tuple[Span, MessageAccumulator] | None:
-        call = _begin(instance, kwargs, True)
+        call = _begin(getattr(instance, "_client", None), kwargs, True)
         return None if call is None else (call.span, MessageAccumulator(call.capture))
 
     return start

@@ -43,7 +43,7 @@ _TARGETS = [
     (m.__name__, cls, "count_tokens")
     for m in (first_party, beta_messages)
     for cls in ("Messages", "AsyncMessages")
-]
+] + [("anthropic._base_client", cls, "request") for cls in ("SyncAPIClient", "AsyncAPIClient")]
 
 
 def _attrs() -> dict[tuple[str, str, str], Any]:
