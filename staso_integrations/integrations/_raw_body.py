@@ -60,20 +60,23 @@ class BodyWatcher:
                 assert self.handler is not None
                 self.handler.on_chunk(self.build(json.loads(data)))
 
+    def decode(self) -> None:
+        """Write what was read into the span (stream handler's totals, or the parsed body)."""
+        self.done = True
+        with guard("raw_body.decode"):
+            if self.handler is not None:
+                self.handler.on_end(self.span)
+            elif self.buffer:
+                self.record(self.span, self.build(json.loads(self.buffer)))
+
     def finish(self, error: BaseException | None = None) -> None:
         if self.done:
             return
-        self.done = True
-        span = self.span
-        with guard("raw_body.finish"):
-            if self.handler is not None:
-                self.handler.on_end(span)
-            elif self.buffer:
-                self.record(span, self.build(json.loads(self.buffer)))
+        self.decode()
         if error is not None:
-            span.fail(error)
+            self.span.fail(error)
         else:
-            span.end()
+            self.span.end()
 
 
 class _WatchedBody(wrapt.ObjectProxy):  # type: ignore[type-arg]
@@ -137,6 +140,26 @@ class _WatchedBody(wrapt.ObjectProxy):  # type: ignore[type-arg]
 
     def __del__(self) -> None:
         self._self_watcher.finish()
+
+
+def record_raw(result: Any, span: Span, handler: StreamHandler | None, record: Record) -> bool:
+    """Fill ``span`` from a raw response (``with_raw_response``, ``with_streaming_response``)
+    the user gets as is; ``True`` when the span ends later, with the body the user reads.
+
+    A body the SDK already read (a non-stream ``with_raw_response``) is decoded from its bytes
+    now, the way the SDK's ``parse()`` would (which may be a coroutine: we never call it)."""
+    if watch_body(result, span, handler, record):
+        return True
+    http_response = getattr(result, "http_response", None)
+    if getattr(http_response, "is_stream_consumed", False):  # buffered: decoding it reads nothing new
+        build = _builder(result, stream=handler is not None)
+        if build is not None:
+            watcher = BodyWatcher(span, build, handler, record)
+            watcher.feed(http_response.content)
+            watcher.feed(b"\n\n")  # a body without its final blank line still ends its last event
+            if not watcher.done:  # an OpenAI stream's ``[DONE]`` already ended it
+                watcher.decode()
+    return False
 
 
 def watch_body(result: Any, span: Span, handler: StreamHandler | None, record: Record) -> bool:

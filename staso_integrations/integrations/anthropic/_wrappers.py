@@ -16,6 +16,7 @@ from ..._core.runtime import start_span
 from ..._core.span import Span
 from .._llm import capture_content, start_llm_span
 from .._patching import Wrapper
+from .._raw_body import record_raw
 from .._stream import AsyncStreamProxy, SyncStreamProxy
 from ._request import materialize, provider_of, read_options, record_request
 from ._response import record_message
@@ -124,8 +125,12 @@ def _finish(call: _Call, result: Any, proxy: type) -> Any:
             span.metadata["input_tokens"] = getattr(result, "input_tokens", None)
         elif hasattr(result, "stop_reason"):
             record_message(span, result, call.capture)
-        else:  # with_raw_response / with_streaming_response: we never read the body for the user
+        else:  # with_raw_response / with_streaming_response: the user reads the body
             span.metadata["raw_response"] = True
+            capture = call.capture
+            handler = MessageAccumulator(capture) if call.stream else None
+            if record_raw(result, span, handler, lambda span, message: record_message(span, message, capture)):
+                return result  # the span ends with the body the user reads
         span.end()
         return result
     with guard("anthropic.finish.end"):

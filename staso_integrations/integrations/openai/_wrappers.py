@@ -7,7 +7,7 @@ from typing import Any
 from ..._core.guard import guard
 from ..._core.span import Span
 from .._llm import capture_content, start_llm_span
-from .._raw_body import watch_body
+from .._raw_body import record_raw
 from .._stream import AsyncStreamProxy, SyncStreamProxy, finish_stream
 from ._request import RequestInfo, read_request, record_request
 from ._response import record_response
@@ -64,28 +64,18 @@ def finish_call(call: Call, result: Any, proxy: type[SyncStreamProxy | AsyncStre
 
 
 def _record_raw(call: Call, result: Any) -> bool:
-    """``with_raw_response``/``with_streaming_response``: the user gets the SDK object as is.
-
-    A non-stream ``with_raw_response`` body is already read, and ``LegacyAPIResponse.parse()``
-    caches its result, so parsing it here costs the user nothing later. Any other body is the
-    user's to read: it is watched as they read it, and the span ends with it (``True``)."""
+    """``with_raw_response``/``with_streaming_response``: the user gets the SDK object as is;
+    ``True`` when the span ends with the body the user reads."""
     span, info = call.span, call.info
     span.metadata["raw_response"] = info.raw
     request_id = getattr(result, "request_id", None)
     if request_id:
         span.metadata["request_id"] = request_id
-    if info.raw == "true" and not info.stream:
-        try:
-            parsed = result.parse()
-        except Exception:  # noqa: BLE001 - a parse error is the user's to see when they call parse()
-            return False
-        record_response(span, info.operation, parsed, call.capture)
-        return False
     handler = stream_handler(info.operation, call.capture) if info.stream else None
     if info.stream and handler is None:
         return False
     operation, capture = info.operation, call.capture
-    return watch_body(result, span, handler, lambda span, parsed: record_response(span, operation, parsed, capture))
+    return record_raw(result, span, handler, lambda span, parsed: record_response(span, operation, parsed, capture))
 
 
 def wrap_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -229,7 +229,7 @@ def test_vertex_messages(traced: InMemoryExporter, beta: bool) -> None:
 
 @pytest.mark.vcr
 @pytest.mark.default_cassette("messages_basic.yaml")
-def test_with_raw_response_is_traced_without_reading_the_body(traced: InMemoryExporter) -> None:
+def test_with_raw_response_keeps_its_numbers(traced: InMemoryExporter) -> None:
     with anthropic.Anthropic() as client:
         raw = client.messages.with_raw_response.create(
             model=HAIKU, max_tokens=256, system="You are terse.", messages=HELLO
@@ -238,7 +238,10 @@ def test_with_raw_response_is_traced_without_reading_the_body(traced: InMemoryEx
         assert raw.parse().content[0].text == "Bonjour !"
     [span] = traced.spans
     assert span.ended and span.metadata["raw_response"] is True
-    assert span.request_model == HAIKU and span.usage is None
+    assert (span.request_model, span.response_model) == (HAIKU, "claude-haiku-4-5-20251001")
+    assert span.usage == Usage(input=21, output=6, cache_read=0, cache_write=0)
+    assert span.cost_usd is not None and span.finish_reason == "end_turn"
+    assert span.output == {"role": "assistant", "content": [{"type": "text", "text": "Bonjour !"}]}
 
 
 @pytest.mark.vcr

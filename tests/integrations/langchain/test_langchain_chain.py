@@ -179,7 +179,33 @@ def test_chat_anthropic_is_one_llm_span_with_cache_reads_in_input(
     assert [s.kind for s in exporter.spans].count("llm") == 1
     llm = exporter.by_name("ChatAnthropic")
     assert (llm.provider, llm.response_model) == ("anthropic", "claude-haiku-4-5-20251001")
-    assert llm.usage == Usage(input=25 + 1400, output=14, total=1439, cache_read=1400, cache_write=0)
+    # the SDK's usage, read by the provider hook from the raw response LangChain parses
+    assert llm.usage == Usage(input=25 + 1400, output=14, cache_read=1400, cache_write=0)
     assert llm.finish_reason == "end_turn"
     assert llm.cost_usd is not None and llm.cost_usd > 0
     assert exporter.traces[llm.trace_id].usage.input == 1425
+
+
+@pytest.mark.default_cassette("chat_anthropic_stream.yaml")
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_chat_anthropic_stream_takes_usage_from_the_sdk_events(
+    exporter: InMemoryExporter, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    from langchain_anthropic import ChatAnthropic
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", os.environ.get("ANTHROPIC_API_KEY", "sk-ant-test-not-a-key"))
+    st.instrument_all(include=["langchain", "anthropic"])
+    model = ChatAnthropic(model="claude-haiku-4-5", max_tokens=256, max_retries=0)
+
+    async def collect() -> list[Any]:
+        return [chunk async for chunk in model.astream("Count to three.")]
+
+    chunks = list(model.stream("Count to three.")) if mode == "sync" else asyncio.run(collect())
+    assert "".join(c.content if isinstance(c.content, str) else "" for c in chunks) == "One, two, three."
+
+    (llm,) = exporter.spans  # LangChain's llm span, filled by the provider hook: one span per call
+    assert (llm.name, llm.provider, llm.stream) == ("ChatAnthropic", "anthropic", True)
+    # the last message_delta's output_tokens (9) and message_start's input (13), as the SDK sent them
+    assert llm.usage == Usage(input=13, output=9, cache_read=0, cache_write=0)
+    assert llm.response_model == "claude-haiku-4-5-20251001" and llm.finish_reason == "end_turn"
+    assert llm.ttft_ms is not None and llm.cost_usd is not None
