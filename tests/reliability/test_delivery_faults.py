@@ -23,7 +23,7 @@ from tests.conftest import REPO
 from tests.exporters.conftest import Reply, Server, decode_otlp, validate_ingest
 
 from staso_integrations._core.runtime import open_span
-from staso_integrations.exporters._spool import Spool, gzip_body
+from staso_integrations.exporters._spool import gzip_body
 from staso_integrations.exporters._staso_payload import encode_batch
 
 KEY = "sk-staso-test-0123456789abcdef"
@@ -180,13 +180,13 @@ def _exit_time(code: str, env: dict[str, str], cwd: Path) -> tuple[float, str]:
 
 def test_two_processes_draining_one_spool_send_each_batch_once(ingest: Server, tmp_path: Path) -> None:
     spool = tmp_path / "spool"
-    writer = Spool(str(spool), 50_000_000)
+    spool.mkdir()
     keys = []
-    for n in range(30):
+    for n in range(30):  # what an earlier process left: one file per batch, named as the spool names them
         span = open_span(f"b{n}", "custom", None)
         span.end_ns = span.start_ns + 1
         key = f"{n:032x}"
-        writer.put(key, gzip_body(encode_batch([span], [])), 1, claimed=False)
+        (spool / f"{time.time_ns():020d}-{key}-1.json.gz").write_bytes(gzip_body(encode_batch([span], [])))
         keys.append(key)
     ingest.default = Reply(200, hang_s=0.05)  # slow enough for the two to overlap
 
@@ -202,12 +202,12 @@ def test_two_processes_draining_one_spool_send_each_batch_once(ingest: Server, t
     assert sorted(sent) == sorted(keys)  # each once, with the key it was spooled under
 
 
-def test_spool_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+def test_spool_is_owner_only_whatever_the_umask(ingest: Server, tmp_path: Path) -> None:
+    ingest.stop()  # down: the batch stays in the spool
     spool = tmp_path / "deep" / "spool"
-    previous = os.umask(0)
-    try:
-        entry = Spool(str(spool), 1_000_000).put("0" * 32, gzip_body(b"{}"), 1, claimed=False)
-    finally:
-        os.umask(previous)
-    assert stat.S_IMODE(spool.stat().st_mode) == 0o700
-    assert stat.S_IMODE(os.stat(entry.path).st_mode) == 0o600
+    code = "import os\nos.umask(0)\n" + SHORT_APP
+    subprocess.run([sys.executable, "-c", code], env=_staso_env(ingest, spool), cwd=tmp_path,
+                   check=True, timeout=60, capture_output=True)  # fmt: skip
+    files = [path for path in spool.glob("*") if path.name.endswith((".gz", ".claim"))]
+    assert files and stat.S_IMODE(spool.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(path.stat().st_mode) for path in files} == {0o600}
