@@ -124,10 +124,7 @@ class Connection:
     def _connect(self, deadline: float) -> socket.socket:
         if self._aborted:
             raise ConnectionAbortedError("the exporter is shutting down")
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=_remaining(deadline))
-        except RuntimeError as exc:  # a test-suite network block (pytest-recording, pytest-socket)
-            raise ConnectionRefusedError(str(exc)) from None
+        sock = _open_socket(self.host, self.port, deadline)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls is not None:
@@ -291,6 +288,25 @@ class Poster:
 
 class _NothingReceived(Exception):
     """The server closed before a single byte of answer (a stale kept-alive connection)."""
+
+
+def _open_socket(host: str, port: int, deadline: float) -> socket.socket:
+    """``socket.create_connection``, but a socket whose ``connect`` raises something other than
+    ``OSError`` (a test suite's network block: pytest-recording, pytest-socket) is closed too."""
+    error: OSError = ConnectionError(f"no address for {host}")
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            _settimeout(sock, deadline)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+        except Exception as exc:
+            sock.close()
+            raise ConnectionRefusedError(str(exc)) from None
+    raise error
 
 
 def _remaining(deadline: float) -> float:
