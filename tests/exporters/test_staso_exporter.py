@@ -301,3 +301,26 @@ def _ended_span() -> st.Span:
     span = open_span("lost", "custom", None)
     span.end_ns = span.start_ns + 1_000
     return span
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_after_fork_the_child_sends_on_its_own_while_the_parent_request_hangs(
+    ingest_server: Server, tmp_path: Path
+) -> None:
+    ingest_server.script = [Reply(200, hang_s=3)]  # the parent's request; the child's gets an answer
+    exporter = make_exporter(ingest_server.url, tmp_path / "spool", timeout_s=10.0, retry_budget_s=10.0)
+    exporter.export([_ended_span()], [])
+    time.sleep(0.3)  # the parent's sender holds its connection, mid-request
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            exporter.after_fork()
+            exporter.export([_ended_span()], [])
+            code = 0 if exporter.flush(5.0) and exporter.stats["batches_sent"] == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert exporter.flush(10.0) and exporter.stats["batches_sent"] == 1
+    assert sent_spans(ingest_server) == 2
