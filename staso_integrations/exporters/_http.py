@@ -305,7 +305,7 @@ def _open_socket(host: str, port: int, deadline: float) -> socket.socket:
             error = exc
         except Exception as exc:
             sock.close()
-            raise ConnectionRefusedError(str(exc)) from None
+            raise ConnectionRefusedError(str(exc)) from exc
     raise error
 
 

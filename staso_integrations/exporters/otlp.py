@@ -19,7 +19,7 @@ import logging
 import os
 import ssl
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._core.drops import count_drop
@@ -40,7 +40,7 @@ SCOPE_NAME = "staso_integrations"
 SCOPE_VERSION = "0.1.0"
 DEFAULT_ENDPOINT = "http://localhost:4318"
 DEFAULT_TIMEOUT_S = 10.0
-_COMPRESSORS = {"gzip": gzip.compress, "deflate": zlib.compress}
+_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {"gzip": gzip.compress, "deflate": zlib.compress}
 
 
 class OtlpExporter:
@@ -79,10 +79,17 @@ class OtlpExporter:
         self._status, self._status_code = Status, StatusCode
         self._scope = InstrumentationScope(SCOPE_NAME, SCOPE_VERSION)
         self._resource = Resource.create(_resource_attributes(config))
-        self.endpoint = endpoint or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
-            (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/") + "/v1/traces"
+        self.endpoint = (
+            endpoint
+            or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            or (
+                (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/") + "/v1/traces"
+            )
         )
-        self._headers = {"Content-Type": "application/x-protobuf", "User-Agent": f"{SCOPE_NAME}/{SCOPE_VERSION}"}
+        self._headers = {
+            "Content-Type": "application/x-protobuf",
+            "User-Agent": f"{SCOPE_NAME}/{SCOPE_VERSION}",
+        }
         self._headers.update(parse_env_headers(_env("HEADERS") or "", liberal=True))
         self._headers.update(headers or {})
         self._compression = (_env("COMPRESSION") or "none").strip().lower()

@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,7 +110,9 @@ class StasoExporter:
             return
         key = uuid.uuid4().hex
         with self._cond:
-            direct = not self._closing.is_set() and not self._server.resting() and len(self._outbox) < OUTBOX_MAX
+            direct = (
+                not self._closing.is_set() and not self._server.resting() and len(self._outbox) < OUTBOX_MAX
+            )
         try:
             entry: SpoolEntry | None = self.spool.put(key, gzipped, len(spans), claimed=direct)
         except OSError as exc:
@@ -232,10 +235,11 @@ class StasoExporter:
                 continue  # another process took it
             try:
                 gzipped = self.spool.read(entry)
-                plain = gunzip_body(gzipped)  # a damaged file fails here, not mid-request
             except OSError:
                 continue
-            except Exception:
+            try:
+                plain = gunzip_body(gzipped)  # a damaged file fails here, not mid-request
+            except (OSError, EOFError, zlib.error):
                 self.spool.drop(entry, "exporter", "a damaged batch file")
                 continue
             return _Batch(entry.key, entry.span_count, gzipped, entry, None if self.compress else plain, True)
@@ -327,7 +331,9 @@ class StasoExporter:
         else:
             cause = f"the batch was refused (HTTP {status})"
         # The drop counter's line is the one line of this incident (then one a minute).
-        count_drop("rejected", batch.span_count, f"staso ingest: {cause}" + (f": {message}" if message else ""))
+        count_drop(
+            "rejected", batch.span_count, f"staso ingest: {cause}" + (f": {message}" if message else "")
+        )
 
     def _lose(self, span_count: int, why: str) -> None:
         self.stats["dropped_batches"] += 1

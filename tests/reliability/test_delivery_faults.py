@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.exporters.conftest import Reply, Server, decode_otlp, validate_ingest
-
 from staso_integrations._core.runtime import open_span
 from staso_integrations.exporters._spool import gzip_body
 from staso_integrations.exporters._staso_payload import encode_batch
+from tests.conftest import REPO
+from tests.exporters.conftest import Reply, Server, decode_otlp, validate_ingest
 
 KEY = "sk-staso-test-0123456789abcdef"
 HANG_S = 120.0  # "never answers", as far as any test here is concerned
@@ -77,7 +76,9 @@ def _staso_env(server: Server, spool: Path) -> dict[str, str]:
 
 def _delivered_names(server: Server) -> set[str]:
     """Span names the server took, each span counted once (by span_id) however often it came."""
-    spans = {span["span_id"]: span["name"] for p in server.payloads() for t in p["traces"] for span in t["spans"]}
+    spans = {
+        span["span_id"]: span["name"] for p in server.payloads() for t in p["traces"] for span in t["spans"]
+    }
     return set(spans.values())
 
 
@@ -111,7 +112,9 @@ def test_kill_9_while_the_server_fails_loses_at_most_about_a_second_of_spans(
     rate = made / elapsed
 
     ingest.default = Reply(200)  # healthy again: a later process delivers the spool
-    subprocess.run([sys.executable, "-c", LATER_APP, str(spool)], env=env, cwd=tmp_path, check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-c", LATER_APP, str(spool)], env=env, cwd=tmp_path, check=True, timeout=60
+    )
 
     delivered = _delivered_names(ingest)
     lost = [i for i in range(made) if f"s{i}" not in delivered]
@@ -192,7 +195,8 @@ def test_two_processes_draining_one_spool_send_each_batch_once(ingest: Server, t
 
     env = _staso_env(ingest, spool)
     drainers = [
-        subprocess.Popen([sys.executable, "-c", LATER_APP, str(spool)], env=env, cwd=tmp_path) for _ in range(2)
+        subprocess.Popen([sys.executable, "-c", LATER_APP, str(spool)], env=env, cwd=tmp_path)
+        for _ in range(2)
     ]
     for drainer in drainers:
         assert drainer.wait(60) == 0
