@@ -44,6 +44,7 @@ class Spool:
         self.dropped_batches = 0
         self.dropped_spans = 0
         self._checked = False
+        self._bytes: int | None = None  # what the spool holds, as far as we know; rescanned near the cap
         self._token = secrets.token_hex(4)  # tells this exporter's claims from another's in this pid
         self._lock = threading.Lock()
 
@@ -69,7 +70,9 @@ class Spool:
                            key, span_count, len(gzipped_body), name)  # fmt: skip
         os.replace(temporary, entry.path)
         with self._lock:
-            self._enforce_cap()
+            self._bytes = None if self._bytes is None else self._bytes + entry.size
+            if self._bytes is None or self._bytes > self.max_bytes:
+                self._enforce_cap()
         return entry
 
     def claimable(self) -> list[SpoolEntry]:
@@ -114,10 +117,16 @@ class Spool:
 
     def remove(self, entry: SpoolEntry) -> None:
         _unlink(entry.path)
+        with self._lock:
+            if self._bytes is not None:
+                self._bytes = max(0, self._bytes - entry.size)
 
     def drop(self, entry: SpoolEntry, cause: str, why: str) -> None:
         """Remove ``entry`` without sending it, and count what it held."""
         self.remove(entry)
+        self._count_dropped(entry, cause, why)
+
+    def _count_dropped(self, entry: SpoolEntry, cause: str, why: str) -> None:
         self.dropped_batches += 1
         self.dropped_spans += entry.span_count
         count_drop(cause, entry.span_count, f"staso spool at {self.directory}: {why}")
@@ -146,13 +155,16 @@ class Spool:
         self._checked = True
 
     def _enforce_cap(self) -> None:
+        # Counts claimable files only: a batch being sent is not the oldest to give up.
         entries = self.claimable()
         total = sum(entry.size for entry in entries)
         for entry in entries:
             if total <= self.max_bytes:
                 break
-            self.drop(entry, "spool_full", f"over its {self.max_bytes} byte cap, oldest dropped first")
+            _unlink(entry.path)
+            self._count_dropped(entry, "spool_full", f"over its {self.max_bytes} byte cap, oldest dropped first")
             total -= entry.size
+        self._bytes = total
 
 
 def _alive(pid: int) -> bool:
