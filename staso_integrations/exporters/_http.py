@@ -55,10 +55,9 @@ class Connection:
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 literal
         default_port = parts.port is None or parts.port == (443 if parts.scheme == "https" else 80)
-        self.host_header = parts.hostname if default_port else f"{parts.hostname}:{parts.port}"
-        if ":" in parts.hostname and default_port:
-            self.host_header = f"[{parts.hostname}]"
+        self.host_header = host if default_port else f"{host}:{parts.port}"
         self._tls = (tls or ssl.create_default_context()) if parts.scheme == "https" else None
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
@@ -116,7 +115,10 @@ class Connection:
             raise ConnectionError(f"not an HTTP answer: {status_line[:80]!r}")
         status = int(parts[1])
         response_headers = self._read_headers(deadline)
-        body_out, reusable = self._read_body(response_headers, deadline)
+        if status in (204, 304) or status < 200:  # no body, whatever the headers say
+            body_out, reusable = b"", True
+        else:
+            body_out, reusable = self._read_body(response_headers, deadline)
         if not reusable or response_headers.get("connection", "").lower() == "close":
             self.close()
         return Response(status, response_headers, body_out)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +246,38 @@ def test_llm_span_of_a_real_openai_call(otlp_env: Server) -> None:
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
     assert attrs["staso.cost_usd"] > 0 and attrs["gen_ai.agent.name"] == "support-bot"
     assert json.loads(attrs["staso.input"]) == messages
+
+
+def test_a_204_without_content_length_is_taken_at_once() -> None:
+    from staso_integrations.exporters.otlp import OtlpExporter
+
+    class NoContent(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, so only the status says there is no body
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response_only(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoContent)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        exporter = OtlpExporter(
+            endpoint=f"http://127.0.0.1:{server.server_address[1]}/v1/traces", timeout_s=30
+        )
+        st.init(exporter=exporter, processor="simple")
+        started = time.monotonic()
+        for _ in range(2):  # the second request reuses the kept-alive connection
+            with st.span("one"):
+                pass
+        seconds = time.monotonic() - started
+        st.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert exporter.exported == 2 and exporter.failed == 0
+    assert seconds < 15  # not the 30 s timeout of waiting for a body that never comes
