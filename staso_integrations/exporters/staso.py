@@ -236,6 +236,7 @@ class StasoExporter:
             try:
                 gzipped = self.spool.read(entry)
             except OSError:
+                self.spool.release(entry)
                 continue
             try:
                 plain = gunzip_body(gzipped)  # a damaged file fails here, not mid-request
@@ -340,9 +341,9 @@ class StasoExporter:
         self.stats["dropped_spans"] += span_count
         count_drop("exporter", span_count, f"staso: {why}")
 
-    def _log_once(self, key: str, message: str, level: int = logging.WARNING) -> None:
-        # Every batch after a bad key or a bad setting fails the same way: say it once.
-        logger.log(level if key not in self._logged else logging.DEBUG, message)
+    def _log_once(self, key: str, message: str) -> None:
+        # Every batch after a bad setting fails the same way: say it once.
+        logger.log(logging.WARNING if key not in self._logged else logging.DEBUG, message)
         self._logged.add(key)
 
     def _clean(self, text: str) -> str:
