@@ -287,8 +287,9 @@ class StasoExporter:
                 self._lose(batch.span_count, "the server did not take them and the spool is not writable")
                 continue
             self.spool.release(batch.entry)
-            self.stats["spooled_batches"] += 1
-            self.stats["spooled_spans"] += batch.span_count
+            if not batch.resent:  # a probe with a spool file is not news
+                self.stats["spooled_batches"] += 1
+                self.stats["spooled_spans"] += batch.span_count
         if batches:
             with self._cond:
                 self._spool_news += 1

@@ -191,14 +191,19 @@ def test_receipt_with_rejections_is_logged(
 
 
 def test_down_server_spools_and_the_same_exporter_resends_when_back(
-    ingest_server: Server, tmp_path: Path
+    ingest_server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     spool = tmp_path / "spool"
     exporter = make_exporter(ingest_server.url, spool)
     ingest_server.stop()
+    caplog.set_level(logging.DEBUG, logger="staso_integrations")
     for _ in range(3):
         exporter.export([_ended_span(), _ended_span()], [])
     exporter.flush(5.0)
+    time.sleep(0.2)  # several failed probes of the down server
+    warnings = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "not taking batches" in warnings[0].getMessage()  # one per incident
+    assert warnings[0].exc_info is None
     files = sorted(spool.glob("*.json.gz"))
     assert len(files) == 3 and exporter.stats["spooled_spans"] == 6
     assert all(KEY.encode() not in path.read_bytes() for path in files)
@@ -210,6 +215,7 @@ def test_down_server_spools_and_the_same_exporter_resends_when_back(
 
     assert sent_spans(ingest_server) == 7 and not list(spool.glob("*"))
     assert exporter.stats["resent_batches"] == 3
+    assert "reachable again" in caplog.text
     spooled_keys = {path.name.split("-")[1] for path in files}
     assert spooled_keys <= {item.headers["idempotency-key"] for item in ingest_server.received}
 
