@@ -162,7 +162,9 @@ class Spool:
             if total <= self.max_bytes:
                 break
             _unlink(entry.path)
-            self._count_dropped(entry, "spool_full", f"over its {self.max_bytes} byte cap, oldest dropped first")
+            self._count_dropped(
+                entry, "spool_full", f"over its {self.max_bytes} byte cap, oldest dropped first"
+            )
             total -= entry.size
         self._bytes = total
 
