@@ -1,20 +1,31 @@
 """OpenTelemetry OTLP/HTTP export (extra ``otlp``): the way to any collector and backend.
 
-Each of our spans becomes a ``ReadableSpan`` with our own ids and times, handed straight to
-the SDK's ``OTLPSpanExporter``. No tracer, no span processor, no global provider: the app's own
-OpenTelemetry setup is left alone. Endpoint, headers, timeout and compression come from the
-standard ``OTEL_EXPORTER_OTLP_*`` variables unless given here.
+Each of our spans becomes a ``ReadableSpan`` with our own ids and times, encoded to protobuf by
+the OTLP exporter package's encoder. No tracer, no span processor, no global provider: the
+app's own OpenTelemetry setup is left alone. The request goes through our own client
+(``_http``), not the SDK's ``requests`` session, so cassette libraries and HTTP
+instrumentations never see it. Endpoint, headers, timeout, compression and certificates come
+from the standard ``OTEL_EXPORTER_OTLP_*`` variables unless given here.
+
+A collector that is down, hangs or refuses costs one bounded attempt (a few retries within
+the timeout), then spans are counted as dropped (``count_drop``, one log line per incident)
+without waiting until ``probe_interval_s`` has passed. ``shutdown()`` ends a request in flight.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import ssl
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._core.drops import count_drop
 from .._core.rollup import TraceSummary
 from .._core.span import Span
+from ._http import Availability, Outcome, Poster
 from ._otel_attributes import span_attributes
 
 if TYPE_CHECKING:
@@ -27,6 +38,9 @@ logger = logging.getLogger("staso_integrations")
 INSTALL_HINT = "pip install 'staso-integrations[otlp]'"
 SCOPE_NAME = "staso_integrations"
 SCOPE_VERSION = "0.1.0"
+DEFAULT_ENDPOINT = "http://localhost:4318"
+DEFAULT_TIMEOUT_S = 10.0
+_COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {"gzip": gzip.compress, "deflate": zlib.compress}
 
 
 class OtlpExporter:
@@ -39,46 +53,98 @@ class OtlpExporter:
         endpoint: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
+        max_attempts: int = 3,
+        probe_interval_s: float = 5.0,
     ) -> None:
-        """Build the SDK exporter.
+        """Build the exporter.
 
         Raises:
-            ImportError: the OpenTelemetry SDK or its OTLP/HTTP exporter is not installed.
+            ImportError: the OpenTelemetry SDK or the OTLP exporter package is not installed.
         """
         try:
             from opentelemetry import trace as trace_api
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
             from opentelemetry.sdk.resources import Resource
             from opentelemetry.sdk.trace import ReadableSpan
-            from opentelemetry.sdk.trace.export import SpanExportResult
             from opentelemetry.sdk.util.instrumentation import InstrumentationScope
             from opentelemetry.trace.status import Status, StatusCode
+            from opentelemetry.util.re import parse_env_headers
         except ImportError as exc:
             raise ImportError(
                 f"exporter 'otlp' needs the OpenTelemetry SDK and OTLP/HTTP exporter: {INSTALL_HINT}"
             ) from exc
         self._api = trace_api
+        self._encode = encode_spans
         self._readable_span = ReadableSpan
         self._status, self._status_code = Status, StatusCode
-        self._success = SpanExportResult.SUCCESS
         self._scope = InstrumentationScope(SCOPE_NAME, SCOPE_VERSION)
         self._resource = Resource.create(_resource_attributes(config))
-        self._exporter: Any = OTLPSpanExporter(endpoint=endpoint, headers=headers, timeout=timeout_s)
+        self.endpoint = (
+            endpoint
+            or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            or (
+                (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/") + "/v1/traces"
+            )
+        )
+        self._headers = {
+            "Content-Type": "application/x-protobuf",
+            "User-Agent": f"{SCOPE_NAME}/{SCOPE_VERSION}",
+        }
+        self._headers.update(parse_env_headers(_env("HEADERS") or "", liberal=True))
+        self._headers.update(headers or {})
+        self._compression = (_env("COMPRESSION") or "none").strip().lower()
+        if self._compression in _COMPRESSORS:
+            self._headers["Content-Encoding"] = self._compression
+        timeout = timeout_s if timeout_s is not None else float(_env("TIMEOUT") or DEFAULT_TIMEOUT_S)
+        self._poster = Poster(self.endpoint, timeout_s=timeout, max_attempts=max_attempts, backoff_s=0.25,
+                              backoff_max_s=2.0, retry_budget_s=timeout, tls=_tls_context(self.endpoint))  # fmt: skip
+        self._collector = Availability(probe_interval_s)
         self.exported = 0
         self.failed = 0
+
+    def __repr__(self) -> str:
+        return f"OtlpExporter(endpoint={self.endpoint!r})"
 
     def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None:
         if not spans:
             return
-        result = self._exporter.export([self.to_readable(span) for span in spans])
-        if result is self._success:
+        if self._poster.closing.is_set() or self._collector.resting():
+            self._lose(len(spans), "exporter", "the collector is not taking spans" if self._collector.down
+                       else "the exporter is shut down")  # fmt: skip
+            return
+        try:
+            body = self._encode([self.to_readable(span) for span in spans]).SerializePartialToString()
+            if self._compression in _COMPRESSORS:
+                body = _COMPRESSORS[self._compression](body)
+        except Exception as exc:
+            logger.debug("staso otlp: encoding failed", exc_info=True)
+            self._lose(len(spans), "serialization", f"a batch could not be encoded ({exc!r})")
+            return
+        result = self._poster.post(body, self._headers, attempts=1 if self._collector.down else None)
+        if result.outcome is Outcome.SENT:
             self.exported += len(spans)
+            if self._collector.mark_up():
+                logger.info("staso otlp: the collector at %s takes spans again", self.endpoint)
+        elif result.outcome is Outcome.REFUSED:
+            self._lose(len(spans), "rejected", f"the collector refused a batch ({result.cause})")
         else:
-            self.failed += len(spans)
-            logger.warning("staso otlp: the collector did not take %d spans (see the SDK's log)", len(spans))
+            if not self._poster.closing.is_set():
+                self._collector.mark_down(result.retry_after)
+            self._lose(len(spans), "exporter", f"the collector did not answer ({result.cause}); "
+                       f"spans are dropped for {self._collector.probe_interval_s:g} s, then it is tried again")  # fmt: skip
 
     def shutdown(self) -> None:
-        self._exporter.shutdown()
+        """Ends a request in flight at once; later batches are counted as dropped."""
+        self._poster.close()
+
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock and connection."""
+        self._poster.after_fork()
+
+    def _lose(self, n: int, cause: str, why: str) -> None:
+        # The drop counter logs the first loss of each cause, then one line a minute with the total.
+        self.failed += n
+        count_drop(cause, n, f"staso otlp at {self.endpoint}: {why}")
 
     def to_readable(self, span: Span) -> ReadableSpan:
         api = self._api
@@ -123,3 +189,18 @@ def _resource_attributes(config: Config | None) -> dict[str, Any]:
         if config.workspace_slug:
             out["staso.workspace_slug"] = config.workspace_slug
     return out
+
+
+def _env(name: str) -> str | None:
+    """``OTEL_EXPORTER_OTLP_TRACES_<name>``, else ``OTEL_EXPORTER_OTLP_<name>``."""
+    return os.environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or os.environ.get(f"OTEL_EXPORTER_OTLP_{name}")
+
+
+def _tls_context(endpoint: str) -> ssl.SSLContext | None:
+    if not endpoint.startswith("https:"):
+        return None
+    context = ssl.create_default_context(cafile=_env("CERTIFICATE") or None)
+    client_certificate = _env("CLIENT_CERTIFICATE")
+    if client_certificate:
+        context.load_cert_chain(client_certificate, _env("CLIENT_KEY") or None)
+    return context

@@ -1,33 +1,36 @@
 """Sends batches to Staso ingest (``POST {base}/v1/traces/ingest``), standard library only.
 
-Runs on the processor's thread, never the caller's. A batch is tried a few times with
-exponential backoff and jitter (timeouts, connection errors, 408/5xx; 429 waits as long as
-``Retry-After`` says), within ``retry_budget_s``. If the server is still unreachable the batch
-goes to the on-disk spool and the exporter stops retrying: until ``probe_interval_s`` has
-passed, new batches go straight to the spool, then a single attempt probes the server. Once a
-batch is accepted again, the spool (also one left by an earlier process) is resent, oldest first.
-401/403/422 and other 4xx are terminal: one log line naming the cause, the batch is dropped.
+Write-ahead: ``export()`` (on the processor's thread) writes each batch to the on-disk spool,
+claimed by this process, and hands it to the exporter's own sender thread; the file is
+deleted once the server confirms it (2xx) or refuses it for good (401/403/422, other 4xx:
+one log line naming the cause, counted as ``rejected``). So a ``kill -9`` while the server
+hangs or fails loses only what the processor had not exported yet, and the processor never
+waits on the network: at exit its queue lands in the spool.
+
+The sender tries a batch a few times with backoff and jitter (timeouts, connection errors,
+408/5xx; 429 waits as long as ``Retry-After`` says) within ``retry_budget_s``. If the server
+is still unreachable, the batch's file is released and the exporter stops trying until
+``probe_interval_s`` has passed: new batches go straight to the spool, then a single attempt
+with the oldest file probes the server. The sender also delivers what earlier processes
+left in the spool, starting when the exporter is built (off the caller's thread).
 """
 
 from __future__ import annotations
 
-import email.utils
-import enum
-import http.client
+import collections
 import json
 import logging
-import random
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
+import zlib
 from collections.abc import Sequence
-from email.message import Message
 from typing import Any
 
+from .._core.drops import count_drop
 from .._core.rollup import TraceSummary
 from .._core.span import Span
+from ._http import Availability, Outcome, Poster, Response
 from ._spool import Spool, SpoolEntry, gunzip_body, gzip_body
 from ._staso_payload import encode_batch
 
@@ -35,49 +38,27 @@ logger = logging.getLogger("staso_integrations")
 
 INGEST_PATH = "/v1/traces/ingest"
 USER_AGENT = "staso-integrations/0.1.0"
-MAX_REPLY_BYTES = 64_000
 MAX_MESSAGE = 300
-_TRANSIENT = (OSError, http.client.HTTPException, urllib.error.URLError)  # timeouts are OSError
-
-
-class Outcome(enum.Enum):
-    SENT = "sent"
-    DROPPED = "dropped"  # terminal answer: resending would get the same one
-    LATER = "later"  # server unreachable or busy: keep the batch
+OUTBOX_MAX = 16  # batches kept in memory for the sender; more wait in the spool only
 
 
 class _Batch:
-    """One request body and its idempotency key, kept across retries and in the spool."""
+    """One request body, its idempotency key (kept across retries and processes), its file."""
 
-    __slots__ = ("_gzipped", "_plain", "key", "span_count", "spooled")
+    __slots__ = ("entry", "gzipped", "key", "plain", "resent", "span_count")
 
-    def __init__(self, key: str, span_count: int, plain: bytes | None = None, gzipped: bytes | None = None):
+    def __init__(self, key: str, span_count: int, gzipped: bytes, entry: SpoolEntry | None,
+                 plain: bytes | None = None, resent: bool = False) -> None:  # fmt: skip
         self.key = key
         self.span_count = span_count
-        self._plain = plain
-        self._gzipped = gzipped
-        self.spooled = False
-
-    def plain(self) -> bytes:
-        if self._plain is None:
-            assert self._gzipped is not None
-            self._plain = gunzip_body(self._gzipped)
-        return self._plain
-
-    def gzipped(self) -> bytes:
-        if self._gzipped is None:
-            self._gzipped = gzip_body(self.plain())
-        return self._gzipped
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # Following a redirect would turn the POST into a GET and send the API key elsewhere.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+        self.gzipped = gzipped
+        self.plain = plain
+        self.entry = entry
+        self.resent = resent
 
 
 class StasoExporter:
-    """Staso ingest over HTTP, with retries and a spool for when the server is down."""
+    """Staso ingest over HTTP, with a write-ahead spool and its own sender thread."""
 
     def __init__(
         self,
@@ -93,37 +74,24 @@ class StasoExporter:
         backoff_max_s: float = 8.0,
         retry_budget_s: float = 15.0,
         probe_interval_s: float = 10.0,
-        drain_budget_s: float = 5.0,
-        shutdown_wait_s: float = 1.0,
+        shutdown_wait_s: float = 2.0,
     ) -> None:
         self.url = base_url.rstrip("/") + INGEST_PATH
         self._api_key = api_key
         self.compress = compress
         self.spool = Spool(spool_dir, spool_max_bytes)
-        self.timeout_s = timeout_s
-        self.max_attempts = max(1, max_attempts)
-        self.backoff_s = backoff_s
-        self.backoff_max_s = backoff_max_s
-        self.retry_budget_s = retry_budget_s
-        self.probe_interval_s = probe_interval_s
-        self.drain_budget_s = drain_budget_s
         self.shutdown_wait_s = shutdown_wait_s
+        self._poster = Poster(self.url, timeout_s=timeout_s, max_attempts=max_attempts, backoff_s=backoff_s,
+                              backoff_max_s=backoff_max_s, retry_budget_s=retry_budget_s)  # fmt: skip
         self.stats: dict[str, int] = dict.fromkeys(
-            ("batches_sent", "spans_sent", "retries", "spooled_batches", "spooled_spans",
-             "resent_batches", "dropped_batches", "dropped_spans", "rejected_traces",
-             "receipt_spans_dropped"),
+            ("batches_sent", "spans_sent", "retries", "spooled_batches", "spooled_spans", "resent_batches",
+             "dropped_batches", "dropped_spans", "rejected_traces", "receipt_spans_dropped"),
             0,
         )  # fmt: skip
-        self._opener = urllib.request.build_opener(_NoRedirect)
-        self._closing = threading.Event()
-        self._lock = threading.Lock()
-        self._in_flight: _Batch | None = None
-        self._idle = threading.Event()
-        self._idle.set()
-        self._down = False
-        self._down_until = 0.0
-        self._spool_pending = True  # an earlier process may have left batches behind
         self._logged: set[str] = set()
+        self._server = Availability(probe_interval_s)
+        self._reset_sender_state()
+        self._wake_sender()  # an earlier process may have left batches behind
 
     def __repr__(self) -> str:
         return f"StasoExporter(url={self.url!r})"
@@ -133,113 +101,152 @@ class StasoExporter:
     def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None:
         if not spans and not traces:
             return
-        batch = _Batch(uuid.uuid4().hex, len(spans), plain=encode_batch(spans, traces))
-        if self._deliver(batch) is Outcome.SENT and self._spool_pending:
-            self.drain_spool()
+        try:
+            plain = encode_batch(spans, traces)
+            gzipped = gzip_body(plain)
+        except Exception as exc:
+            count_drop("serialization", len(spans), f"staso: a batch could not be encoded ({exc!r})")
+            logger.debug("staso batch encoding failed", exc_info=True)
+            return
+        key = uuid.uuid4().hex
+        with self._cond:
+            direct = (
+                not self._closing.is_set() and not self._server.resting() and len(self._outbox) < OUTBOX_MAX
+            )
+        try:
+            entry: SpoolEntry | None = self.spool.put(key, gzipped, len(spans), claimed=direct)
+        except OSError as exc:
+            self._log_once("spool-write", f"staso spool: cannot write to {self.spool.directory} ({exc}); "
+                           "batches are sent from memory only")  # fmt: skip
+            entry = None
+            if not direct:
+                self._lose(len(spans), f"not sent and not spooled ({exc})")
+                return
+        with self._cond:
+            if direct:
+                self._outbox.append(_Batch(key, len(spans), gzipped, entry, None if self.compress else plain))
+            else:
+                self._spool_news += 1
+                self.stats["spooled_batches"] += 1
+                self.stats["spooled_spans"] += len(spans)
+            self._wake_sender()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the batches handed to the sender are sent or back in the spool."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._idle():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
 
     def shutdown(self) -> None:
-        """Stop retrying; a batch still in flight after ``shutdown_wait_s`` goes to the spool."""
-        self._closing.set()
-        if self._idle.wait(self.shutdown_wait_s):
-            return
-        with self._lock:
-            batch = self._in_flight
-        if batch is not None:
-            # Its request may still succeed: the server drops the resent copy by its key.
-            self._spool_batch(batch)
+        """Give the sender up to ``shutdown_wait_s`` to deliver, then stop it; what is left stays
+        in the spool for a later process (the server drops a copy it already took by its key)."""
+        if not self._server.down:
+            self.flush(self.shutdown_wait_s)
+        self._poster.close()  # aborts the request in flight and the backoff
+        with self._cond:
+            left, sender = list(self._outbox), self._sender
+            self._outbox.clear()
+            self._cond.notify_all()
+        self._park(left)
+        if sender is not None and sender is not threading.current_thread():
+            sender.join(0.5)
 
-    # -- sending ----------------------------------------------------------------------------
+    def after_fork(self) -> None:
+        """In a forked child: fresh locks, connection and sender; the parent's batches stay its own."""
+        self._poster.after_fork()
+        self.spool = Spool(self.spool.directory, self.spool.max_bytes)
+        self._reset_sender_state()
 
-    def _deliver(self, batch: _Batch) -> Outcome:
-        if self._closing.is_set() or time.monotonic() < self._down_until:
-            self._spool_batch(batch)
-            return Outcome.LATER
-        with self._lock:
-            self._in_flight = batch
-            self._idle.clear()
-        try:
-            outcome, cause = self._send(batch, attempts=1 if self._down else self.max_attempts)
-        finally:
-            with self._lock:
-                self._in_flight = None
-                self._idle.set()
-        if outcome is Outcome.LATER:
-            self._spool_batch(batch)
-            self._mark_down(cause)
-        elif outcome is Outcome.SENT:
-            self._mark_up()
-        return outcome
+    # -- the sender thread ------------------------------------------------------------------
 
-    def drain_spool(self) -> int:
-        """Resend spooled batches, oldest first, within ``drain_budget_s``; returns how many went."""
-        deadline = time.monotonic() + self.drain_budget_s
-        sent = 0
-        entries = self.spool.entries()
-        for entry in entries:
-            if self._closing.is_set() or time.monotonic() > deadline:
-                return sent
-            outcome = self._resend(entry)
-            if outcome is Outcome.LATER:
-                return sent
-            sent += outcome is Outcome.SENT
-        self._spool_pending = False
-        if entries:
-            logger.info("staso ingest: resent %d spooled batches", sent)
-        return sent
+    def _reset_sender_state(self) -> None:
+        self._closing = self._poster.closing
+        self._cond = threading.Condition()
+        self._outbox: collections.deque[_Batch] = collections.deque()
+        self._sending = False
+        self._sender: threading.Thread | None = None
+        self._spool_news = 1  # bumped for every batch spooled without the sender: look again
+        self._candidates: collections.deque[SpoolEntry] = collections.deque()
 
-    def _resend(self, entry: SpoolEntry) -> Outcome:
-        try:
-            batch = _Batch(entry.key, entry.span_count, gzipped=self.spool.read(entry))
-            batch.plain()  # a damaged file fails here, not in the middle of a request
-        except OSError:  # gone: another process sent it
-            return Outcome.DROPPED
-        except Exception:
-            self.spool.drop(entry, "damaged spool file")
-            return Outcome.DROPPED
-        outcome, cause = self._send(batch, attempts=1)
-        if outcome is Outcome.LATER:
-            self._mark_down(cause)
-            return outcome
-        self.spool.remove(entry)
-        if outcome is Outcome.SENT:
-            self.stats["resent_batches"] += 1
-        return outcome
+    def _idle(self) -> bool:
+        if self._outbox or self._sending:
+            return False
+        return not self._spool_news or self._sender is None or self._server.resting()
 
-    def _send(self, batch: _Batch, attempts: int) -> tuple[Outcome, str]:
-        """Try ``batch`` up to ``attempts`` times within the retry budget."""
-        deadline = time.monotonic() + self.retry_budget_s
-        cause = ""
-        wait = 0.0
-        for attempt in range(attempts):
-            if attempt:
-                wait = wait or self._backoff(attempt)
-                if time.monotonic() + wait > deadline or self._closing.wait(wait):
-                    break
-                self.stats["retries"] += 1
-            wait = 0.0
+    def _wake_sender(self) -> None:
+        with self._cond:
+            if self._sender is None and not self._closing.is_set():
+                self._sender = threading.Thread(target=self._run, name="staso-sender", daemon=True)
+                self._sender.start()
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
             try:
-                status, headers, body = self._post(
-                    batch, max(0.05, min(self.timeout_s, deadline - time.monotonic()))
-                )
-            except _TRANSIENT as exc:
-                cause = f"{type(exc).__name__}: {_reason(exc)}"
-                continue
-            if 200 <= status < 300:
-                self._check_receipt(batch, body)
-                return Outcome.SENT, ""
-            cause = f"HTTP {status}"
-            if status == 429 or status == 408 or status >= 500:
-                retry_after = _retry_after(headers) if status in (429, 503) else None
-                if retry_after is not None:
-                    wait = retry_after
-                    # Respect it even when it is longer than our budget: probe again after it.
-                    self._down_until = max(self._down_until, time.monotonic() + retry_after)
-                continue
-            self._terminal(batch, status, body)
-            return Outcome.DROPPED, cause
-        return Outcome.LATER, cause
+                self._deliver(batch)
+            except Exception:
+                logger.warning("staso sender failed on a batch; it stays in the spool")
+                logger.debug("staso sender failure", exc_info=True)
+                self._park([batch])
+            finally:
+                with self._cond:
+                    self._sending = False
+                    self._cond.notify_all()
 
-    def _post(self, batch: _Batch, timeout: float) -> tuple[int, Message, bytes]:
+    def _next_batch(self) -> _Batch | None:
+        """The next batch to send (this process's first, then the spool's), or ``None``: stop."""
+        while True:
+            with self._cond:
+                if self._closing.is_set() or (not self._outbox and not self._spool_news):
+                    self._sender = None
+                    self._cond.notify_all()
+                    return None
+                wait = self._server.until - time.monotonic()
+                if self._server.down and wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                self._sending = True
+                if self._outbox:
+                    return self._outbox.popleft()
+                news = self._spool_news
+            batch = self._claim_from_spool()
+            if batch is not None:
+                return batch
+            with self._cond:
+                self._sending = False
+                if self._spool_news == news:  # nothing spooled while we looked: the spool is done
+                    self._spool_news = 0
+                self._cond.notify_all()
+
+    def _claim_from_spool(self) -> _Batch | None:
+        if not self._candidates:
+            self._candidates.extend(self.spool.claimable())
+        while self._candidates:
+            entry = self.spool.claim(self._candidates.popleft())
+            if entry is None:
+                continue  # another process took it
+            try:
+                gzipped = self.spool.read(entry)
+            except OSError:
+                self.spool.release(entry)
+                continue
+            try:
+                plain = gunzip_body(gzipped)  # a damaged file fails here, not mid-request
+            except (OSError, EOFError, zlib.error):
+                self.spool.drop(entry, "exporter", "a damaged batch file")
+                continue
+            return _Batch(entry.key, entry.span_count, gzipped, entry, None if self.compress else plain, True)
+        return None
+
+    def _deliver(self, batch: _Batch) -> None:
         headers = {
             "X-API-Key": self._api_key,
             "Content-Type": "application/json",
@@ -248,18 +255,44 @@ class StasoExporter:
         }
         if self.compress:
             headers["Content-Encoding"] = "gzip"
-        body = batch.gzipped() if self.compress else batch.plain()
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        try:
-            with self._opener.open(request, timeout=timeout) as response:
-                return response.status, response.headers, response.read(MAX_REPLY_BYTES)
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, error.headers, error.read(MAX_REPLY_BYTES)
+        body = batch.gzipped if batch.plain is None else batch.plain
+        result = self._poster.post(body, headers, attempts=1 if self._server.down else None)
+        self.stats["retries"] = self._poster.retries
+        if result.outcome is Outcome.LATER:
+            if not self._closing.is_set() and self._server.mark_down(result.retry_after):
+                logger.warning(
+                    "staso ingest not taking batches at %s (%s); they wait in the spool at %s until it does",
+                    self.url, result.cause, self.spool.directory,
+                )  # fmt: skip
+            with self._cond:
+                waiting = list(self._outbox)
+                self._outbox.clear()
+            self._park([batch, *waiting])
+            return
+        if batch.entry is not None:
+            self.spool.remove(batch.entry)
+        assert result.response is not None
+        if result.outcome is Outcome.SENT:
+            if self._server.mark_up():
+                logger.info("staso ingest reachable again at %s", self.url)
+            self.stats["resent_batches"] += batch.resent
+            self._check_receipt(batch, result.response.body)
+        else:
+            self._refused(batch, result.response)
 
-    def _backoff(self, attempt: int) -> float:
-        ceiling: float = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)  # jitter: processes that failed together spread out
+    def _park(self, batches: list[_Batch]) -> None:
+        """Leave batches in the spool for a later attempt, by us or another process."""
+        for batch in batches:
+            if batch.entry is None:
+                self._lose(batch.span_count, "the server did not take them and the spool is not writable")
+                continue
+            self.spool.release(batch.entry)
+            if not batch.resent:  # a probe with a spool file is not news
+                self.stats["spooled_batches"] += 1
+                self.stats["spooled_spans"] += batch.span_count
+        if batches:
+            with self._cond:
+                self._spool_news += 1
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -288,58 +321,30 @@ class StasoExporter:
                 f": {self._clean(json.dumps(reasons, default=str))}" if reasons else "",
             )
 
-    def _terminal(self, batch: _Batch, status: int, body: bytes) -> None:
+    def _refused(self, batch: _Batch, response: Response) -> None:
+        status = response.status
         self.stats["dropped_batches"] += 1
         self.stats["dropped_spans"] += batch.span_count
-        message = self._clean(_server_message(body))
+        message = self._clean(_server_message(response.body))
         if status in (401, 403):
             cause = f"the API key was refused (HTTP {status}); check STASO_API_KEY"
         elif status == 422:
             cause = "the batch was rejected as invalid (HTTP 422)"
         else:
             cause = f"the batch was refused (HTTP {status})"
-        detail = f": {message}" if message else ""
-        self._log_once(
-            f"{status}:{message}",
-            f"staso ingest: {cause}{detail}; {batch.span_count} spans dropped",
-            level=logging.ERROR,
+        # The drop counter's line is the one line of this incident (then one a minute).
+        count_drop(
+            "rejected", batch.span_count, f"staso ingest: {cause}" + (f": {message}" if message else "")
         )
 
-    def _spool_batch(self, batch: _Batch) -> None:
-        with self._lock:
-            if batch.spooled:
-                return
-            batch.spooled = True
-        try:
-            self.spool.put(batch.key, batch.gzipped(), batch.span_count)
-        except OSError as exc:
-            self.stats["dropped_batches"] += 1
-            self.stats["dropped_spans"] += batch.span_count
-            logger.warning("staso spool: could not write to %s (%s); %d spans lost",
-                           self.spool.directory, exc, batch.span_count)  # fmt: skip
-            return
-        self.stats["spooled_batches"] += 1
-        self.stats["spooled_spans"] += batch.span_count
-        self._spool_pending = True
+    def _lose(self, span_count: int, why: str) -> None:
+        self.stats["dropped_batches"] += 1
+        self.stats["dropped_spans"] += span_count
+        count_drop("exporter", span_count, f"staso: {why}")
 
-    def _mark_down(self, cause: str) -> None:
-        self._down_until = max(self._down_until, time.monotonic() + self.probe_interval_s)
-        if not self._down:
-            self._down = True
-            logger.warning(
-                "staso ingest not taking batches at %s (%s); spooling them to %s until it does",
-                self.url, cause, self.spool.directory,
-            )  # fmt: skip
-
-    def _mark_up(self) -> None:
-        self._down_until = 0.0
-        if self._down:
-            self._down = False
-            logger.info("staso ingest reachable again at %s", self.url)
-
-    def _log_once(self, key: str, message: str, level: int = logging.WARNING) -> None:
-        # Every batch after a bad key or a bad setting fails the same way: say it once.
-        logger.log(level if key not in self._logged else logging.DEBUG, message)
+    def _log_once(self, key: str, message: str) -> None:
+        # Every batch after a bad setting fails the same way: say it once.
+        logger.log(logging.WARNING if key not in self._logged else logging.DEBUG, message)
         self._logged.add(key)
 
     def _clean(self, text: str) -> str:
@@ -361,26 +366,6 @@ def _server_message(body: bytes) -> str:
                 value = data[key]
                 return value if isinstance(value, str) else json.dumps(value, default=str)
     return json.dumps(data, default=str)
-
-
-def _retry_after(headers: Message) -> float | None:
-    raw = headers.get("Retry-After")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    return str(reason if reason is not None else exc) or type(exc).__name__
 
 
 def _count(value: Any) -> int:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,8 @@ import pytest
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http", reason="extra 'otlp' not installed")
 
 import staso_integrations as st
+from staso_integrations._core import drops
+from staso_integrations._core.runtime import open_span
 from staso_integrations._core.span import Usage
 from tests.no_otel import BLOCK_OTEL
 
@@ -129,7 +135,7 @@ def test_spans_arrive_with_ids_parenting_and_genai_attributes(otlp_env: Server) 
     assert attributes(broken)["error.type"] == "KeyError"
 
 
-def test_collector_failure_is_counted_not_raised(otlp_env: Server) -> None:
+def test_collector_failure_is_counted_not_raised(otlp_env: Server, fresh_drops: None) -> None:
     from staso_integrations.exporters.otlp import OtlpExporter
 
     otlp_env.default = Reply(400, b"bad")
@@ -138,6 +144,49 @@ def test_collector_failure_is_counted_not_raised(otlp_env: Server) -> None:
     with st.span("one"):
         pass
     assert exporter.failed == 1 and exporter.exported == 0
+    assert drops.drop_counts()["rejected"] == 1 and len(otlp_env.received) == 1  # 4xx: not retried
+
+
+@pytest.fixture
+def fresh_drops(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drops, "_last_logged", {})
+    monkeypatch.setattr(drops, "_counts", dict.fromkeys(drops.DROP_CAUSES, 0))
+
+
+def test_collector_down_is_one_log_line_and_every_span_counted(
+    otlp_receiver: Server, fresh_drops: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    from staso_integrations.exporters.otlp import OtlpExporter
+
+    otlp_receiver.stop()
+    exporter = OtlpExporter(endpoint=otlp_receiver.url + "/v1/traces", timeout_s=2)
+    st.init(exporter=exporter, processor="simple")
+    with caplog.at_level(logging.DEBUG, logger="staso_integrations"):
+        for _ in range(5):
+            with st.span("lost"):
+                pass
+    lines = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(lines) == 1 and "did not answer" in lines[0].getMessage()
+    assert not any(record.exc_info for record in lines)
+    assert drops.drop_counts()["exporter"] == 5 and exporter.failed == 5
+
+
+def test_shutdown_ends_a_request_to_a_hanging_collector_at_once(otlp_receiver: Server) -> None:
+    from staso_integrations.exporters.otlp import OtlpExporter
+
+    otlp_receiver.default = Reply(200, b"", hang_s=30)
+    exporter = OtlpExporter(endpoint=otlp_receiver.url + "/v1/traces", timeout_s=30)
+    st.init(exporter=exporter, processor="simple")
+    span = open_span("stuck", "custom", None)
+    span.end_ns = span.start_ns + 1
+    worker = threading.Thread(target=exporter.export, args=([span], []))
+    worker.start()
+    time.sleep(0.5)  # the request is in flight: the receiver sits on it for 30 s
+    started = time.monotonic()
+    exporter.shutdown()
+    worker.join(10)
+    print(f"export returned {time.monotonic() - started:.3f} s after shutdown")
+    assert not worker.is_alive() and exporter.failed == 1 and exporter.exported == 0
 
 
 def test_without_the_sdk_everything_else_works_and_otlp_names_the_extra(tmp_path: Path) -> None:
@@ -192,3 +241,38 @@ def test_llm_span_of_a_real_openai_call(otlp_env: Server) -> None:
     assert attrs["gen_ai.response.finish_reasons"] == ["stop"]
     assert attrs["staso.cost_usd"] > 0 and attrs["gen_ai.agent.name"] == "support-bot"
     assert json.loads(attrs["staso.input"]) == messages
+
+
+def test_a_204_without_content_length_is_taken_at_once() -> None:
+    from staso_integrations.exporters.otlp import OtlpExporter
+
+    class NoContent(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, so only the status says there is no body
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response_only(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoContent)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    try:
+        exporter = OtlpExporter(
+            endpoint=f"http://127.0.0.1:{server.server_address[1]}/v1/traces", timeout_s=30
+        )
+        st.init(exporter=exporter, processor="simple")
+        started = time.monotonic()
+        for _ in range(2):  # the second request reuses the kept-alive connection
+            with st.span("one"):
+                pass
+        seconds = time.monotonic() - started
+        st.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert exporter.exported == 2 and exporter.failed == 0
+    assert seconds < 15  # not the 30 s timeout of waiting for a body that never comes

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import staso_integrations as st
+from staso_integrations._core import drops
 from staso_integrations._core.config import load_config
 from staso_integrations._core.span import Usage
 from staso_integrations.exporters import StasoExporter, build_exporters
@@ -34,9 +36,23 @@ FAST = {
 }
 
 
+_made: list[StasoExporter] = []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_exporters(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(drops, "_last_logged", {})  # each test sees the first drop line of a cause
+    monkeypatch.setattr(drops, "_counts", dict.fromkeys(drops.DROP_CAUSES, 0))
+    yield
+    while _made:
+        _made.pop().shutdown()
+
+
 def make_exporter(url: str, spool: Path, **overrides: object) -> StasoExporter:
     settings = {**FAST, **overrides}
-    return StasoExporter(KEY, url, spool_dir=str(spool), **settings)  # type: ignore[arg-type]
+    exporter = StasoExporter(KEY, url, spool_dir=str(spool), **settings)  # type: ignore[arg-type]
+    _made.append(exporter)
+    return exporter
 
 
 def run_conversation(exporter: StasoExporter, traces: int = 1) -> None:
@@ -49,6 +65,7 @@ def run_conversation(exporter: StasoExporter, traces: int = 1) -> None:
                 llm.provider, llm.operation, llm.request_model = "openai", "chat", "gpt-4o"
                 llm.usage = Usage(input=10, output=5, cache_read=4, reasoning=2)
                 llm.ttft_ms = 120.0
+    assert exporter.flush(5.0)
 
 
 def sent_spans(server: Server) -> int:
@@ -93,6 +110,7 @@ def test_init_by_name_with_compression_off(
     assert config.exporters == ("staso",) and config.compress is False
     with st.span("plain"):
         pass
+    st.shutdown()  # the exporter delivers what it was handed before it stops
     (request,) = ingest_server.received
     assert "content-encoding" not in request.headers
     assert json.loads(request.body)["traces"][0]["spans"][0]["name"] == "plain"
@@ -102,6 +120,7 @@ def test_5xx_is_retried_with_the_same_idempotency_key(ingest_server: Server, tmp
     ingest_server.script = [Reply(500), Reply(503, {"detail": "busy"})]
     exporter = make_exporter(ingest_server.url, tmp_path / "spool")
     exporter.export([_ended_span()], [])
+    assert exporter.flush(5.0)
 
     keys = {item.headers["idempotency-key"] for item in ingest_server.received}
     assert len(ingest_server.received) == 3 and len(keys) == 1
@@ -114,6 +133,7 @@ def test_429_waits_for_retry_after(ingest_server: Server, tmp_path: Path) -> Non
     exporter = make_exporter(ingest_server.url, tmp_path / "spool")
     started = time.monotonic()
     exporter.export([_ended_span()], [])
+    assert exporter.flush(5.0)
 
     assert len(ingest_server.received) == 2 and exporter.stats["batches_sent"] == 1
     assert time.monotonic() - started >= 0.95  # our backoff alone would have been 10-50 ms
@@ -143,12 +163,15 @@ def test_terminal_answers_drop_the_batch_with_one_log_line(
     exporter = make_exporter(ingest_server.url, tmp_path / "spool")
     with caplog.at_level(logging.DEBUG, logger="staso_integrations"):
         exporter.export([_ended_span()], [])
+        assert exporter.flush(5.0)
         exporter.export([_ended_span()], [])
+        assert exporter.flush(5.0)
 
     assert len(ingest_server.received) == 2  # no retries
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
     assert len(errors) == 1 and cause in errors[0] and "1 spans dropped" in errors[0]
-    assert KEY not in caplog.text
+    assert "Traceback" not in caplog.text and KEY not in caplog.text
+    assert drops.drop_counts()["rejected"] == 2
     assert exporter.stats["dropped_spans"] == 2 and not list((tmp_path / "spool").glob("*"))
 
 
@@ -160,6 +183,7 @@ def test_receipt_with_rejections_is_logged(
     ingest_server.script = [Reply(200, receipt)]
     exporter = make_exporter(ingest_server.url, tmp_path / "spool")
     exporter.export([_ended_span()], [])
+    assert exporter.flush(5.0)
 
     assert "receipt rcpt-9: accepted 0, rejected 1 traces, dropped 1 spans" in caplog.text
     assert "span too large" in caplog.text
@@ -167,13 +191,19 @@ def test_receipt_with_rejections_is_logged(
 
 
 def test_down_server_spools_and_the_same_exporter_resends_when_back(
-    ingest_server: Server, tmp_path: Path
+    ingest_server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     spool = tmp_path / "spool"
     exporter = make_exporter(ingest_server.url, spool)
     ingest_server.stop()
+    caplog.set_level(logging.DEBUG, logger="staso_integrations")
     for _ in range(3):
         exporter.export([_ended_span(), _ended_span()], [])
+    exporter.flush(5.0)
+    time.sleep(0.2)  # several failed probes of the down server
+    warnings = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "not taking batches" in warnings[0].getMessage()  # one per incident
+    assert warnings[0].exc_info is None
     files = sorted(spool.glob("*.json.gz"))
     assert len(files) == 3 and exporter.stats["spooled_spans"] == 6
     assert all(KEY.encode() not in path.read_bytes() for path in files)
@@ -181,9 +211,11 @@ def test_down_server_spools_and_the_same_exporter_resends_when_back(
     ingest_server.start()  # same port
     time.sleep(0.06)  # past probe_interval_s
     exporter.export([_ended_span()], [])
+    assert exporter.flush(5.0)
 
     assert sent_spans(ingest_server) == 7 and not list(spool.glob("*"))
     assert exporter.stats["resent_batches"] == 3
+    assert "reachable again" in caplog.text
     spooled_keys = {path.name.split("-")[1] for path in files}
     assert spooled_keys <= {item.headers["idempotency-key"] for item in ingest_server.received}
 
@@ -227,20 +259,21 @@ def test_timeouts_spool_within_the_retry_budget(ingest_server: Server, tmp_path:
     exporter = make_exporter(ingest_server.url, tmp_path / "spool", timeout_s=0.1, retry_budget_s=0.4)
     started = time.monotonic()
     exporter.export([_ended_span()], [])
+    exporter.flush(5.0)
     exporter.export([_ended_span()], [])  # server marked down: straight to the spool
 
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 1.5
     assert exporter.stats["spooled_batches"] == 2 and exporter.stats["batches_sent"] == 0
 
 
 def test_spool_cap_drops_the_oldest_and_counts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     spool = Spool(str(tmp_path), max_bytes=250)
     for n in range(5):
-        spool.put(f"{n:032x}", b"x" * 100, span_count=n + 1)
-    kept = spool.entries()
+        spool.put(f"{n:032x}", b"x" * 100, span_count=n + 1, claimed=False)
+    kept = spool.claimable()
     assert [entry.key for entry in kept] == [f"{3:032x}", f"{4:032x}"]
     assert spool.dropped_batches == 3 and spool.dropped_spans == 1 + 2 + 3
-    assert "over its 250 byte cap" in caplog.text
+    assert "over its 250 byte cap" in caplog.text and drops.drop_counts()["spool_full"] == 6
 
 
 def test_key_is_not_in_repr_or_public_config(tmp_path: Path) -> None:
@@ -274,3 +307,26 @@ def _ended_span() -> st.Span:
     span = open_span("lost", "custom", None)
     span.end_ns = span.start_ns + 1_000
     return span
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_after_fork_the_child_sends_on_its_own_while_the_parent_request_hangs(
+    ingest_server: Server, tmp_path: Path
+) -> None:
+    ingest_server.script = [Reply(200, hang_s=3)]  # the parent's request; the child's gets an answer
+    exporter = make_exporter(ingest_server.url, tmp_path / "spool", timeout_s=10.0, retry_budget_s=10.0)
+    exporter.export([_ended_span()], [])
+    time.sleep(0.3)  # the parent's sender holds its connection, mid-request
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            exporter.after_fork()
+            exporter.export([_ended_span()], [])
+            code = 0 if exporter.flush(5.0) and exporter.stats["batches_sent"] == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert exporter.flush(10.0) and exporter.stats["batches_sent"] == 1
+    assert sent_spans(ingest_server) == 2
