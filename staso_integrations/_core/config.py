@@ -56,6 +56,7 @@ class Config:
     compress: bool = True  # gzip request bodies of the ``staso`` exporter
     spool_dir: str = ".staso/spool"  # batches the ``staso`` exporter could not deliver yet
     spool_max_bytes: int = 50_000_000
+    shutdown_timeout: float = 3.0  # seconds exit (flush + exporter shutdown) may take at most
 
     def public_dict(self) -> dict[str, Any]:
         """Settings for display: the API key is reduced to whether it is set."""
@@ -113,6 +114,7 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Confi
         "compress": _env_bool("STASO_COMPRESSION", env),
         "spool_dir": env.get("STASO_SPOOL_DIR") or None,
         "spool_max_bytes": env.get("STASO_SPOOL_MAX_BYTES") or None,
+        "shutdown_timeout": env.get("STASO_SHUTDOWN_TIMEOUT") or None,
     }
     for key, value in from_env.items():
         if value is not None:
@@ -157,6 +159,7 @@ def _validated(config: Config) -> Config:
         spool_max_bytes = int(config.spool_max_bytes)
     except (TypeError, ValueError):
         raise ValueError(f"spool_max_bytes {config.spool_max_bytes!r} is not a whole number of bytes") from None
+    shutdown_timeout = _shutdown_timeout(config.shutdown_timeout)
     if config.processor not in PROCESSORS:
         raise ValueError(f"unknown processor {config.processor!r}; allowed: {', '.join(PROCESSORS)}")
     if config.redact is not None and not callable(config.redact):
@@ -168,5 +171,21 @@ def _validated(config: Config) -> Config:
         exporters=exporters,
         sample_rate=rate,
         spool_max_bytes=spool_max_bytes,
+        shutdown_timeout=shutdown_timeout,
         disabled_integrations=_as_tuple(config.disabled_integrations),
     )
+
+
+MAX_SHUTDOWN_TIMEOUT_S = 300.0
+
+
+def _shutdown_timeout(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not 0.0 <= seconds <= MAX_SHUTDOWN_TIMEOUT_S:  # NaN fails too
+        raise ValueError(
+            f"shutdown_timeout {value!r} is not a number of seconds in the allowed range 0..{MAX_SHUTDOWN_TIMEOUT_S:g}"
+        )
+    return seconds

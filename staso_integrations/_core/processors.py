@@ -3,6 +3,11 @@
 ``on_end`` is the only part that runs on the caller's thread: it appends to a bounded deque
 and returns. Pricing, content rules, roll-ups and export happen on the processor's thread
 (``BatchProcessor``) or inline (``SimpleProcessor``, for tests and short scripts).
+
+Lifecycle: ``shutdown()`` never takes longer than its budget (``shutdown_timeout``) whatever an
+exporter does, and counts what it could not deliver as ``shutdown`` drops; after ``os.fork()``
+the child's processors start over with fresh locks, an empty queue and zero counts, and call
+each exporter's ``after_fork()``.
 """
 
 from __future__ import annotations
@@ -11,12 +16,15 @@ import collections
 import logging
 import os
 import threading
+import time
 import weakref
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..pricing import cost_for
 from .content import apply_redact, normalize_tool_calls, strip_content
+from .drops import count_drop
+from .guard import strict_mode
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
 from .span import Span
@@ -26,9 +34,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("staso_integrations")
 
+# Part of the budget kept for the exporters' own shutdown() when the final drain is slow.
+_EXPORTER_SHUTDOWN_RESERVE_S = 0.5
+
 
 class Exporter(Protocol):
-    """Receives finished spans and the summaries of traces whose root has ended."""
+    """Receives finished spans and the summaries of traces whose root has ended.
+
+    An exporter may also define ``after_fork()`` (no arguments). The processor calls it in a
+    child process right after ``os.fork()``, before the child exports anything: it must replace
+    the locks, connections, sockets and file handles it holds with fresh ones (a thread of the
+    parent may have held them at the fork) and must not flush or close the parent's.
+    ``shutdown()`` may be called while an ``export()`` is still running on another thread.
+    """
 
     def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None: ...
 
@@ -42,13 +60,26 @@ class Processor:
         self.exporters = list(exporters)
         self.capture_content = config.capture_content
         self.redact = config.redact
+        self.shutdown_timeout = config.shutdown_timeout
         self.aggregator = TraceAggregator()
         self.error_keeper = ErrorKeeper()
-        self.exported = 0
-        self.dropped = 0
-        self.export_errors = 0  # failed export() calls, all exporters
-        self.failed_spans = 0  # spans an exporter failed to take
         self._export_lock = threading.Lock()
+        self._closed = False
+        self._reset_counts()
+        _live.add(self)
+
+    def _reset_counts(self) -> None:
+        self.exported = 0  # spans every exporter took
+        self.dropped = 0  # spans this processor refused: queue full, or ended after shutdown
+        self.export_errors = 0  # failed export() calls, all exporters
+        self.failed_spans = 0  # spans an exporter failed to take (counted per exporter)
+        self._failing: dict[int, int] = {}  # id(exporter) -> failed calls in its current incident
+        self._busy: Exporter | None = None  # the exporter whose export() runs now
+
+    @property
+    def queued(self) -> int:
+        """Spans ended but not yet handed to the exporters."""
+        return 0
 
     def on_end(self, span: Span) -> None:
         raise NotImplementedError
@@ -56,36 +87,51 @@ class Processor:
     def flush(self, timeout: float = 5.0) -> bool:
         raise NotImplementedError
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float | None = None) -> None:
         raise NotImplementedError
+
+    def _refuse(self) -> None:
+        self.dropped += 1
+        count_drop("shutdown" if self._closed else "queue_full")
 
     def _process(self, batch: Sequence[Span]) -> None:
         with self._export_lock:
-            spans: list[Span] = []
-            traces: dict[str, TraceSummary] = {}
-            for span in batch:
+            spans, traces = self._prepare(batch)
+            if not spans:
+                return
+            delivered = True
+            for exporter in self.exporters:
+                self._busy = exporter
+                try:
+                    exporter.export(spans, traces)
+                except Exception as exc:
+                    delivered = False
+                    self._export_failed(exporter, exc, len(spans))
+                else:
+                    if self._failing:
+                        self._export_recovered(exporter)
+            self._busy = None
+            if delivered:
+                self.exported += len(spans)
+
+    def _prepare(self, batch: Sequence[Span]) -> tuple[list[Span], list[TraceSummary]]:
+        """Enrich and roll up each span; one that fails is dropped alone, not with its batch."""
+        spans: list[Span] = []
+        traces: dict[str, TraceSummary] = {}
+        for span in batch:
+            try:
                 self._enrich(span)
                 summary = self.aggregator.add(span)
                 kept = [span] if span.sampled else self.error_keeper.hold(span, summary)
-                spans.extend(kept)
-                if summary is not None and kept:
-                    traces[summary.trace_id] = summary
-            if not spans:
-                return
-            batch_traces = list(traces.values())
-            for exporter in self.exporters:
-                try:
-                    exporter.export(spans, batch_traces)
-                except Exception:
-                    self.export_errors += 1
-                    self.failed_spans += len(spans)
-                    logger.warning(
-                        "staso exporter %s failed; %d spans not exported by it",
-                        type(exporter).__name__,
-                        len(spans),
-                        exc_info=True,
-                    )
-            self.exported += len(spans)
+            except Exception as exc:
+                if strict_mode():
+                    raise  # the caller counts the drop
+                _lost("processor", 1, exc, f"span {span.name!r}")
+                continue
+            spans.extend(kept)
+            if summary is not None and kept:
+                traces[summary.trace_id] = summary
+        return spans, list(traces.values())
 
     def _enrich(self, span: Span) -> None:
         if span.cost_usd is None and span.usage is not None:
@@ -102,28 +148,90 @@ class Processor:
         if self.redact is not None:
             apply_redact(span, self.redact)
 
-    def _shutdown_exporters(self) -> None:
+    def _export_failed(self, exporter: Exporter, exc: Exception, n: int) -> None:
+        """One warning when an exporter starts failing (an incident), not one per batch."""
+        self.export_errors += 1
+        self.failed_spans += n
+        name = type(exporter).__name__
+        failures = self._failing.get(id(exporter), 0)
+        self._failing[id(exporter)] = failures + 1
+        if not failures:
+            logger.warning(
+                "staso exporter %s failed (%s); its spans count as dropped until it recovers",
+                name,
+                _describe(exc),
+            )
+        logger.debug("staso exporter %s failed on %d spans", name, n, exc_info=exc)
+        count_drop("exporter", n, name)
+
+    def _export_recovered(self, exporter: Exporter) -> None:
+        failures = self._failing.pop(id(exporter), None)
+        if failures is not None:
+            logger.info("staso exporter %s recovered after %d failed exports", type(exporter).__name__, failures)
+
+    def _shutdown_exporters(self, deadline: float) -> list[str]:
+        """Each exporter's ``shutdown()`` on its own daemon thread; returns those still running."""
+        running = [(exporter, _spawn(_shutdown_exporter, exporter)) for exporter in self.exporters]
+        stuck = []
+        for exporter, thread in running:
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    stuck.append(type(exporter).__name__)
+        return stuck
+
+    def _report_shutdown(self, budget: float, lost: int, busy: Exporter | None, stuck: list[str]) -> None:
+        """What shutdown could not do, in one line (the drop count's own)."""
+        parts = [f"shutdown_timeout {budget:g} s reached"]
+        if busy is not None:
+            parts.append(f"{type(busy).__name__}.export still running")
+        if stuck:
+            parts.append(f"{', '.join(stuck)}.shutdown still running")
+        if lost:
+            count_drop("shutdown", lost, "; ".join(parts))
+        elif stuck:
+            logger.warning("staso: %s; exiting without waiting for it", "; ".join(parts))
+
+    def _after_fork_in_child(self) -> None:
+        self._export_lock = threading.Lock()
+        self._reset_counts()
+        if self._closed:
+            return
         for exporter in self.exporters:
-            try:
-                exporter.shutdown()
-            except Exception:
-                logger.warning("staso exporter %s failed to shut down", type(exporter).__name__, exc_info=True)
+            after_fork: Callable[[], None] | None = getattr(exporter, "after_fork", None)
+            if after_fork is not None:
+                try:
+                    after_fork()
+                except Exception as exc:
+                    name = type(exporter).__name__
+                    logger.warning("staso exporter %s failed to reset after fork (%s)", name, _describe(exc))
+                    logger.debug("staso exporter after_fork failed", exc_info=exc)
 
 
 class SimpleProcessor(Processor):
     """Exports each span synchronously as it ends (tests, scripts that want no thread)."""
 
     def on_end(self, span: Span) -> None:
+        if self._closed:
+            self._refuse()
+            return
         try:
             self._process([span])
-        except Exception:
-            logger.warning("staso processor failed", exc_info=True)
+        except Exception as exc:
+            _lost("processor", 1, exc, f"span {span.name!r}")
+            if strict_mode():
+                raise
 
     def flush(self, timeout: float = 5.0) -> bool:
         return True
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        self._shutdown_exporters()
+    def shutdown(self, timeout: float | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        budget = self.shutdown_timeout if timeout is None else timeout
+        stuck = self._shutdown_exporters(time.monotonic() + budget)
+        self._report_shutdown(budget, 0, None, stuck)
 
 
 class BatchProcessor(Processor):
@@ -134,21 +242,28 @@ class BatchProcessor(Processor):
         self.max_queue_size = config.max_queue_size
         self.batch_size = config.batch_size
         self.interval = config.flush_interval_s
+        self._init_thread_state()
+
+    def _init_thread_state(self) -> None:
         self._queue: collections.deque[Span] = collections.deque()
         self._wake = threading.Event()
         self._waiters: list[threading.Event] = []
         self._waiters_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         self._stopping = False
-        self._closed = False
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _reset_after_fork(ref))
+        self._abandon = False  # shutdown ran out of time: take no further batch
+        self._drained = threading.Event()  # the thread's final drain is done
+        self._in_flight = 0
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
 
     def on_end(self, span: Span) -> None:
         queue = self._queue
         if len(queue) >= self.max_queue_size or self._closed:
-            self.dropped += 1
+            self._refuse()
             return
         queue.append(span)
         if self._thread is None:
@@ -157,8 +272,10 @@ class BatchProcessor(Processor):
             self._wake.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
-        if self._thread is None or not self._thread.is_alive():
-            self._drain()
+        if not self._queue and self._in_flight == 0:
+            return True
+        if not self._start():
+            self._drain()  # no thread can be started (the interpreter is exiting)
             return True
         done = threading.Event()
         with self._waiters_lock:
@@ -166,61 +283,131 @@ class BatchProcessor(Processor):
         self._wake.set()
         return done.wait(timeout)
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Drain and stop within ``timeout`` (default ``shutdown_timeout``) seconds, whatever hangs."""
         if self._closed:
             return
-        flushed = self.flush(timeout)
+        budget = self.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
         self._closed = True
         self._stopping = True
+        if self._queue and not self._start():
+            self._drain()  # no thread can be started (the interpreter is exiting)
         self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout if flushed else 0.1)
-        if self._queue:
-            logger.warning("staso: %d spans not exported at shutdown", len(self._queue))
-        self._shutdown_exporters()
+        drained = True
+        if self._thread is not None and self._thread.is_alive():
+            reserve = min(_EXPORTER_SHUTDOWN_RESERVE_S, budget / 5)
+            drained = self._drained.wait(max(0.0, deadline - reserve - time.monotonic()))
+        busy, in_flight = (None, 0) if drained else (self._busy, self._in_flight)
+        self._abandon = True
+        lost = self._take_queue() + in_flight
+        stuck = self._shutdown_exporters(deadline)
+        self._report_shutdown(budget, lost, busy, stuck)
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Start the thread unless it runs; ``False`` if it cannot (interpreter exiting)."""
         with self._start_lock:
             if self._thread is not None:
-                return
-            thread = threading.Thread(target=self._run, name="staso-processor", daemon=True)
-            thread.start()
-            self._thread = thread
+                return self._thread.is_alive()
+            self._thread = _spawn(self._run, name="staso-processor", fallback=False)
+            return self._thread is not None
 
     def _run(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self.interval)
-            self._wake.clear()
+        while True:
+            stopping = self._stopping
+            if not stopping:
+                self._wake.wait(self.interval)
+                self._wake.clear()
             with self._waiters_lock:
                 waiters, self._waiters = self._waiters, []
             self._drain()
             for waiter in waiters:
                 waiter.set()
+            if stopping:
+                break
+        self._drained.set()
 
     def _drain(self) -> None:
-        queue = self._queue
-        while queue:
-            batch: list[Span] = []
-            while queue and len(batch) < self.batch_size:
-                batch.append(queue.popleft())
+        while not self._abandon:
+            batch = self._take_batch()
+            if not batch:
+                return
+            self._in_flight = len(batch)
             try:
                 self._process(batch)
-            except Exception:
-                logger.warning("staso processor failed on a batch of %d spans", len(batch), exc_info=True)
+            except Exception as exc:
+                _lost("processor", len(batch), exc, f"a batch of {len(batch)} spans")
+            finally:
+                self._in_flight = 0
+
+    def _take_batch(self) -> list[Span]:
+        queue = self._queue
+        batch: list[Span] = []
+        try:
+            while len(batch) < self.batch_size:
+                batch.append(queue.popleft())
+        except IndexError:  # empty (shutdown may be emptying it at the same time)
+            pass
+        return batch
+
+    def _take_queue(self) -> int:
+        taken = 0
+        while True:
+            batch = self._take_batch()
+            if not batch:
+                return taken
+            taken += len(batch)
 
     def _after_fork_in_child(self) -> None:
-        self._queue = collections.deque()
-        self._wake = threading.Event()
-        self._waiters = []
-        self._waiters_lock = threading.Lock()
-        self._start_lock = threading.Lock()
-        self._export_lock = threading.Lock()
-        self._thread = None
+        # The parent's queue and thread belong to the parent: the child exports only its own.
+        self._init_thread_state()
+        if self._closed:
+            self._drained.set()
+        super()._after_fork_in_child()
 
 
-def _reset_after_fork(ref: weakref.ref[BatchProcessor]) -> None:
-    # The parent's queue and thread belong to the parent: the child exports only its own.
-    processor = ref()
-    if processor is not None:
+def _spawn(
+    target: Callable[..., None], *args: Any, name: str = "staso-shutdown", fallback: bool = True
+) -> threading.Thread | None:
+    """``target(*args)`` on a new daemon thread; ``None`` when none can start (Python 3.12+
+    refuses new threads at interpreter exit), after running it inline if ``fallback``."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:
+        if fallback:
+            target(*args)
+        return None
+    return thread
+
+
+def _shutdown_exporter(exporter: Exporter) -> None:
+    try:
+        exporter.shutdown()
+    except Exception as exc:
+        logger.warning("staso exporter %s failed to shut down (%s)", type(exporter).__name__, _describe(exc))
+        logger.debug("staso exporter shutdown failed", exc_info=exc)
+
+
+def _lost(cause: str, n: int, exc: Exception, what: str) -> None:
+    logger.debug("staso processor failed on %s", what, exc_info=exc)
+    count_drop(cause, n, f"{what}: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<unprintable>"
+    return f"{type(exc).__name__}: {message[:200]}" if message else type(exc).__name__
+
+
+_live: weakref.WeakSet[Processor] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for processor in list(_live):
         processor._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
