@@ -272,7 +272,7 @@ class BatchProcessor(Processor):
             self._wake.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
-        if not self._queue and self._in_flight == 0:
+        if self._thread is None and not self._queue:
             return True
         if not self._start():
             self._drain()  # no thread can be started (the interpreter is exiting)

@@ -60,7 +60,7 @@ def report():  # registered before init(), so it runs after staso's own exit shu
 
 atexit.register(report)
 holder = LockHolder(resets_after_fork={resets})
-st.init(exporter=[holder, SqliteExporter({db!r})], shutdown_timeout={timeout})  # the holder first
+st.init(exporter=[holder, SqliteExporter({db!r})])  # the holder first
 with st.span("parent"):
     pass
 st.flush(0)
@@ -116,7 +116,7 @@ def _stored_names(db: Path) -> list[str]:
 
 def _fork_20(tmp_path: Path, resets: bool, timeout: float) -> tuple[dict, list[dict], list[str]]:
     db = tmp_path / "fork.db"
-    done, _ = _run(FORK_20.format(resets=resets, db=str(db), timeout=timeout), tmp_path)
+    done, _ = _run(FORK_20.format(resets=resets, db=str(db)), tmp_path, STASO_SHUTDOWN_TIMEOUT=str(timeout))
     assert done.returncode == 0, done.stderr
     lines = [line.split(" ", 1) for line in done.stdout.splitlines()]
     parent = next(json.loads(body) for who, body in lines if who == "parent")
@@ -204,9 +204,10 @@ class _Stuck:
         return None
 
 
-def test_init_again_returns_at_once_while_the_previous_exporter_is_stuck() -> None:
+def test_init_again_returns_at_once_while_the_previous_exporter_is_stuck(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STASO_SHUTDOWN_TIMEOUT", "30")
     stuck = _Stuck()
-    st.init(exporter=stuck, shutdown_timeout=30)
+    st.init(exporter=stuck)
     with st.span("before"):
         pass
     st.flush(0)
