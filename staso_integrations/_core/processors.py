@@ -18,12 +18,13 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..pricing import cost_for
 from .content import apply_redact, normalize_tool_calls, strip_content
 from .drops import count_drop
+from .exporting import Exporter, FailureLog, describe, reset_after_fork, shutdown_exporters, spawn
 from .guard import strict_mode
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
@@ -36,21 +37,6 @@ logger = logging.getLogger("staso_integrations")
 
 # Part of the budget kept for the exporters' own shutdown() when the final drain is slow.
 _EXPORTER_SHUTDOWN_RESERVE_S = 0.5
-
-
-class Exporter(Protocol):
-    """Receives finished spans and the summaries of traces whose root has ended.
-
-    An exporter may also define ``after_fork()`` (no arguments). The processor calls it in a
-    child process right after ``os.fork()``, before the child exports anything: it must replace
-    the locks, connections, sockets and file handles it holds with fresh ones (a thread of the
-    parent may have held them at the fork) and must not flush or close the parent's.
-    ``shutdown()`` may be called while an ``export()`` is still running on another thread.
-    """
-
-    def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None: ...
-
-    def shutdown(self) -> None: ...
 
 
 class Processor:
@@ -71,15 +57,23 @@ class Processor:
     def _reset_counts(self) -> None:
         self.exported = 0  # spans every exporter took
         self.dropped = 0  # spans this processor refused: queue full, or ended after shutdown
-        self.export_errors = 0  # failed export() calls, all exporters
-        self.failed_spans = 0  # spans an exporter failed to take (counted per exporter)
-        self._failing: dict[int, int] = {}  # id(exporter) -> failed calls in its current incident
+        self.failure_log = FailureLog()
         self._busy: Exporter | None = None  # the exporter whose export() runs now
 
     @property
     def queued(self) -> int:
         """Spans ended but not yet handed to the exporters."""
         return 0
+
+    @property
+    def export_errors(self) -> int:
+        """Failed ``export()`` calls, all exporters."""
+        return self.failure_log.failures
+
+    @property
+    def failed_spans(self) -> int:
+        """Spans an exporter failed to take (counted once per exporter)."""
+        return self.failure_log.failed_spans
 
     def on_end(self, span: Span) -> None:
         raise NotImplementedError
@@ -106,10 +100,10 @@ class Processor:
                     exporter.export(spans, traces)
                 except Exception as exc:
                     delivered = False
-                    self._export_failed(exporter, exc, len(spans))
+                    self.failure_log.failed(exporter, exc, len(spans))
                 else:
-                    if self._failing:
-                        self._export_recovered(exporter)
+                    if self.failure_log.failing:
+                        self.failure_log.recovered(exporter)
             self._busy = None
             if delivered:
                 self.exported += len(spans)
@@ -148,38 +142,6 @@ class Processor:
         if self.redact is not None:
             apply_redact(span, self.redact)
 
-    def _export_failed(self, exporter: Exporter, exc: Exception, n: int) -> None:
-        """One warning when an exporter starts failing (an incident), not one per batch."""
-        self.export_errors += 1
-        self.failed_spans += n
-        name = type(exporter).__name__
-        failures = self._failing.get(id(exporter), 0)
-        self._failing[id(exporter)] = failures + 1
-        if not failures:
-            logger.warning(
-                "staso exporter %s failed (%s); its spans count as dropped until it recovers",
-                name,
-                _describe(exc),
-            )
-        logger.debug("staso exporter %s failed on %d spans", name, n, exc_info=exc)
-        count_drop("exporter", n, name)
-
-    def _export_recovered(self, exporter: Exporter) -> None:
-        failures = self._failing.pop(id(exporter), None)
-        if failures is not None:
-            logger.info("staso exporter %s recovered after %d failed exports", type(exporter).__name__, failures)
-
-    def _shutdown_exporters(self, deadline: float) -> list[str]:
-        """Each exporter's ``shutdown()`` on its own daemon thread; returns those still running."""
-        running = [(exporter, _spawn(_shutdown_exporter, exporter)) for exporter in self.exporters]
-        stuck = []
-        for exporter, thread in running:
-            if thread is not None:
-                thread.join(max(0.0, deadline - time.monotonic()))
-                if thread.is_alive():
-                    stuck.append(type(exporter).__name__)
-        return stuck
-
     def _report_shutdown(self, budget: float, lost: int, busy: Exporter | None, stuck: list[str]) -> None:
         """What shutdown could not do, in one line (the drop count's own)."""
         parts = [f"shutdown_timeout {budget:g} s reached"]
@@ -197,15 +159,7 @@ class Processor:
         self._reset_counts()
         if self._closed:
             return
-        for exporter in self.exporters:
-            after_fork: Callable[[], None] | None = getattr(exporter, "after_fork", None)
-            if after_fork is not None:
-                try:
-                    after_fork()
-                except Exception as exc:
-                    name = type(exporter).__name__
-                    logger.warning("staso exporter %s failed to reset after fork (%s)", name, _describe(exc))
-                    logger.debug("staso exporter after_fork failed", exc_info=exc)
+        reset_after_fork(self.exporters)
 
 
 class SimpleProcessor(Processor):
@@ -230,7 +184,7 @@ class SimpleProcessor(Processor):
             return
         self._closed = True
         budget = self.shutdown_timeout if timeout is None else timeout
-        stuck = self._shutdown_exporters(time.monotonic() + budget)
+        stuck = shutdown_exporters(self.exporters, time.monotonic() + budget)
         self._report_shutdown(budget, 0, None, stuck)
 
 
@@ -301,7 +255,7 @@ class BatchProcessor(Processor):
         busy, in_flight = (None, 0) if drained else (self._busy, self._in_flight)
         self._abandon = True
         lost = self._take_queue() + in_flight
-        stuck = self._shutdown_exporters(deadline)
+        stuck = shutdown_exporters(self.exporters, deadline)
         self._report_shutdown(budget, lost, busy, stuck)
 
     def _start(self) -> bool:
@@ -309,7 +263,7 @@ class BatchProcessor(Processor):
         with self._start_lock:
             if self._thread is not None:
                 return self._thread.is_alive()
-            self._thread = _spawn(self._run, name="staso-processor", fallback=False)
+            self._thread = spawn(self._run, name="staso-processor", fallback=False)
             return self._thread is not None
 
     def _run(self) -> None:
@@ -366,40 +320,9 @@ class BatchProcessor(Processor):
         super()._after_fork_in_child()
 
 
-def _spawn(
-    target: Callable[..., None], *args: Any, name: str = "staso-shutdown", fallback: bool = True
-) -> threading.Thread | None:
-    """``target(*args)`` on a new daemon thread; ``None`` when none can start (Python 3.12+
-    refuses new threads at interpreter exit), after running it inline if ``fallback``."""
-    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-    try:
-        thread.start()
-    except RuntimeError:
-        if fallback:
-            target(*args)
-        return None
-    return thread
-
-
-def _shutdown_exporter(exporter: Exporter) -> None:
-    try:
-        exporter.shutdown()
-    except Exception as exc:
-        logger.warning("staso exporter %s failed to shut down (%s)", type(exporter).__name__, _describe(exc))
-        logger.debug("staso exporter shutdown failed", exc_info=exc)
-
-
 def _lost(cause: str, n: int, exc: Exception, what: str) -> None:
     logger.debug("staso processor failed on %s", what, exc_info=exc)
-    count_drop(cause, n, f"{what}: {_describe(exc)}")
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        message = str(exc)
-    except Exception:
-        message = "<unprintable>"
-    return f"{type(exc).__name__}: {message[:200]}" if message else type(exc).__name__
+    count_drop(cause, n, f"{what}: {describe(exc)}")
 
 
 _live: weakref.WeakSet[Processor] = weakref.WeakSet()

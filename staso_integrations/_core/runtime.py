@@ -20,8 +20,9 @@ from typing import Any
 from .config import Config, load_config
 from .context import _agent_name, _current_span, _trace_attrs
 from .drops import drop_counts
+from .exporting import spawn
 from .otel_context import active_otel_parent
-from .processors import BatchProcessor, Processor, SimpleProcessor, _spawn
+from .processors import BatchProcessor, Processor, SimpleProcessor
 from .span import SPAN_KINDS, Resource, Span, TraceAttributes, new_trace_id
 
 logger = logging.getLogger("staso_integrations")
@@ -151,7 +152,7 @@ def _install(runtime: Runtime) -> None:
 
 
 def _retire(processor: Processor) -> None:
-    thread = _spawn(processor.shutdown)
+    thread = spawn(processor.shutdown)
     if thread is not None:
         with _lock:
             _retiring[:] = [t for t in _retiring if t.is_alive()]
@@ -200,7 +201,7 @@ def _shutdown_at_exit() -> None:
         budget = (runtime.config if runtime is not None else Config()).shutdown_timeout
         deadline = time.monotonic() + budget
         shutdown()
-        for thread in list(_retiring):  # replaced runtimes still shutting down get what is left
+        for thread in _retiring[:]:  # replaced runtimes still shutting down get what is left
             thread.join(max(0.0, deadline - time.monotonic()))
     except Exception:  # never turn a clean interpreter exit into a traceback
         logger.debug("staso shutdown at exit failed", exc_info=True)

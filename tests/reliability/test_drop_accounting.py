@@ -124,7 +124,9 @@ def test_queue_full_drops_are_counted_and_the_queue_reported() -> None:
     assert exporter.received + 400 == 501 == st.stats()["exported"] + 400
 
 
-def test_stats_is_a_plain_dict_before_init_and_doctor_prints_the_counts(capsys: pytest.CaptureFixture[str]) -> None:
+def test_stats_is_a_plain_dict_before_init_and_doctor_prints_the_counts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     st.shutdown()
     stats = st.stats()
     assert set(stats) == {"exported", "queued", "exporter_failures", "dropped"}

@@ -53,7 +53,9 @@ class LockHolder:
             pass
 """
 
-FORK_20 = HOLDER + """
+FORK_20 = (
+    HOLDER
+    + """
 def report():  # registered before init(), so it runs after staso's own exit shutdown
     if os.getpid() != PARENT:
         os.write(1, ("child " + json.dumps(st.stats()["dropped"]) + "\\n").encode())  # one write per line
@@ -90,6 +92,7 @@ for pid in pids:
 print("parent", json.dumps({{"codes": codes, "seconds": time.monotonic() - start}}), flush=True)
 holder.release.set()
 """
+)
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -101,7 +104,12 @@ def _run(script: str, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedP
     path.write_text(script)
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, env=_clean_env(**env), timeout=120
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        env=_clean_env(**env),
+        timeout=120,
+        check=False,
     )
     return done, time.monotonic() - start
 
@@ -204,7 +212,9 @@ class _Stuck:
         return None
 
 
-def test_init_again_returns_at_once_while_the_previous_exporter_is_stuck(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_again_returns_at_once_while_the_previous_exporter_is_stuck(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("STASO_SHUTDOWN_TIMEOUT", "30")
     stuck = _Stuck()
     st.init(exporter=stuck)
