@@ -62,15 +62,26 @@ class FailureLog:
             logger.info("staso exporter %s recovered after %d failed exports", name, failures)
 
 
-def shutdown_exporters(exporters: Sequence[Exporter], deadline: float) -> list[str]:
-    """Each exporter's ``shutdown()`` on its own daemon thread; returns those still running."""
-    running = [(exporter, spawn(_shutdown_one, exporter)) for exporter in exporters]
+def shutdown_exporters(
+    exporters: Sequence[Exporter], deadline: float, *, inline_without_thread: bool
+) -> list[str]:
+    """Each exporter's ``shutdown()`` on its own daemon thread, joined until ``deadline``.
+
+    Returns the calls not finished (``"Name.shutdown"``). Where no thread can start (Python
+    3.12+ at exit) the call runs inline if ``inline_without_thread``, else it is skipped and listed.
+    """
+    running = [
+        (exporter, spawn(shutdown_exporter, exporter, fallback=inline_without_thread))
+        for exporter in exporters
+    ]
     stuck = []
     for exporter, thread in running:
+        if thread is None and inline_without_thread:
+            continue
         if thread is not None:
             thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                stuck.append(type(exporter).__name__)
+        if thread is None or thread.is_alive():
+            stuck.append(f"{type(exporter).__name__}.shutdown{'' if thread else ' (not started)'}")
     return stuck
 
 
@@ -110,7 +121,8 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message[:200]}" if message else type(exc).__name__
 
 
-def _shutdown_one(exporter: Exporter) -> None:
+def shutdown_exporter(exporter: Exporter) -> None:
+    """``exporter.shutdown()``; a failure is one warning line (its traceback at DEBUG)."""
     try:
         exporter.shutdown()
     except Exception as exc:

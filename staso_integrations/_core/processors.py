@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING
 from ..pricing import cost_for
 from .content import apply_redact, normalize_tool_calls, strip_content
 from .drops import count_drop
-from .exporting import Exporter, FailureLog, describe, reset_after_fork, shutdown_exporters, spawn
+from .exporting import (
+    Exporter,
+    FailureLog,
+    describe,
+    reset_after_fork,
+    shutdown_exporter,
+    shutdown_exporters,
+    spawn,
+)
 from .guard import strict_mode
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
@@ -58,7 +66,7 @@ class Processor:
         self.exported = 0  # spans every exporter took
         self.dropped = 0  # spans this processor refused: queue full, or ended after shutdown
         self.failure_log = FailureLog()
-        self._busy: Exporter | None = None  # the exporter whose export() runs now
+        self._busy: tuple[Exporter, str] | None = None  # (exporter, "export" | "shutdown") running now
 
     @property
     def queued(self) -> int:
@@ -95,7 +103,7 @@ class Processor:
                 return
             delivered = True
             for exporter in self.exporters:
-                self._busy = exporter
+                self._busy = (exporter, "export")
                 try:
                     exporter.export(spans, traces)
                 except Exception as exc:
@@ -142,17 +150,20 @@ class Processor:
         if self.redact is not None:
             apply_redact(span, self.redact)
 
-    def _report_shutdown(self, budget: float, lost: int, busy: Exporter | None, stuck: list[str]) -> None:
-        """What shutdown could not do, in one line (the drop count's own)."""
-        parts = [f"shutdown_timeout {budget:g} s reached"]
-        if busy is not None:
-            parts.append(f"{type(busy).__name__}.export still running")
+    def _busy_call(self) -> str:
+        busy = self._busy
+        return "span processing" if busy is None else f"{type(busy[0]).__name__}.{busy[1]}"
+
+    def _report_shutdown(self, budget: float, lost: int, stuck: list[str]) -> None:
+        """What shutdown could not do, in one line (the drop count's own when spans were lost)."""
         if stuck:
-            parts.append(f"{', '.join(stuck)}.shutdown still running")
+            what = f"shutdown_timeout {budget:g} s reached; not finished: {', '.join(stuck)}"
+        else:
+            what = "ended while the pipeline shut down"
         if lost:
-            count_drop("shutdown", lost, "; ".join(parts))
+            count_drop("shutdown", lost, what)
         elif stuck:
-            logger.warning("staso: %s; exiting without waiting for it", "; ".join(parts))
+            logger.warning("staso: %s; not waiting for it", what)
 
     def _after_fork_in_child(self) -> None:
         self._export_lock = threading.Lock()
@@ -184,8 +195,8 @@ class SimpleProcessor(Processor):
             return
         self._closed = True
         budget = self.shutdown_timeout if timeout is None else timeout
-        stuck = shutdown_exporters(self.exporters, time.monotonic() + budget)
-        self._report_shutdown(budget, 0, None, stuck)
+        stuck = shutdown_exporters(self.exporters, time.monotonic() + budget, inline_without_thread=True)
+        self._report_shutdown(budget, 0, stuck)
 
 
 class BatchProcessor(Processor):
@@ -208,6 +219,7 @@ class BatchProcessor(Processor):
         self._stopping = False
         self._abandon = False  # shutdown ran out of time: take no further batch
         self._drained = threading.Event()  # the thread's final drain is done
+        self._close_claim = threading.Lock()  # whoever takes it calls the exporters' shutdown()
         self._in_flight = 0
 
     @property
@@ -245,18 +257,28 @@ class BatchProcessor(Processor):
         deadline = time.monotonic() + budget
         self._closed = True
         self._stopping = True
-        if self._queue and not self._start():
-            self._drain()  # no thread can be started (the interpreter is exiting)
+        thread = self._thread if self._start() else None
+        if thread is None:  # no thread can start (Python 3.12+ at exit, none running): inline
+            self._drain()
+            self._close_exporters()
+            return
+        # The thread drains, then calls the exporters' shutdown() itself (no new thread needed,
+        # which Python 3.12+ refuses at exit). If it is stuck, they are called from here.
         self._wake.set()
-        drained = True
-        if self._thread is not None and self._thread.is_alive():
-            reserve = min(_EXPORTER_SHUTDOWN_RESERVE_S, budget / 5)
-            drained = self._drained.wait(max(0.0, deadline - reserve - time.monotonic()))
-        busy, in_flight = (None, 0) if drained else (self._busy, self._in_flight)
-        self._abandon = True
-        lost = self._take_queue() + in_flight
-        stuck = shutdown_exporters(self.exporters, deadline)
-        self._report_shutdown(budget, lost, busy, stuck)
+        reserve = min(_EXPORTER_SHUTDOWN_RESERVE_S, budget / 5)
+        if self._drained.wait(max(0.0, deadline - reserve - time.monotonic())):
+            lost = self._take_queue()  # ended while the final drain ran
+            thread.join(max(0.0, deadline - time.monotonic()))  # it shuts the exporters down
+            stuck = [self._busy_call()] if thread.is_alive() else []
+        else:
+            self._abandon = True
+            lost = self._take_queue() + self._in_flight
+            stuck = [self._busy_call()]
+            if self._close_claim.acquire(blocking=False):
+                stuck += shutdown_exporters(self.exporters, deadline, inline_without_thread=False)
+            if self._drained.is_set():  # the stuck call returned meanwhile
+                stuck.pop(0)
+        self._report_shutdown(budget, lost, stuck)
 
     def _start(self) -> bool:
         """Start the thread unless it runs; ``False`` if it cannot (interpreter exiting)."""
@@ -280,6 +302,15 @@ class BatchProcessor(Processor):
             if stopping:
                 break
         self._drained.set()
+        self._close_exporters()
+
+    def _close_exporters(self) -> None:
+        if not self._close_claim.acquire(blocking=False):
+            return  # shutdown() already called them from its own threads
+        for exporter in self.exporters:
+            self._busy = (exporter, "shutdown")
+            shutdown_exporter(exporter)
+        self._busy = None
 
     def _drain(self) -> None:
         while not self._abandon:
@@ -315,8 +346,6 @@ class BatchProcessor(Processor):
     def _after_fork_in_child(self) -> None:
         # The parent's queue and thread belong to the parent: the child exports only its own.
         self._init_thread_state()
-        if self._closed:
-            self._drained.set()
         super()._after_fork_in_child()
 
 
