@@ -52,6 +52,7 @@ class Processor:
 
     def __init__(self, exporters: Sequence[Exporter], config: Config) -> None:
         self.exporters = list(exporters)
+        self.handed_over: list[Exporter] = []  # also used by the next runtime: not shut down
         self.capture_content = config.capture_content
         self.redact = config.redact
         self.shutdown_timeout = config.shutdown_timeout
@@ -150,6 +151,9 @@ class Processor:
         if self.redact is not None:
             apply_redact(span, self.redact)
 
+    def _to_close(self) -> list[Exporter]:
+        return [e for e in self.exporters if not any(e is kept for kept in self.handed_over)]
+
     def _busy_call(self) -> str:
         busy = self._busy
         return "span processing" if busy is None else f"{type(busy[0]).__name__}.{busy[1]}"
@@ -195,7 +199,7 @@ class SimpleProcessor(Processor):
             return
         self._closed = True
         budget = self.shutdown_timeout if timeout is None else timeout
-        stuck = shutdown_exporters(self.exporters, time.monotonic() + budget, inline_without_thread=True)
+        stuck = shutdown_exporters(self._to_close(), time.monotonic() + budget, inline_without_thread=True)
         self._report_shutdown(budget, 0, stuck)
 
 
@@ -275,7 +279,7 @@ class BatchProcessor(Processor):
             lost = self._take_queue() + self._in_flight
             stuck = [self._busy_call()]
             if self._close_claim.acquire(blocking=False):
-                stuck += shutdown_exporters(self.exporters, deadline, inline_without_thread=False)
+                stuck += shutdown_exporters(self._to_close(), deadline, inline_without_thread=False)
             if self._drained.is_set():  # the stuck call returned meanwhile
                 stuck.pop(0)
         self._report_shutdown(budget, lost, stuck)
@@ -307,7 +311,7 @@ class BatchProcessor(Processor):
     def _close_exporters(self) -> None:
         if not self._close_claim.acquire(blocking=False):
             return  # shutdown() already called them from its own threads
-        for exporter in self.exporters:
+        for exporter in self._to_close():
             self._busy = (exporter, "shutdown")
             shutdown_exporter(exporter)
         self._busy = None

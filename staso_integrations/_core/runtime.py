@@ -148,6 +148,10 @@ def _install(runtime: Runtime) -> None:
             atexit.register(_shutdown_at_exit)
             _atexit_registered = True
     if previous is not None:
+        shared = runtime.processor.exporters
+        previous.processor.handed_over = [
+            e for e in previous.processor.exporters if any(e is s for s in shared)
+        ]
         _retire(previous.processor)
 
 

@@ -20,7 +20,7 @@ import staso_integrations as st
 from staso_integrations._core.rollup import TraceSummary
 from staso_integrations._core.span import Span
 from staso_integrations.exporters import InMemoryExporter
-from staso_integrations.store import TraceFilter, TraceStore
+from tests.reliability.test_process_faults import _names
 
 # An exporter that holds its own lock while it waits on something slow, as an HTTP exporter
 # waits on a server; in the parent only, so the forked children are served at once.
@@ -114,14 +114,6 @@ def _run(script: str, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedP
     return done, time.monotonic() - start
 
 
-def _stored_names(db: Path) -> list[str]:
-    store = TraceStore(str(db))
-    try:
-        return sorted(trace["name"] for trace in store.list_traces(TraceFilter(limit=10_000)))
-    finally:
-        store.close()
-
-
 def _fork_20(tmp_path: Path, resets: bool, timeout: float) -> tuple[dict, list[dict], list[str]]:
     db = tmp_path / "fork.db"
     done, _ = _run(FORK_20.format(resets=resets, db=str(db)), tmp_path, STASO_SHUTDOWN_TIMEOUT=str(timeout))
@@ -129,7 +121,7 @@ def _fork_20(tmp_path: Path, resets: bool, timeout: float) -> tuple[dict, list[d
     lines = [line.split(" ", 1) for line in done.stdout.splitlines()]
     parent = next(json.loads(body) for who, body in lines if who == "parent")
     children = [json.loads(body) for who, body in lines if who == "child"]
-    return parent, children, _stored_names(db)
+    return parent, children, _names(db)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -211,10 +203,10 @@ def test_exit_with_an_exporter_hung_forever_takes_at_most_shutdown_timeout(
     assert len(report) == 1 and "shutdown_timeout 2 s reached" in report[0]
     if where == "export":  # the exporter before sqlite never returned: all 50 counted, none stored
         assert "50 spans dropped so far (shutdown)" in report[0] and "not finished: Hung.export" in report[0]
-        assert _stored_names(db) == []
+        assert _names(db) == []
     else:  # delivered before the exporters' shutdown, which is left behind
         assert "not finished: Hung.shutdown" in report[0]
-        assert len(_stored_names(db)) == 50
+        assert len(_names(db)) == 50
 
 
 class _Stuck:
@@ -273,3 +265,28 @@ def test_shutdown_with_an_exporter_stuck_in_export_counts_what_it_could_not_deli
     print(f"shutdown took {elapsed:.2f} s")
     assert elapsed < 10
     assert st.stats()["dropped"]["shutdown"] - before == 50
+
+
+def test_init_again_with_the_same_exporter_keeps_it_open_and_delivers_both_runtimes_spans() -> None:
+    class Closable(InMemoryExporter):
+        closed = False
+
+        def shutdown(self) -> None:
+            self.closed = True
+
+    shared = Closable()
+    st.init(exporter=shared)
+    with st.span("first"):
+        pass
+    st.init(exporter=shared, agent_name="second-runtime")
+    with st.span("second"):
+        pass
+    assert st.flush(5)
+    for _ in range(100):  # the first runtime drains on its own daemon thread
+        if len(shared.spans) == 2:
+            break
+        time.sleep(0.05)
+    assert sorted(span.name for span in shared.spans) == ["first", "second"]
+    assert not shared.closed  # the retiring runtime left it to the new one
+    st.shutdown()
+    assert shared.closed
