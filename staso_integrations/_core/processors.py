@@ -266,6 +266,8 @@ class BatchProcessor(Processor):
             self._drain()
             self._close_exporters()
             return
+        if thread is threading.current_thread():
+            return  # called by an exporter or hook on our own thread: it stops once that returns
         # The thread drains, then calls the exporters' shutdown() itself (no new thread needed,
         # which Python 3.12+ refuses at exit). If it is stuck, they are called from here.
         self._wake.set()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import staso_integrations as st
+from staso_integrations._core import runtime
 from staso_integrations._core.rollup import TraceSummary
 from staso_integrations._core.span import Span
 from staso_integrations.exporters import InMemoryExporter
@@ -27,6 +28,7 @@ from tests.reliability.test_process_faults import _names
 HOLDER = """
 import json, os, sys, threading, time, atexit
 import staso_integrations as st
+from staso_integrations._core import runtime
 from staso_integrations.exporters import SqliteExporter
 
 PARENT = os.getpid()
@@ -290,3 +292,23 @@ def test_init_again_with_the_same_exporter_keeps_it_open_and_delivers_both_runti
     assert not shared.closed  # the retiring runtime left it to the new one
     st.shutdown()
     assert shared.closed
+
+
+def test_shutdown_called_from_inside_an_exporter_returns_at_once_and_still_stops() -> None:
+    class ShutsDown(InMemoryExporter):
+        def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None:
+            super().export(spans, traces)
+            start = time.monotonic()
+            st.shutdown()  # on the processor's own thread
+            self.took = time.monotonic() - start
+
+    exporter = ShutsDown()
+    st.init(exporter=exporter, shutdown_timeout=30)
+    processor = runtime.get_runtime().processor
+    with st.span("s"):
+        pass
+    assert processor.flush(10)
+    assert exporter.took < 5 and [span.name for span in exporter.spans] == ["s"]
+    assert processor._thread is not None
+    processor._thread.join(10)
+    assert not processor._thread.is_alive()
