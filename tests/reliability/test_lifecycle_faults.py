@@ -312,3 +312,27 @@ def test_shutdown_called_from_inside_an_exporter_returns_at_once_and_still_stops
     assert processor._thread is not None
     processor._thread.join(10)
     assert not processor._thread.is_alive()
+
+
+GUARD_RULE_HANGS = """
+import threading, staso_integrations as st
+
+@st.guard.rule
+def never_returns(call):
+    threading.Event().wait()
+
+st.init(exporter="sqlite", sqlite_path={db!r})
+for i in range(20):  # tool calls an LLM proposed are judged on the pipeline's thread
+    with st.span("chat", kind="llm") as span:
+        span.tool_calls = [{{"id": f"call_{{i}}", "name": "search", "arguments": "{{}}"}}]
+print("app done", flush=True)
+"""
+
+
+def test_exit_with_a_guard_rule_that_never_returns_takes_at_most_shutdown_timeout(tmp_path: Path) -> None:
+    done, elapsed = _run(
+        GUARD_RULE_HANGS.format(db=str(tmp_path / "guard.db")), tmp_path, STASO_SHUTDOWN_TIMEOUT="2"
+    )
+    print(f"guard rule hung: exit took {elapsed:.1f} s; stderr: {done.stderr.strip()}")
+    assert done.returncode == 0 and done.stdout.strip() == "app done"
+    assert elapsed < 15
