@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from ._core.context import conversation, current_span
 from ._core.decorators import agent, span, tool, trace
-from ._core.runtime import flush, get_runtime, init, shutdown
+from ._core.runtime import flush, get_runtime, init, shutdown, stats
 from ._core.span import Span, Usage
 from . import guard
 from .integrations import _registry
@@ -27,6 +27,7 @@ __all__ = [
     "instrument_all",
     "shutdown",
     "span",
+    "stats",
     "tool",
     "trace",
     "uninstrument_all",

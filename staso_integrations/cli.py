@@ -150,6 +150,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for key, value in config.public_dict().items():
         print(f"  {key}: {value}")
     _print_exporter_extras(config.exporters)
+
+    from ._core.runtime import stats
+
+    counts = stats()
+    dropped = ", ".join(f"{cause} {n}" for cause, n in counts["dropped"].items() if n) or "none"
+    print("\npipeline (counts are per process: these are doctor's own; call st.stats() in your app):")
+    print(f"  exporters {', '.join(config.exporters) or 'none'}, processor {config.processor}, "
+          f"exit bounded by shutdown_timeout {config.shutdown_timeout:g} s")  # fmt: skip
+    print(f"  exported {counts['exported']}, queued {counts['queued']}, "
+          f"exporter failures {counts['exporter_failures']}, dropped: {dropped}")  # fmt: skip
     return 0
 
 

@@ -15,7 +15,7 @@ from tests.conftest import REPO
 def test_public_api() -> None:
     assert sorted(st.__all__) == [
         "Span", "Usage", "agent", "conversation", "current_span", "flush", "guard", "init",
-        "instrument_all", "shutdown", "span", "tool", "trace", "uninstrument_all",
+        "instrument_all", "shutdown", "span", "stats", "tool", "trace", "uninstrument_all",
     ]  # fmt: skip
     for name in st.__all__:
         assert getattr(st, name) is not None

@@ -91,6 +91,7 @@ class Config:
     compress: bool = True  # gzip request bodies of the ``staso`` exporter
     spool_dir: str = ".staso/spool"  # batches the ``staso`` exporter could not deliver yet
     spool_max_bytes: int = 50_000_000
+    shutdown_timeout: float = 3.0  # seconds exit (flush + exporter shutdown) may take at most
 
     def public_dict(self) -> dict[str, Any]:
         """Settings for display: the API key is reduced to whether it is set, URLs lose credentials."""
@@ -133,6 +134,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("compress", "STASO_COMPRESSION", boolean),
     Setting("spool_dir", "STASO_SPOOL_DIR", path(directory=True)),
     Setting("spool_max_bytes", "STASO_SPOOL_MAX_BYTES", number(int, 0, 10**12)),
+    Setting("shutdown_timeout", "STASO_SHUTDOWN_TIMEOUT", number(float, 0.0, 300.0)),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 KNOWN_VARIABLES: tuple[str, ...] = tuple(s.env for s in SETTINGS if s.env) + OTHER_VARIABLES

@@ -19,6 +19,7 @@ DROP_CAUSES: tuple[str, ...] = (
     "serialization",  # a span could not be made into a payload even after the fallbacks
     "sampling_buffer",  # keep_errors held too many spans of unfinished sampled-out traces
     "shutdown",  # still queued when shutdown's time ran out
+    "processor",  # the pipeline itself failed on a span (enrichment, roll-up, a guard rule)
     "rejected",  # the server refused the batch for good (401/403/422, other 4xx)
     "spool_full",  # the on-disk spool was at its size cap
 )

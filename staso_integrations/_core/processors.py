@@ -3,6 +3,11 @@
 ``on_end`` is the only part that runs on the caller's thread: it appends to a bounded deque
 and returns. Pricing, content rules, roll-ups and export happen on the processor's thread
 (``BatchProcessor``) or inline (``SimpleProcessor``, for tests and short scripts).
+
+Lifecycle: ``shutdown()`` never takes longer than its budget (``shutdown_timeout``) whatever an
+exporter does, and counts what it could not deliver as ``shutdown`` drops; after ``os.fork()``
+the child's processors start over with fresh locks, an empty queue and zero counts, and call
+each exporter's ``after_fork()``.
 """
 
 from __future__ import annotations
@@ -11,12 +16,24 @@ import collections
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from ..pricing import price_span
 from .content import ContentRules, normalize_tool_calls
+from .drops import count_drop
+from .exporting import (
+    Exporter,
+    FailureLog,
+    describe,
+    reset_after_fork,
+    shutdown_exporter,
+    shutdown_exporters,
+    spawn,
+)
+from .guard import strict_mode
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
 from .span import Span
@@ -26,13 +43,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("staso_integrations")
 
-
-class Exporter(Protocol):
-    """Receives finished spans and the summaries of traces whose root has ended."""
-
-    def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None: ...
-
-    def shutdown(self) -> None: ...
+# Part of the budget kept for the exporters' own shutdown() when the final drain is slow.
+_EXPORTER_SHUTDOWN_RESERVE_S = 0.5
 
 
 class Processor:
@@ -40,14 +52,36 @@ class Processor:
 
     def __init__(self, exporters: Sequence[Exporter], config: Config) -> None:
         self.exporters = list(exporters)
+        self.handed_over: list[Exporter] = []  # also used by the next runtime: not shut down
         self.content = ContentRules(config.capture_content, config.redact, config.api_key)
+        self.shutdown_timeout = config.shutdown_timeout
         self.aggregator = TraceAggregator()
         self.error_keeper = ErrorKeeper()
-        self.exported = 0
-        self.dropped = 0
-        self.export_errors = 0  # failed export() calls, all exporters
-        self.failed_spans = 0  # spans an exporter failed to take
         self._export_lock = threading.Lock()
+        self._closed = False
+        self._reset_counts()
+        _live.add(self)
+
+    def _reset_counts(self) -> None:
+        self.exported = 0  # spans every exporter took
+        self.dropped = 0  # spans this processor refused: queue full, or ended after shutdown
+        self.failure_log = FailureLog()
+        self._busy: tuple[Exporter, str] | None = None  # (exporter, "export" | "shutdown") running now
+
+    @property
+    def queued(self) -> int:
+        """Spans ended but not yet handed to the exporters."""
+        return 0
+
+    @property
+    def export_errors(self) -> int:
+        """Failed ``export()`` calls, all exporters."""
+        return self.failure_log.failures
+
+    @property
+    def failed_spans(self) -> int:
+        """Spans an exporter failed to take (counted once per exporter)."""
+        return self.failure_log.failed_spans
 
     def on_end(self, span: Span) -> None:
         raise NotImplementedError
@@ -55,36 +89,64 @@ class Processor:
     def flush(self, timeout: float = 5.0) -> bool:
         raise NotImplementedError
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float | None = None) -> None:
         raise NotImplementedError
+
+    def _flush_exporters(self, deadline: float) -> bool:
+        """Exporters that deliver on their own thread (``staso``) confirm what they were given."""
+        flushed = True
+        for exporter in self.exporters:
+            flush = getattr(exporter, "flush", None)
+            if flush is not None:
+                try:
+                    flushed = bool(flush(max(0.0, deadline - time.monotonic()))) and flushed
+                except Exception as exc:  # an exporter's bug: counted like its export failures
+                    self.failure_log.failed(exporter, exc, 0)
+                    flushed = False
+        return flushed
+
+    def _refuse(self) -> None:
+        self.dropped += 1
+        count_drop("shutdown" if self._closed else "queue_full")
 
     def _process(self, batch: Sequence[Span]) -> None:
         with self._export_lock:
-            spans: list[Span] = []
-            traces: dict[str, TraceSummary] = {}
-            for span in batch:
+            spans, traces = self._prepare(batch)
+            if not spans:
+                return
+            delivered = True
+            for exporter in self.exporters:
+                self._busy = (exporter, "export")
+                try:
+                    exporter.export(spans, traces)
+                except Exception as exc:
+                    delivered = False
+                    self.failure_log.failed(exporter, exc, len(spans))
+                else:
+                    if self.failure_log.failing:
+                        self.failure_log.recovered(exporter)
+            self._busy = None
+            if delivered:
+                self.exported += len(spans)
+
+    def _prepare(self, batch: Sequence[Span]) -> tuple[list[Span], list[TraceSummary]]:
+        """Enrich and roll up each span; one that fails is dropped alone, not with its batch."""
+        spans: list[Span] = []
+        traces: dict[str, TraceSummary] = {}
+        for span in batch:
+            try:
                 self._enrich(span)
                 summary = self.aggregator.add(span)
                 kept = [span] if span.sampled else self.error_keeper.hold(span, summary)
-                spans.extend(kept)
-                if summary is not None and kept:
-                    traces[summary.trace_id] = summary
-            if not spans:
-                return
-            batch_traces = list(traces.values())
-            for exporter in self.exporters:
-                try:
-                    exporter.export(spans, batch_traces)
-                except Exception:
-                    self.export_errors += 1
-                    self.failed_spans += len(spans)
-                    logger.warning(
-                        "staso exporter %s failed; %d spans not exported by it",
-                        type(exporter).__name__,
-                        len(spans),
-                        exc_info=True,
-                    )
-            self.exported += len(spans)
+            except Exception as exc:
+                if strict_mode():
+                    raise  # the caller counts the drop
+                _lost("processor", 1, exc, f"span {span.name!r}")
+                continue
+            spans.extend(kept)
+            if summary is not None and kept:
+                traces[summary.trace_id] = summary
+        return spans, list(traces.values())
 
     def _enrich(self, span: Span) -> None:
         if span.usage is not None:
@@ -98,28 +160,56 @@ class Processor:
                 judge_proposed(span)
         self.content.apply(span)  # capture off, redact hook, then secrets masked in every string
 
-    def _shutdown_exporters(self) -> None:
-        for exporter in self.exporters:
-            try:
-                exporter.shutdown()
-            except Exception:
-                logger.warning("staso exporter %s failed to shut down", type(exporter).__name__, exc_info=True)
+    def _to_close(self) -> list[Exporter]:
+        return [e for e in self.exporters if not any(e is kept for kept in self.handed_over)]
+
+    def _busy_call(self) -> str:
+        busy = self._busy
+        return "span processing" if busy is None else f"{type(busy[0]).__name__}.{busy[1]}"
+
+    def _report_shutdown(self, budget: float, lost: int, stuck: list[str]) -> None:
+        """What shutdown could not do, in one line (the drop count's own when spans were lost)."""
+        if stuck:
+            what = f"shutdown_timeout {budget:g} s reached; not finished: {', '.join(stuck)}"
+        else:
+            what = "ended while the pipeline shut down"
+        if lost:
+            count_drop("shutdown", lost, what)
+        elif stuck:
+            logger.warning("staso: %s; not waiting for it", what)
+
+    def _after_fork_in_child(self) -> None:
+        self._export_lock = threading.Lock()
+        self._reset_counts()
+        if self._closed:
+            return
+        reset_after_fork(self.exporters)
 
 
 class SimpleProcessor(Processor):
     """Exports each span synchronously as it ends (tests, scripts that want no thread)."""
 
     def on_end(self, span: Span) -> None:
+        if self._closed:
+            self._refuse()
+            return
         try:
             self._process([span])
-        except Exception:
-            logger.warning("staso processor failed", exc_info=True)
+        except Exception as exc:
+            _lost("processor", 1, exc, f"span {span.name!r}")
+            if strict_mode():
+                raise
 
     def flush(self, timeout: float = 5.0) -> bool:
-        return True
+        return self._flush_exporters(time.monotonic() + timeout)
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        self._shutdown_exporters()
+    def shutdown(self, timeout: float | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        budget = self.shutdown_timeout if timeout is None else timeout
+        stuck = shutdown_exporters(self._to_close(), time.monotonic() + budget, inline_without_thread=True)
+        self._report_shutdown(budget, 0, stuck)
 
 
 class BatchProcessor(Processor):
@@ -130,21 +220,29 @@ class BatchProcessor(Processor):
         self.max_queue_size = config.max_queue_size
         self.batch_size = config.batch_size
         self.interval = config.flush_interval_s
+        self._init_thread_state()
+
+    def _init_thread_state(self) -> None:
         self._queue: collections.deque[Span] = collections.deque()
         self._wake = threading.Event()
         self._waiters: list[threading.Event] = []
         self._waiters_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         self._stopping = False
-        self._closed = False
-        ref = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _reset_after_fork(ref))
+        self._abandon = False  # shutdown ran out of time: take no further batch
+        self._drained = threading.Event()  # the thread's final drain is done
+        self._close_claim = threading.Lock()  # whoever takes it calls the exporters' shutdown()
+        self._in_flight = 0
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
 
     def on_end(self, span: Span) -> None:
         queue = self._queue
         if len(queue) >= self.max_queue_size or self._closed:
-            self.dropped += 1
+            self._refuse()
             return
         queue.append(span)
         if self._thread is None:
@@ -153,70 +251,131 @@ class BatchProcessor(Processor):
             self._wake.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
-        if self._thread is None or not self._thread.is_alive():
-            self._drain()
-            return True
+        deadline = time.monotonic() + timeout
+        if self._thread is None and not self._queue:
+            return self._flush_exporters(deadline)
+        if not self._start():
+            self._drain()  # no thread can be started (the interpreter is exiting)
+            return self._flush_exporters(deadline)
         done = threading.Event()
         with self._waiters_lock:
             self._waiters.append(done)
         self._wake.set()
-        return done.wait(timeout)
+        return done.wait(timeout) and self._flush_exporters(deadline)
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Drain and stop within ``timeout`` (default ``shutdown_timeout``) seconds, whatever hangs."""
         if self._closed:
             return
-        flushed = self.flush(timeout)
+        budget = self.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
         self._closed = True
         self._stopping = True
+        thread = self._thread if self._start() else None
+        if thread is None:  # no thread can start (Python 3.12+ at exit, none running): inline
+            self._drain()
+            self._close_exporters()
+            return
+        if thread is threading.current_thread():
+            return  # called by an exporter or hook on our own thread: it stops once that returns
+        # The thread drains, then calls the exporters' shutdown() itself (no new thread needed,
+        # which Python 3.12+ refuses at exit). If it is stuck, they are called from here.
         self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout if flushed else 0.1)
-        if self._queue:
-            logger.warning("staso: %d spans not exported at shutdown", len(self._queue))
-        self._shutdown_exporters()
+        reserve = min(_EXPORTER_SHUTDOWN_RESERVE_S, budget / 5)
+        if self._drained.wait(max(0.0, deadline - reserve - time.monotonic())):
+            lost = self._take_queue()  # ended while the final drain ran
+            thread.join(max(0.0, deadline - time.monotonic()))  # it shuts the exporters down
+            stuck = [self._busy_call()] if thread.is_alive() else []
+        else:
+            self._abandon = True
+            lost = self._take_queue() + self._in_flight
+            stuck = [self._busy_call()]
+            if self._close_claim.acquire(blocking=False):
+                stuck += shutdown_exporters(self._to_close(), deadline, inline_without_thread=False)
+            if self._drained.is_set():  # the stuck call returned meanwhile
+                stuck.pop(0)
+        self._report_shutdown(budget, lost, stuck)
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Start the thread unless it runs; ``False`` if it cannot (interpreter exiting)."""
         with self._start_lock:
             if self._thread is not None:
-                return
-            thread = threading.Thread(target=self._run, name="staso-processor", daemon=True)
-            thread.start()
-            self._thread = thread
+                return self._thread.is_alive()
+            self._thread = spawn(self._run, name="staso-processor", fallback=False)
+            return self._thread is not None
 
     def _run(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self.interval)
-            self._wake.clear()
+        while True:
+            stopping = self._stopping
+            if not stopping:
+                self._wake.wait(self.interval)
+                self._wake.clear()
             with self._waiters_lock:
                 waiters, self._waiters = self._waiters, []
             self._drain()
             for waiter in waiters:
                 waiter.set()
+            if stopping:
+                break
+        self._drained.set()
+        self._close_exporters()
+
+    def _close_exporters(self) -> None:
+        if not self._close_claim.acquire(blocking=False):
+            return  # shutdown() already called them from its own threads
+        for exporter in self._to_close():
+            self._busy = (exporter, "shutdown")
+            shutdown_exporter(exporter)
+        self._busy = None
 
     def _drain(self) -> None:
-        queue = self._queue
-        while queue:
-            batch: list[Span] = []
-            while queue and len(batch) < self.batch_size:
-                batch.append(queue.popleft())
+        while not self._abandon:
+            batch = self._take_batch()
+            if not batch:
+                return
+            self._in_flight = len(batch)
             try:
                 self._process(batch)
-            except Exception:
-                logger.warning("staso processor failed on a batch of %d spans", len(batch), exc_info=True)
+            except Exception as exc:
+                _lost("processor", len(batch), exc, f"a batch of {len(batch)} spans")
+            finally:
+                self._in_flight = 0
+
+    def _take_batch(self) -> list[Span]:
+        queue = self._queue
+        batch: list[Span] = []
+        try:
+            while len(batch) < self.batch_size:
+                batch.append(queue.popleft())
+        except IndexError:  # empty (shutdown may be emptying it at the same time)
+            pass
+        return batch
+
+    def _take_queue(self) -> int:
+        taken = 0
+        while True:
+            batch = self._take_batch()
+            if not batch:
+                return taken
+            taken += len(batch)
 
     def _after_fork_in_child(self) -> None:
-        self._queue = collections.deque()
-        self._wake = threading.Event()
-        self._waiters = []
-        self._waiters_lock = threading.Lock()
-        self._start_lock = threading.Lock()
-        self._export_lock = threading.Lock()
-        self._thread = None
+        # The parent's queue and thread belong to the parent: the child exports only its own.
+        self._init_thread_state()
+        super()._after_fork_in_child()
 
 
-def _reset_after_fork(ref: weakref.ref[BatchProcessor]) -> None:
-    # The parent's queue and thread belong to the parent: the child exports only its own.
-    processor = ref()
-    if processor is not None:
+def _lost(cause: str, n: int, exc: Exception, what: str) -> None:
+    logger.debug("staso processor failed on %s", what, exc_info=exc)
+    count_drop(cause, n, f"{what}: {describe(exc)}")
+
+
+_live: weakref.WeakSet[Processor] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for processor in list(_live):
         processor._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from .config import Config, load_config, split_exporters
 from .context import _agent_name, _current_span, _trace_attrs
+from .drops import drop_counts
+from .exporting import spawn
 from .otel_context import active_otel_parent
 from .processors import BatchProcessor, Processor, SimpleProcessor
 from .sessions import session_turns
@@ -48,6 +52,9 @@ class Runtime:
 _runtime: Runtime | None = None
 _lock = threading.Lock()
 _atexit_registered = False
+# Shutdowns of runtimes replaced by a later init(), running on daemon threads: init() never
+# waits for a stuck exporter, and exit waits for them within its own budget.
+_retiring: list[threading.Thread] = []
 
 
 def init(
@@ -68,6 +75,7 @@ def init(
     sqlite_path: str | None = None,
     processor: str | None = None,
     disabled_integrations: str | Sequence[str] | None = None,
+    shutdown_timeout: float | None = None,
 ) -> Config:
     """Configure tracing for this process; explicit arguments win over ``STASO_*`` variables.
 
@@ -91,6 +99,8 @@ def init(
         processor: ``batch`` (background thread, the default) or ``simple`` (synchronous).
         disabled_integrations: integrations ``instrument_all()`` leaves alone (a name, a
             comma-separated string or a list).
+        shutdown_timeout: seconds ``shutdown()`` and the exit flush may take at most, whatever
+            an exporter does (default 3); what is still undelivered then is counted as dropped.
 
     Raises:
         ValueError: a setting is outside its allowed values (the message names them).
@@ -115,6 +125,7 @@ def init(
         sqlite_path=sqlite_path,
         processor=processor,
         disabled_integrations=disabled_integrations,
+        shutdown_timeout=shutdown_timeout,
     )
     exporters = [*build_exporters(config), *objects]
     pipeline: Processor
@@ -134,7 +145,19 @@ def _install(runtime: Runtime) -> None:
             atexit.register(_shutdown_at_exit)
             _atexit_registered = True
     if previous is not None:
-        previous.processor.shutdown(timeout=5.0)
+        shared = runtime.processor.exporters
+        previous.processor.handed_over = [
+            e for e in previous.processor.exporters if any(e is s for s in shared)
+        ]
+        _retire(previous.processor)
+
+
+def _retire(processor: Processor) -> None:
+    thread = spawn(processor.shutdown)
+    if thread is not None:
+        with _lock:
+            _retiring[:] = [t for t in _retiring if t.is_alive()]
+            _retiring.append(thread)
 
 
 def get_runtime() -> Runtime:
@@ -159,8 +182,13 @@ def flush(timeout: float = 5.0) -> bool:
     return True if runtime is None else runtime.processor.flush(timeout)
 
 
-def shutdown(timeout: float = 5.0) -> None:
-    """Flush, then stop the pipeline and its exporters. Spans after this start a new runtime."""
+def shutdown(timeout: float | None = None) -> None:
+    """Flush, then stop the pipeline and its exporters. Spans after this start a new runtime.
+
+    Args:
+        timeout: seconds this may take at most, whatever an exporter does (default: the
+            ``shutdown_timeout`` setting). Spans still undelivered then are counted as dropped.
+    """
     global _runtime
     with _lock:
         runtime, _runtime = _runtime, None
@@ -170,9 +198,42 @@ def shutdown(timeout: float = 5.0) -> None:
 
 def _shutdown_at_exit() -> None:
     try:
-        shutdown(timeout=5.0)
+        runtime = _runtime
+        budget = (runtime.config if runtime is not None else Config()).shutdown_timeout
+        deadline = time.monotonic() + budget
+        shutdown()
+        for thread in _retiring[:]:  # replaced runtimes still shutting down get what is left
+            thread.join(max(0.0, deadline - time.monotonic()))
     except Exception:  # never turn a clean interpreter exit into a traceback
         logger.debug("staso shutdown at exit failed", exc_info=True)
+
+
+def _reset_in_child() -> None:
+    # Another thread may have held the lock at the fork; the parent's retiring threads are not ours.
+    global _lock
+    _lock = threading.Lock()
+    _retiring.clear()
+
+
+os.register_at_fork(after_in_child=_reset_in_child)
+
+
+def stats() -> dict[str, Any]:
+    """What the pipeline of this process has done, for monitoring and ``doctor``.
+
+    Returns:
+        ``{"exported": spans every exporter took, "queued": spans waiting for the background
+        thread, "exporter_failures": failed ``export()`` calls, "dropped": {cause: spans}}``.
+        The first three count since the last ``init()``; ``dropped`` since the process
+        started (causes as in ``staso_integrations._core.drops.DROP_CAUSES``).
+    """
+    processor = _runtime.processor if _runtime is not None else None
+    return {
+        "exported": processor.exported if processor else 0,
+        "queued": processor.queued if processor else 0,
+        "exporter_failures": processor.export_errors if processor else 0,
+        "dropped": drop_counts(),
+    }
 
 
 # Frameworks that track their own current step (LlamaIndex's active span id, set and reset
