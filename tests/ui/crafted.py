@@ -28,6 +28,20 @@ RESOURCE = Resource(environment="test", source_type="test")
 
 def write_crafted_trace(db: str, start_ns: int, agent: str = "xss-bot") -> str:
     """Store the crafted trace starting at ``start_ns``; its trace id."""
+    spans = crafted_spans(start_ns, agent)
+    write_spans(db, spans, finished=True)
+    return spans[0].trace_id
+
+
+def write_spans(db: str, spans: list[Span], finished: bool) -> None:
+    """Export ``spans`` as the pipeline does; with ``finished``, also the trace's roll-up."""
+    aggregator = TraceAggregator()
+    summaries: list[TraceSummary] = [s for span in spans if (s := aggregator.add(span)) is not None]
+    SqliteExporter(db).export(spans, summaries[-1:] if finished else [])
+
+
+def crafted_spans(start_ns: int, agent: str) -> list[Span]:
+    """The crafted trace's spans, root first."""
     trace_id = new_trace_id()
     spans: list[Span] = []
     for name, kind, parent, start_ms, end_ms in LAYOUT:
@@ -59,10 +73,7 @@ def write_crafted_trace(db: str, start_ns: int, agent: str = "xss-bot") -> str:
         "message": "tool 'delete_file' blocked by guard",
     }
     tool.metadata = {"guard": [_blocked_decision()], "tool_call_id": "call_1"}
-    aggregator = TraceAggregator()
-    summaries: list[TraceSummary] = [s for span in spans if (s := aggregator.add(span)) is not None]
-    SqliteExporter(db).export(spans, summaries[-1:])
-    return trace_id
+    return spans
 
 
 def _fill_llm(llm: Span) -> None:

@@ -15,7 +15,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the
 from selenium.common.exceptions import WebDriverException
 
 from .conftest import Store, Viewer, start_viewer
-from .crafted import LAYOUT, SCRIPT, write_crafted_trace
+from .crafted import LAYOUT, SCRIPT, crafted_spans, write_crafted_trace, write_spans
 
 TIMEOUT = 20.0
 
@@ -324,3 +324,40 @@ def test_store_problems_show_a_clear_page(browser: Any, tmp_path: Path, kind: st
                 f"{message!r} on {page}",
             )
             assert "Traceback" not in browser.find_element("tag name", "body").text
+
+
+def test_running_trace_is_shown_and_completes_live(browser: Any, tmp_path: Path) -> None:
+    db = tmp_path / "running.db"
+    root, *children = crafted_spans(time.time_ns(), agent="busy-bot")
+    write_spans(str(db), children, finished=False)  # the root is still open
+    with start_viewer(str(db)) as viewer:
+        open_trace(browser, viewer, root.trace_id)
+        assert len(span_rows(browser)) == 3
+        assert browser.find_element("css selector", ".page-head .status").text == "running"
+        write_spans(str(db), [root, *children], finished=True)
+        wait(browser, lambda: len(span_rows(browser)) == 4, "the root, without a reload")
+        wait(
+            browser,
+            lambda: "ok · 1 error" in browser.find_element("css selector", ".page-head").text,
+            "the roll-up",
+        )
+
+
+def test_arrow_keys_walk_the_tree(browser: Any, viewer: Viewer, store: Store) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    open_trace(browser, viewer, store.crafted)
+    span_rows(browser)[0].click()
+    for kind in ("retriever", "llm", "tool"):
+        browser.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+        wait(
+            browser,
+            lambda k=kind: k in browser.find_element("css selector", "#detail .detail-head").text.lower(),
+            kind,
+        )
+    browser.switch_to.active_element.send_keys(Keys.ARROW_UP)
+    wait(
+        browser,
+        lambda: "llm" in browser.find_element("css selector", "#detail .detail-head").text.lower(),
+        "llm again",
+    )

@@ -198,7 +198,9 @@ def test_ui_command_open_starts_the_browser_and_serves_while_it_runs(store: Stor
     """A browser command that does not return (as a terminal browser does) must not stop serving."""
     opened = tmp_path / "opened.txt"
     fake = tmp_path / "fake-browser"
-    fake.write_text(f'#!/bin/sh\necho "$1 $$" > {opened}.part && mv {opened}.part {opened}\nexec sleep 120 >/dev/null 2>&1\n')
+    fake.write_text(
+        f'#!/bin/sh\necho "$1 $$" > {opened}.part && mv {opened}.part {opened}\nexec sleep 120 >/dev/null 2>&1\n'
+    )
     fake.chmod(0o755)
     env = {**os.environ, "BROWSER": str(fake)}
     process, line, _ = start_cli("--db", str(store.db), "--port", "0", "--open", env=env)
@@ -232,3 +234,14 @@ def test_ui_command_port_in_use(store: Store) -> None:
         )  # fmt: skip
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "db"),
+    [(["ui"], ".staso/traces.db"), (["--db", "a.db", "ui"], "a.db"), (["ui", "--db", "b.db"], "b.db")],
+)
+def test_ui_command_takes_db_before_or_after(argv: list[str], db: str) -> None:
+    from staso_integrations.cli import _db_path, build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (_db_path(args), args.port, args.open) == (db, 8765, False)

@@ -108,7 +108,7 @@ class TraceView {
       class: `span-row${error ? " error" : ""}${span.span_id === this.selected ? " selected" : ""}`,
       "data-span-id": span.span_id, "data-kind": span.kind, tabindex: 0, role: "button",
       onclick: () => this.select(span.span_id),
-      onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); this.select(span.span_id); } },
+      onkeydown: (e) => this.key(e, span.span_id),
     },
     h("div", { class: "wf-label", style: { paddingLeft: `${depth * 16 + 4}px` } },
       toggle, kindBadge(span.kind),
@@ -119,6 +119,17 @@ class TraceView {
       h("div", { class: `bar kind-${span.kind}${error ? " bar-error" : ""}${span.end_ns == null ? " bar-open" : ""}`, style: { left: `${left}%`, width: `${width}%` } }),
       h("span", { class: `bar-label${width >= 20 ? " inside" : ""}`, style: labelPlace(left, width) },
         [fmtMs(span.duration_ms), tokens].filter(Boolean).join(" · "))));
+  }
+
+  // Enter/space select; arrow keys walk the tree like a list
+  key(event, id) {
+    const rows = [...this.tree.querySelectorAll(".span-row")];
+    const at = rows.findIndex((el) => el.dataset.spanId === id);
+    const next = { ArrowDown: rows[at + 1], ArrowUp: rows[at - 1] }[event.key];
+    if (event.key === "Enter" || event.key === " ") this.select(id);
+    else if (next) { next.focus(); this.select(next.dataset.spanId); }
+    else return;
+    event.preventDefault();
   }
 
   toggle(id) {
