@@ -11,7 +11,6 @@ import os
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +115,8 @@ class TraceQuery:
             user=given.get("user"),
             environment=given.get("environment"),
             source_type=given.get("source_type"),
-            since_ns=parse_since(given["since"]) if "since" in given else None,
-            until_ns=_iso_ns(given["until"]) if "until" in given else None,
+            since_ns=_moment(given, "since"),
+            until_ns=_moment(given, "until"),
             text=given.get("q"),
             offset=max(0, _integer(given, "offset", 0)),
             limit=min(MAX_PAGE, max(1, _integer(given, "limit", 50))),
@@ -160,14 +159,16 @@ def _integer(params: Mapping[str, str], key: str, default: int) -> int:
         raise ValueError(f"{key} {params[key]!r}: use a whole number") from None
 
 
-def _iso_ns(text: str) -> int:
+def _moment(params: Mapping[str, str], key: str) -> int | None:
+    """``30m``/``2h``/``7d`` ago or an ISO time, as ``traces list --since`` reads them."""
+    if key not in params:
+        return None
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_since(params[key])
     except ValueError:
-        raise ValueError(f"until {text!r}: use an ISO time like 2026-11-25T09:00") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1e9)
+        raise ValueError(
+            f"{key} {params[key]!r}: use a duration like 2h or an ISO time like 2026-11-25T09:00"
+        ) from None
 
 
 def _decoded(row: sqlite3.Row, decode: Any) -> dict[str, Any]:
