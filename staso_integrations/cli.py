@@ -212,6 +212,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(db=_db_path(args), live=args.live)
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from .ui import serve
+
+    return serve(_db_path(args), args.port, open_browser=args.open)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="staso-integrations", description=__doc__)
     parser.add_argument("--db", help=f"the SQLite trace store (default {DEFAULT_DB} or $STASO_SQLITE_PATH)")
@@ -247,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the offline demo agent and show its traces")
     demo.add_argument("--live", action="store_true", help="call the real OpenAI API (needs OPENAI_API_KEY)")
     demo.set_defaults(func=cmd_demo)
+    ui = commands.add_parser("ui", help="a local web viewer on the trace store (127.0.0.1, read-only)")
+    ui.add_argument("--db", default=argparse.SUPPRESS, help="the SQLite trace store (as the global --db)")
+    ui.add_argument("--port", type=int, default=8765, help="the port on 127.0.0.1 (default 8765, 0: any free)")
+    ui.add_argument("--open", action="store_true", help="open the viewer in the default browser")
+    ui.set_defaults(func=cmd_ui)
     return parser
 
 
