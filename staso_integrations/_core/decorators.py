@@ -30,7 +30,7 @@ logger = logging.getLogger("staso_integrations")
 class _Scope:
     """One decorated call: opens the span, activates it per step, closes it once."""
 
-    __slots__ = ("span", "agent", "shift", "_span_token", "_agent_token")
+    __slots__ = ("_agent_token", "_span_token", "agent", "shift", "span")
 
     def __init__(self, span: Span, frames: int) -> None:
         self.span = span
@@ -106,7 +106,7 @@ class _Signature:
     name), or of a function defined in a class whose first parameter is ``self``/``cls`` (a
     ``@staticmethod`` applied over the decorator looks the same, so the name decides)."""
 
-    __slots__ = ("signature", "receiver")
+    __slots__ = ("receiver", "signature")
 
     def __init__(self, fn: Callable[..., Any], receiver: bool | None) -> None:
         try:
@@ -331,11 +331,11 @@ def _decorator(kind: str, name: str | None, agent: str | None) -> Callable[[F], 
         # hold and rebuild the descriptor, so the class still binds it as before.
         if isinstance(fn, (staticmethod, classmethod)):
             method = _wrap(fn.__func__, name, kind, agent, isinstance(fn, classmethod))
-            return type(fn)(method)  # type: ignore[return-value]
+            return type(fn)(method)
         if isinstance(fn, property) and fn.fget is not None:
-            return fn.getter(_wrap(fn.fget, name, kind, agent, True))  # type: ignore[return-value]
+            return fn.getter(_wrap(fn.fget, name, kind, agent, True))
         if isinstance(fn, functools.cached_property):
-            return functools.cached_property(_wrap(fn.func, name, kind, agent, True))  # type: ignore[return-value]
+            return functools.cached_property(_wrap(fn.func, name, kind, agent, True))
         if not callable(fn):  # another descriptor: left as it is rather than broken
             logger.warning("staso: cannot trace %r (not callable); left untraced", fn)
             return fn

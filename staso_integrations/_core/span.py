@@ -163,7 +163,7 @@ class Span:
         # The parent object (same trace, in-process): where the context falls back to once this
         # span has ended, and the nesting depth the decorators keep the recursion limit for.
         self.parent = parent
-        self.depth = 0 if parent is None else parent.depth + 1
+        self.depth: int = 0 if parent is None else parent.depth + 1
         self._processor = processor
 
     @property

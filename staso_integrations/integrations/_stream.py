@@ -41,7 +41,7 @@ class _StreamState:
         self.done = False
         self.proxies = 1  # copies share this state: the last one collected ends the span
 
-    def start(self, wrapped: Any) -> Iterator[Any]:
+    def start(self, wrapped: Any) -> Any:
         if self.iterator is None:
             self.iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
         return self.iterator
@@ -126,7 +126,7 @@ def finish_stream(stream: Any, *, early: bool = True) -> None:
         stream._self_state.finish(early=early)
 
 
-class _StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StreamProxy(wrapt.ObjectProxy[Any]):
     """What both proxies share: construction, copies, pickling and the end at collection.
 
     ``isinstance(proxy, openai.Stream)`` holds and ``proxy.__class__`` is the SDK's class, but

@@ -36,8 +36,10 @@ class Provider:
 
     def client(self, asynchronous: bool) -> Any:
         sdk: Any = openai if self.name == "openai" else anthropic
-        cls = getattr(sdk, "AsyncOpenAI" if self.name == "openai" else "AsyncAnthropic") if asynchronous else (
-            sdk.OpenAI if self.name == "openai" else sdk.Anthropic
+        cls = (
+            getattr(sdk, "AsyncOpenAI" if self.name == "openai" else "AsyncAnthropic")
+            if asynchronous
+            else (sdk.OpenAI if self.name == "openai" else sdk.Anthropic)
         )
         return cls(api_key="test-key", max_retries=0)
 
@@ -61,7 +63,11 @@ ANTHROPIC = Provider(
     "anthropic",
     "anthropic/messages_stream.yaml",
     8,
-    {"model": "claude-haiku-4-5", "max_tokens": 256, "messages": [{"role": "user", "content": "Count to three."}]},
+    {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": "Count to three."}],
+    },
 )
 
 
@@ -149,7 +155,9 @@ def test_sync_with_and_close_end_the_span(provider: Provider, traced: InMemoryEx
 
 @pytest.mark.vcr
 @pytest.mark.parametrize("how", ["async with", "close"])
-def test_async_stream_passes_for_the_sdk_stream(provider: Provider, traced: InMemoryExporter, how: str) -> None:
+def test_async_stream_passes_for_the_sdk_stream(
+    provider: Provider, traced: InMemoryExporter, how: str
+) -> None:
     sdk_class = provider.sdk_class(True)
 
     async def main() -> None:
