@@ -61,7 +61,10 @@ def leave_span(span: Span, token: Token[Span | None]) -> None:
     or by a generator resumed after another block began) must not cut that other block short.
     """
     if _current_span.get() is span:
-        restore(_current_span, token, span, None)
+        try:
+            _current_span.reset(token)
+        except ValueError:
+            restore(_current_span, token, span, None)
 
 
 def current_agent_name() -> str | None:
