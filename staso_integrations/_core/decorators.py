@@ -200,6 +200,9 @@ def _wrap(
                 except StopAsyncIteration:
                     scope.finish(items or None)
                     return
+                except GeneratorExit:  # we were closed and passed it on: the user's one stopped
+                    _closed_early(scope, items)
+                    raise
                 except BaseException as exc:
                     scope.fail(exc)
                     raise
@@ -209,18 +212,7 @@ def _wrap(
                 try:
                     value = yield item
                     method = gen.asend
-                except GeneratorExit:  # inline, not a helper: a deep recursion closes level by level
-                    scope.enter()
-                    try:
-                        await gen.aclose()
-                    except BaseException as exc:
-                        scope.fail(exc)
-                        raise
-                    finally:
-                        scope.exit()
-                    _closed_early(scope, items)
-                    raise
-                except BaseException as exc:  # thrown in by the caller: pass it on
+                except BaseException as exc:  # thrown in by the caller (or aclose()): pass it on
                     method, value = gen.athrow, exc
 
         return async_gen_wrapper
@@ -244,6 +236,9 @@ def _wrap(
                 except StopIteration as stop:
                     scope.finish(stop.value if stop.value is not None else (items or None))
                     return stop.value
+                except GeneratorExit:  # as close(): no helper frame, a deep recursion closes in turn
+                    _closed_early(scope, items)
+                    raise
                 except BaseException as exc:
                     scope.fail(exc)
                     raise
@@ -253,18 +248,7 @@ def _wrap(
                 try:
                     value = yield item
                     method = gen.send
-                except GeneratorExit:  # inline, not a helper: a deep recursion closes level by level
-                    scope.enter()
-                    try:
-                        gen.close()
-                    except BaseException as exc:
-                        scope.fail(exc)
-                        raise
-                    finally:
-                        scope.exit()
-                    _closed_early(scope, items)
-                    raise
-                except BaseException as exc:
+                except BaseException as exc:  # thrown in by the caller (or close()): pass it on
                     method, value = gen.throw, exc
 
         return gen_wrapper
