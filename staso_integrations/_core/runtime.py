@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from .config import Config, load_config
-from .context import _agent_name, _current_span, _trace_attrs, open_or_ancestor
+from .context import _agent_name, _current_span, _trace_attrs
 from .otel_context import active_otel_parent
 from .processors import BatchProcessor, Processor, SimpleProcessor
 from .span import SPAN_KINDS, Resource, Span, TraceAttributes, new_trace_id
@@ -195,8 +195,8 @@ def start_span(name: str, kind: str = "custom") -> Span:
 def open_span(name: str, kind: str, parent: Span | None) -> Span:
     """Open a span under ``parent``, or as the root of a new trace when it is ``None``."""
     runtime = _runtime or get_runtime()
-    if parent is not None and parent.end_ns is not None:  # left behind in a context: never a parent
-        parent = open_or_ancestor(parent)
+    while parent is not None and parent.end_ns is not None:  # left behind in a context (context.py)
+        parent = parent.parent
     if parent is not None:
         return Span(
             name,

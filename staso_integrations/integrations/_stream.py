@@ -7,9 +7,9 @@ on exhaustion, ``close()``, context exit, an error, or garbage collection.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Iterator
+from copy import copy, deepcopy
 from typing import Any, Protocol
 
 import wrapt
@@ -30,7 +30,7 @@ class _StreamState:
     """Everything per stream, on a plain slotted object: ``_self_`` attributes of a wrapt
     proxy are slow to reach, so the proxy's ``__next__`` touches one and calls in here."""
 
-    __slots__ = ("span", "handler", "on_chunk", "iterator", "first_seen", "done", "proxies")
+    __slots__ = ("span", "handler", "on_chunk", "iterator", "first_seen", "done")
 
     def __init__(self, span: Span, handler: StreamHandler) -> None:
         self.span = span
@@ -39,7 +39,6 @@ class _StreamState:
         self.iterator: Any = None
         self.first_seen = False
         self.done = False
-        self.proxies = 1  # copies share this state: the last one collected ends the span
 
     def start(self, wrapped: Any) -> Any:
         if self.iterator is None:
@@ -141,25 +140,23 @@ class _StreamProxy(wrapt.ObjectProxy[Any]):
     def _self_twin(self, wrapped: Any) -> Any:
         twin = type(self).__new__(type(self))
         wrapt.ObjectProxy.__init__(twin, wrapped)
-        state = twin._self_state = self._self_state
-        state.proxies += 1
+        twin._self_state = self._self_state
+        twin._self_origin = self  # the first proxy, whose collection ends the span, outlives copies
         return twin
 
     def __copy__(self) -> Any:
-        return self._self_twin(copy.copy(self.__wrapped__))
+        return self._self_twin(copy(self.__wrapped__))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        return self._self_twin(copy.deepcopy(self.__wrapped__, memo))
+        return self._self_twin(deepcopy(self.__wrapped__, memo))
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         return self.__wrapped__.__reduce_ex__(protocol)
 
     def __del__(self) -> None:
         state = getattr(self, "_self_state", None)
-        if state is not None:
-            state.proxies -= 1
-            if not state.proxies:
-                state.finish(early=True)
+        if state is not None and getattr(self, "_self_origin", None) is None:
+            state.finish(early=True)
 
 
 class SyncStreamProxy(_StreamProxy):

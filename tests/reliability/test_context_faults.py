@@ -18,7 +18,18 @@ from typing import Any
 import pytest
 
 import staso_integrations as st
+from staso_integrations._core.context import _agent_name, _current_span, _trace_attrs
 from staso_integrations.exporters import InMemoryExporter
+
+
+@pytest.fixture(autouse=True)
+def _own_context() -> Iterator[None]:
+    """Blocks these tests leave open in the test thread's context are undone after each test."""
+    variables = (_current_span, _agent_name, _trace_attrs)
+    tokens = [variable.set(variable.get()) for variable in variables]
+    yield
+    for variable, token in zip(variables, tokens):
+        variable.reset(token)
 
 
 @pytest.fixture
