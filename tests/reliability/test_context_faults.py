@@ -100,33 +100,22 @@ def test_span_in_generator_finished_by_another_thread(exporter: InMemoryExporter
     _assert_next_request_is_its_own_trace(exporter, "held")
 
 
-async def test_async_generator_closed_by_another_task(exporter: InMemoryExporter) -> None:
+@pytest.mark.parametrize("decorated", [False, True], ids=["plain", "traced"])
+async def test_async_generator_closed_by_another_task(exporter: InMemoryExporter, decorated: bool) -> None:
     async def steps() -> Any:
         with st.span("held"):
             yield 1
             yield 2
 
-    gen = steps()
+    gen = (st.trace(steps) if decorated else steps)()
     assert await asyncio.create_task(gen.__anext__()) == 1
     await asyncio.create_task(gen.aclose())  # raised ValueError (a token of another context)
-    span = exporter.by_name("held")
-    assert span.status == "ok" and span.metadata["closed_early"] is True
+    held = exporter.by_name("held")
+    assert held.status == "ok" and held.metadata["closed_early"] is True
+    if decorated:
+        outer = exporter.by_name("steps")
+        assert held.parent_span_id == outer.span_id and outer.metadata["closed_early"] is True
     _assert_next_request_is_its_own_trace(exporter, "held")
-
-
-async def test_decorated_async_generator_closed_by_another_task(exporter: InMemoryExporter) -> None:
-    @st.trace
-    async def steps() -> Any:
-        with st.span("inner"):
-            yield 1
-            yield 2
-
-    gen = steps()
-    assert await asyncio.create_task(gen.__anext__()) == 1
-    await asyncio.create_task(gen.aclose())
-    outer, inner = exporter.by_name("steps"), exporter.by_name("inner")
-    assert inner.parent_span_id == outer.span_id and outer.metadata["closed_early"] is True
-    _assert_next_request_is_its_own_trace(exporter, "steps")
 
 
 @types.coroutine
