@@ -55,6 +55,13 @@ class _Scope:
         if self.agent is not None:
             restore(_agent_name, self._agent_token, self.agent, None)
 
+    __enter__ = enter
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self.fail(exc)
+        self.exit()
+
     @guard("decorator.finish")
     def finish(self, output: Any) -> None:
         if output is not None and get_runtime().config.capture_content:
@@ -275,6 +282,8 @@ def _wrap(
 
         return async_wrapper
 
+    may_return_coroutine = _wraps_coroutine_function(fn)
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         scope = _open(span_name, kind, agent, sig, args, kwargs)
@@ -290,10 +299,29 @@ def _wrap(
             raise
         finally:
             scope.exit()
+        if may_return_coroutine and inspect.iscoroutine(result):
+            return _awaited(scope, result)
         scope.finish(result)
         return result
 
     return wrapper
+
+
+def _wraps_coroutine_function(fn: Callable[..., Any]) -> bool:
+    """A plain function that ``functools.wraps`` an ``async def`` (a user's decorator): it may
+    return the coroutine (a pass-through) or run it (``asyncio.run``); only its result tells."""
+    try:
+        return inspect.iscoroutinefunction(inspect.unwrap(fn))
+    except ValueError:  # a __wrapped__ cycle
+        return False
+
+
+async def _awaited(scope: _Scope, coroutine: Any) -> Any:
+    """The span of such a call covers awaiting the coroutine, where its work happens."""
+    with scope:
+        result = await coroutine
+    scope.finish(result)
+    return result
 
 
 def _keep(items: list[Any], item: Any) -> None:

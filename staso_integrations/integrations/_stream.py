@@ -133,6 +133,8 @@ class _StreamProxy(wrapt.ObjectProxy[Any]):
     object as the SDK does and is the same stream: chunks read through either go to the one
     span, which ends once. Pickling pickles the SDK object (which the SDK's streams refuse)."""
 
+    _self_origin: _StreamProxy  # on copies only
+
     def __init__(self, wrapped: Any, span: Span, handler: StreamHandler) -> None:
         super().__init__(wrapped)
         self._self_state = _StreamState(span, handler)

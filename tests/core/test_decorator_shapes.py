@@ -176,6 +176,34 @@ def test_functools_wraps_decorators_in_either_order(exporter: InMemoryExporter) 
     ]
 
 
+async def test_sync_wraps_decorator_around_an_async_function(exporter: InMemoryExporter) -> None:
+    @st.trace
+    @_logged  # returns the coroutine: the span must cover awaiting it
+    async def fetch(query: str) -> str:
+        with st.span("inside"):
+            await asyncio.sleep(0.01)
+        return query
+
+    def run_sync(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            return asyncio.run(fn(*args, **kwargs))
+
+        return inner
+
+    @st.trace
+    @run_sync  # a sync shim that runs the coroutine: its result is a plain value
+    async def compute(x: int) -> int:
+        return x * 2
+
+    assert await fetch("q") == "q"
+    outer, inside = exporter.by_name("fetch"), exporter.by_name("inside")
+    assert inside.parent_span_id == outer.span_id and outer.output == "q"
+    assert outer.end_ns >= inside.end_ns
+    assert await asyncio.to_thread(compute, 2) == 4
+    assert exporter.by_name("compute").output == 4
+
+
 def test_a_descriptor_that_is_not_callable_is_left_untraced(exporter: InMemoryExporter) -> None:
     class Limit:
         def __get__(self, instance: Any, owner: Any) -> int:
