@@ -2,6 +2,11 @@
 
 Threads started with a copied context, asyncio tasks and our generator wrappers all see the
 right parent. Values are only ever set and reset in the same frame, never across callbacks.
+
+A block can still end in another context than it began in: a ``with st.span()`` held across a
+``yield`` and resumed by another task or thread, or closed by the garbage collector. Leaving
+it then never raises (``restore``), and the context it began in keeps pointing at a span that
+has ended: readers skip ended spans (``open_or_ancestor``), so an ended span is never current.
 """
 
 from __future__ import annotations
@@ -9,8 +14,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Any
+from contextvars import ContextVar, Token
+from typing import Any, TypeVar
 
 from .sessions import session_turns
 from .span import EMPTY_TRACE_ATTRIBUTES, Span, TraceAttributes
@@ -21,10 +26,46 @@ _trace_attrs: ContextVar[TraceAttributes] = ContextVar(
     "staso_trace_attributes", default=EMPTY_TRACE_ATTRIBUTES
 )
 
+T = TypeVar("T")
+
 
 def current_span() -> Span | None:
     """The innermost open span of this context, if any."""
-    return _current_span.get()
+    return open_or_ancestor(_current_span.get())
+
+
+def open_or_ancestor(span: Span | None) -> Span | None:
+    """``span`` if it is still open, else its nearest open ancestor (``None`` if none is)."""
+    while span is not None and span.end_ns is not None:
+        span = span.parent
+    return span
+
+
+def restore(var: ContextVar[T], token: Token[T], value: T, default: T) -> None:
+    """Undo ``token = var.set(value)``; never raises, whichever context runs it.
+
+    In the context that set it this is ``var.reset(token)``. Elsewhere (another task, thread or
+    generator step) that context cannot be reached: where ``var`` holds ``value`` here too (a
+    copied context), it gets the value from before the set."""
+    try:
+        var.reset(token)
+    except ValueError:  # the token was made in another context
+        if var.get() is value:
+            previous = token.old_value
+            var.set(default if previous is Token.MISSING else previous)
+
+
+def leave_span(span: Span, token: Token[Span | None]) -> None:
+    """End the activation of a user's ``with`` block on ``span`` (see ``restore``).
+
+    Only where ``span`` is still the current span: a block left late (by the garbage collector,
+    or by a generator resumed after another block began) must not cut that other block short.
+    """
+    if _current_span.get() is span:
+        try:
+            _current_span.reset(token)
+        except ValueError:
+            restore(_current_span, token, span, None)
 
 
 def current_agent_name() -> str | None:
@@ -42,7 +83,7 @@ def use_span(span: Span) -> Iterator[Span]:
     try:
         yield span
     finally:
-        _current_span.reset(token)
+        restore(_current_span, token, span, None)
 
 
 @contextmanager
@@ -87,4 +128,5 @@ def conversation(
     try:
         yield
     finally:
-        _trace_attrs.reset(token)
+        if _trace_attrs.get() is attrs:  # as ``leave_span``: never cut another block short
+            restore(_trace_attrs, token, attrs, EMPTY_TRACE_ATTRIBUTES)

@@ -8,41 +8,59 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import Token
 from typing import Any, TypeVar, overload
 
 from ..guard._engine import ajudge, has_rules, judge, tool_call
 from ..guard._model import Decision, ToolBlocked
-from .context import _agent_name, _current_span
+from .context import _agent_name, _current_span, leave_span, restore
 from .guard import guard
 from .runtime import check_kind, get_runtime, start_span
 from .serialize import MAX_ITEMS, to_jsonable
 from .span import EMPTY_TRACE_ATTRIBUTES, Resource, Span
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("staso_integrations")
 
 
 class _Scope:
     """One decorated call: opens the span, activates it per step, closes it once."""
 
-    __slots__ = ("span", "agent", "_tokens")
+    __slots__ = ("_agent_token", "_span_token", "agent", "shift", "span")
 
-    def __init__(self, span: Span, agent: str | None) -> None:
+    def __init__(self, span: Span, frames: int) -> None:
         self.span = span
-        self.agent = agent
-        self._tokens: list[tuple[Any, Token[Any]]] = []
+        self.agent: str | None = None
+        depth = span.depth
+        self.shift = frames * RECURSION_STEP if depth >= RECURSION_STEP and not depth % RECURSION_STEP else 0
 
     def enter(self) -> None:
         if self.agent is not None:
-            self._tokens.append((_agent_name, _agent_name.set(self.agent)))
-        self._tokens.append((_current_span, _current_span.set(self.span)))
+            self._agent_token = _agent_name.set(self.agent)
+        self._span_token = _current_span.set(self.span)
+        if self.shift:
+            _shift_recursion_limit(self.shift)
 
     def exit(self) -> None:
-        while self._tokens:
-            var, token = self._tokens.pop()
-            var.reset(token)
+        if self.shift:
+            _shift_recursion_limit(-self.shift)
+        try:  # free until it raises: a step resumed in another task, thread or context
+            _current_span.reset(self._span_token)
+        except ValueError:
+            restore(_current_span, self._span_token, self.span, None)
+        if self.agent is not None:
+            restore(_agent_name, self._agent_token, self.agent, None)
+
+    __enter__ = enter
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self.fail(exc)
+        self.exit()
 
     @guard("decorator.finish")
     def finish(self, output: Any) -> None:
@@ -55,38 +73,81 @@ class _Scope:
         self.span.fail(exc)
 
 
+# Every decorated call adds frames to the user's: the wrapper's (and, for a generator, the
+# ``send`` call that resumes the user's one), so a decorated recursion would reach half the
+# depth of the plain one or less. Each ``RECURSION_STEP`` levels of nesting, the limit is raised
+# by the frames those levels added while that call runs (lowered after), so the user's own
+# frames keep (nearly) the whole budget the limit gave them.
+RECURSION_STEP = 32
+_limit_lock = threading.Lock()
+
+
+@guard("decorator.recursion_limit")
+def _shift_recursion_limit(frames: int) -> None:
+    with _limit_lock:  # a shift, not a set: other threads' shifts add up and undo exactly
+        sys.setrecursionlimit(sys.getrecursionlimit() + frames)
+
+
 @guard("decorator.start")
 def _open(
-    name: str, kind: str, agent: str | None, sig: inspect.Signature | None, args: Any, kwargs: Any
+    name: str, kind: str, agent: str | None, sig: _Signature, args: Any, kwargs: Any, frames: int = 1
 ) -> _Scope | None:
-    token = _agent_name.set(agent) if agent is not None else None
-    try:
-        span = start_span(name, kind)
-    finally:
-        if token is not None:
+    if agent is None:
+        scope = _Scope(start_span(name, kind), frames)
+    else:
+        token = _agent_name.set(agent)
+        try:
+            scope = _Scope(start_span(name, kind), frames)
+        finally:
             _agent_name.reset(token)
+        scope.agent = agent
     if get_runtime().config.capture_content:
-        span.input = _bound_input(sig, args, kwargs)
-    return _Scope(span, agent)
+        scope.span.input = _bound_input(sig, args, kwargs)
+    return scope
 
 
-def _bound_arguments(
-    sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[str, Any]:
-    if sig is None:
+class _Signature:
+    """How a function's call arguments become span input: its signature, less the receiver.
+
+    The receiver is the first parameter of a classmethod or property getter (whatever its
+    name), or of a function defined in a class whose first parameter is ``self``/``cls`` (a
+    ``@staticmethod`` applied over the decorator looks the same, so the name decides)."""
+
+    __slots__ = ("receiver", "signature")
+
+    def __init__(self, fn: Callable[..., Any], receiver: bool | None) -> None:
+        try:
+            self.signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self.signature = None
+        params = list(self.signature.parameters.values()) if self.signature is not None else []
+        first = params[0] if params and params[0].kind in _POSITIONAL else None
+        if receiver is None:  # a plain function: a method if defined in a class with self/cls first
+            in_class = "." in _default_name(fn)
+            receiver = in_class and first is not None and first.name in ("self", "cls")
+        self.receiver = first.name if receiver and first is not None else None
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _bound_arguments(sig: _Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    if sig.signature is None:
         return {"args": args, "kwargs": kwargs}
     try:
-        bound = sig.bind_partial(*args, **kwargs)
+        arguments = sig.signature.bind_partial(*args, **kwargs).arguments
     except TypeError:  # the call itself will raise the user's TypeError
         return {"args": args, "kwargs": kwargs}
-    return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+    if sig.receiver is not None:
+        arguments.pop(sig.receiver, None)
+    return arguments
 
 
-def _bound_input(sig: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _bound_input(sig: _Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return to_jsonable(_bound_arguments(sig, args, kwargs))
 
 
-def _check_tool(scope: _Scope, sig: inspect.Signature | None, args: Any, kwargs: Any) -> None:
+def _check_tool(scope: _Scope, sig: _Signature, args: Any, kwargs: Any) -> None:
     """Judge a ``@tool`` call under the guard policy; raise ``ToolBlocked`` if it is blocked."""
     if not has_rules():
         return
@@ -97,7 +158,7 @@ def _check_tool(scope: _Scope, sig: inspect.Signature | None, args: Any, kwargs:
     _raise_if_blocked(scope, decision)
 
 
-async def _acheck_tool(scope: _Scope, sig: inspect.Signature | None, args: Any, kwargs: Any) -> None:
+async def _acheck_tool(scope: _Scope, sig: _Signature, args: Any, kwargs: Any) -> None:
     if not has_rules():
         return
     decision = None
@@ -114,21 +175,16 @@ def _raise_if_blocked(scope: _Scope, decision: Decision | None) -> None:
         raise blocked
 
 
-def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
-    try:
-        return inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-
-
 def _default_name(fn: Callable[..., Any]) -> str:
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or "call"
     return qualname.rpartition("<locals>.")[2]  # keep Class.method, drop enclosing functions
 
 
-def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None) -> Callable[..., Any]:
+def _wrap(
+    fn: Callable[..., Any], name: str | None, kind: str, agent: str | None, receiver: bool | None = None
+) -> Callable[..., Any]:
     span_name = name or _default_name(fn)
-    sig = _signature(fn)
+    sig = _Signature(fn, receiver)
 
     if inspect.isasyncgenfunction(fn):
 
@@ -151,6 +207,9 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
                 except StopAsyncIteration:
                     scope.finish(items or None)
                     return
+                except GeneratorExit:  # we were closed and passed it on: the user's one stopped
+                    _closed_early(scope, items)
+                    raise
                 except BaseException as exc:
                     scope.fail(exc)
                     raise
@@ -160,10 +219,7 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
                 try:
                     value = yield item
                     method = gen.asend
-                except GeneratorExit:
-                    await _aclose(gen, scope, items)
-                    raise
-                except BaseException as exc:  # thrown in by the caller: pass it on
+                except BaseException as exc:  # thrown in by the caller (or aclose()): pass it on
                     method, value = gen.athrow, exc
 
         return async_gen_wrapper
@@ -172,7 +228,7 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
 
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            scope = _open(span_name, kind, agent, sig, args, kwargs)
+            scope = _open(span_name, kind, agent, sig, args, kwargs, 2)
             if scope is None:
                 return (yield from fn(*args, **kwargs))
             if kind == "tool":
@@ -187,6 +243,9 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
                 except StopIteration as stop:
                     scope.finish(stop.value if stop.value is not None else (items or None))
                     return stop.value
+                except GeneratorExit:  # as close(): no helper frame, a deep recursion closes in turn
+                    _closed_early(scope, items)
+                    raise
                 except BaseException as exc:
                     scope.fail(exc)
                     raise
@@ -196,10 +255,7 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
                 try:
                     value = yield item
                     method = gen.send
-                except GeneratorExit:
-                    _close(gen, scope, items)
-                    raise
-                except BaseException as exc:
+                except BaseException as exc:  # thrown in by the caller (or close()): pass it on
                     method, value = gen.throw, exc
 
         return gen_wrapper
@@ -226,6 +282,8 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
 
         return async_wrapper
 
+    may_return_coroutine = _wraps_coroutine_function(fn)
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         scope = _open(span_name, kind, agent, sig, args, kwargs)
@@ -241,10 +299,29 @@ def _wrap(fn: Callable[..., Any], name: str | None, kind: str, agent: str | None
             raise
         finally:
             scope.exit()
+        if may_return_coroutine and inspect.iscoroutine(result):
+            return _awaited(scope, result)
         scope.finish(result)
         return result
 
     return wrapper
+
+
+def _wraps_coroutine_function(fn: Callable[..., Any]) -> bool:
+    """A plain function that ``functools.wraps`` an ``async def`` (a user's decorator): it may
+    return the coroutine (a pass-through) or run it (``asyncio.run``); only its result tells."""
+    try:
+        return inspect.iscoroutinefunction(inspect.unwrap(fn))
+    except ValueError:  # a __wrapped__ cycle
+        return False
+
+
+async def _awaited(scope: _Scope, coroutine: Any) -> Any:
+    """The span of such a call covers awaiting the coroutine, where its work happens."""
+    with scope:
+        result = await coroutine
+    scope.finish(result)
+    return result
 
 
 def _keep(items: list[Any], item: Any) -> None:
@@ -253,28 +330,7 @@ def _keep(items: list[Any], item: Any) -> None:
             items.append(to_jsonable(item))
 
 
-def _close(gen: Generator[Any, Any, Any], scope: _Scope, items: list[Any]) -> None:
-    scope.enter()
-    try:
-        gen.close()
-    except BaseException as exc:
-        scope.fail(exc)
-        raise
-    finally:
-        scope.exit()
-    scope.span.metadata["closed_early"] = True
-    scope.finish(items or None)
-
-
-async def _aclose(gen: AsyncGenerator[Any, Any], scope: _Scope, items: list[Any]) -> None:
-    scope.enter()
-    try:
-        await gen.aclose()
-    except BaseException as exc:
-        scope.fail(exc)
-        raise
-    finally:
-        scope.exit()
+def _closed_early(scope: _Scope, items: list[Any]) -> None:
     scope.span.metadata["closed_early"] = True
     scope.finish(items or None)
 
@@ -283,6 +339,18 @@ def _decorator(kind: str, name: str | None, agent: str | None) -> Callable[[F], 
     check_kind(kind)
 
     def decorate(fn: F) -> F:
+        # Above @staticmethod/@classmethod/@property/@cached_property: trace the function they
+        # hold and rebuild the descriptor, so the class still binds it as before.
+        if isinstance(fn, (staticmethod, classmethod)):
+            method = _wrap(fn.__func__, name, kind, agent, isinstance(fn, classmethod))
+            return type(fn)(method)
+        if isinstance(fn, property) and fn.fget is not None:
+            return fn.getter(_wrap(fn.fget, name, kind, agent, True))
+        if isinstance(fn, functools.cached_property):
+            return functools.cached_property(_wrap(fn.func, name, kind, agent, True))
+        if not callable(fn):  # another descriptor: left as it is rather than broken
+            logger.warning("staso: cannot trace %r (not callable); left untraced", fn)
+            return fn
         return _wrap(fn, name, kind, agent)  # type: ignore[return-value]
 
     return decorate
@@ -335,22 +403,27 @@ def span(
     """
     check_kind(kind)
     opened = _open_block(name, kind, input, metadata)
-    current = opened or _detached(name, kind)
-    token = _current_span.set(current)
+    if opened is None:  # ours failed to open: the block still runs, its spans under the outer one
+        yield _detached(name, kind)
+        return
+    token = _current_span.set(opened)
     try:
-        yield current
+        yield opened
+    except GeneratorExit:  # a generator holding the block was closed, or the block never exited
+        with guard("span.close"):
+            opened.metadata["closed_early"] = True
+            opened.end()
+        raise
     except BaseException as exc:
-        if opened is not None:
-            with guard("span.fail"):
-                opened.fail(exc)
+        with guard("span.fail"):
+            opened.fail(exc)
         raise
     finally:
-        _current_span.reset(token)
-    if opened is not None:
-        with guard("span.finish"):
-            if opened.output is not None:
-                opened.output = to_jsonable(opened.output)
-            opened.end()
+        leave_span(opened, token)
+    with guard("span.finish"):
+        if opened.output is not None:
+            opened.output = to_jsonable(opened.output)
+        opened.end()
 
 
 @guard("span.start")

@@ -253,6 +253,8 @@ def start_span(name: str, kind: str = "custom") -> Span:
 def open_span(name: str, kind: str, parent: Span | None) -> Span:
     """Open a span under ``parent``, or as the root of a new trace when it is ``None``."""
     runtime = _runtime or get_runtime()
+    while parent is not None and parent.end_ns is not None:  # left behind in a context (context.py)
+        parent = parent.parent
     if parent is not None:
         return Span(
             name,
@@ -265,6 +267,7 @@ def open_span(name: str, kind: str, parent: Span | None) -> Span:
             resource=parent.resource,
             processor=parent._processor,
             sampled=parent.sampled,
+            parent=parent,
         )
     attrs = _trace_attrs.get()
     if attrs.session_id is None and runtime.session_attrs is not None:

@@ -110,6 +110,8 @@ class Span:
         "stream",
         "sampled",
         "remote_parent",
+        "parent",
+        "depth",
         "_processor",
     )
 
@@ -127,6 +129,7 @@ class Span:
         processor: Processor | None,
         sampled: bool = True,
         remote_parent: bool = False,
+        parent: Span | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -157,6 +160,10 @@ class Span:
         self.sampled = sampled
         # The parent is the app's OpenTelemetry span: we never see it, so this is our root.
         self.remote_parent = remote_parent
+        # The parent object (same trace, in-process): where the context falls back to once this
+        # span has ended, and the nesting depth the decorators keep the recursion limit for.
+        self.parent = parent
+        self.depth: int = 0 if parent is None else parent.depth + 1
         self._processor = processor
 
     @property

@@ -8,6 +8,7 @@ on exhaustion, ``close()``, context exit, an error, or garbage collection.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from copy import copy, deepcopy
 from typing import Any, Protocol
 
 import wrapt
@@ -38,7 +39,7 @@ class _StreamState:
         self.iterator: Any = None
         self.done = False
 
-    def start(self, wrapped: Any) -> Iterator[Any]:
+    def start(self, wrapped: Any) -> Any:
         if self.iterator is None:
             self.iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
         return self.iterator
@@ -113,15 +114,47 @@ class _StreamState:
 def finish_stream(stream: Any, *, early: bool = True) -> None:
     """End the span of ``stream`` if it is one of our proxies (for SDK helpers that close the
     underlying response directly instead of calling ``close()`` on the stream they wrap)."""
-    if isinstance(stream, (SyncStreamProxy, AsyncStreamProxy)):
+    if isinstance(stream, _StreamProxy):
         stream._self_state.finish(early=early)
 
 
-class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StreamProxy(wrapt.ObjectProxy[Any]):
+    """What both proxies share: construction, copies, pickling and the end at collection.
+
+    ``isinstance(proxy, openai.Stream)`` holds and ``proxy.__class__`` is the SDK's class, but
+    ``type(proxy)`` is the proxy class. A copy (``copy.copy``/``deepcopy``) copies the SDK
+    object as the SDK does and is the same stream: chunks read through either go to the one
+    span, which ends once. Pickling pickles the SDK object (which the SDK's streams refuse)."""
+
+    _self_origin: _StreamProxy  # on copies only
+
     def __init__(self, wrapped: Any, span: Span, handler: StreamHandler) -> None:
         super().__init__(wrapped)
         self._self_state = _StreamState(span, handler)
 
+    def _self_twin(self, wrapped: Any) -> Any:
+        twin = type(self).__new__(type(self))
+        wrapt.ObjectProxy.__init__(twin, wrapped)
+        twin._self_state = self._self_state
+        twin._self_origin = self  # the first proxy, whose collection ends the span, outlives copies
+        return twin
+
+    def __copy__(self) -> Any:
+        return self._self_twin(copy(self.__wrapped__))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self._self_twin(deepcopy(self.__wrapped__, memo))
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return self.__wrapped__.__reduce_ex__(protocol)
+
+    def __del__(self) -> None:
+        state = getattr(self, "_self_state", None)
+        if state is not None and getattr(self, "_self_origin", None) is None:
+            state.finish(early=True)
+
+
+class SyncStreamProxy(_StreamProxy):
     def __iter__(self) -> Iterator[Any]:
         return self._self_state.iterate(self)
 
@@ -149,17 +182,8 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         finally:
             self._self_state.finish(early=True)
 
-    def __del__(self) -> None:
-        state = getattr(self, "_self_state", None)
-        if state is not None:
-            state.finish(early=True)
 
-
-class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
-    def __init__(self, wrapped: Any, span: Span, handler: StreamHandler) -> None:
-        super().__init__(wrapped)
-        self._self_state = _StreamState(span, handler)
-
+class AsyncStreamProxy(_StreamProxy):
     def __aiter__(self) -> AsyncStreamProxy:
         return self
 
@@ -194,8 +218,3 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
             await self.__wrapped__.aclose()
         finally:
             self._self_state.finish(early=True)
-
-    def __del__(self) -> None:
-        state = getattr(self, "_self_state", None)
-        if state is not None:
-            state.finish(early=True)

@@ -1,0 +1,211 @@
+"""The stream proxy on the SDKs' real stream objects (OpenAI and Anthropic, from cassettes).
+
+What users do with the SDK's stream must keep working on the proxy we return in its place:
+``isinstance``, attributes, ``copy.copy``, ``with``/``async with``, ``close()``, and handing
+the stream to another thread or task. Each case still ends the span exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import gc
+import pickle
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+import staso_integrations as st
+from staso_integrations._core.span import Span
+from staso_integrations.exporters import InMemoryExporter
+from tests.conftest import REPO
+from staso_integrations.integrations._stream import AsyncStreamProxy, SyncStreamProxy
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    cassette: str
+    chunks: int  # items the recorded stream holds
+    request: dict[str, Any]
+
+    def client(self, asynchronous: bool) -> Any:
+        sdk: Any = openai if self.name == "openai" else anthropic
+        cls = (
+            getattr(sdk, "AsyncOpenAI" if self.name == "openai" else "AsyncAnthropic")
+            if asynchronous
+            else (sdk.OpenAI if self.name == "openai" else sdk.Anthropic)
+        )
+        return cls(api_key="test-key", max_retries=0)
+
+    def create(self, client: Any) -> Any:
+        """The SDK's stream call (awaitable for an async client)."""
+        api = client.chat.completions if self.name == "openai" else client.messages
+        return api.create(stream=True, **self.request)
+
+    def sdk_class(self, asynchronous: bool) -> type:
+        sdk: Any = openai if self.name == "openai" else anthropic
+        return sdk.AsyncStream if asynchronous else sdk.Stream
+
+
+OPENAI = Provider(
+    "openai",
+    "openai/chat_stream.yaml",
+    8,
+    {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello in five words."}]},
+)
+ANTHROPIC = Provider(
+    "anthropic",
+    "anthropic/messages_stream.yaml",
+    8,
+    {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": "Count to three."}],
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir() -> str:
+    return str(REPO / "cassettes")
+
+
+@pytest.fixture(params=[OPENAI, ANTHROPIC], ids=lambda p: p.name)
+def provider(request: pytest.FixtureRequest) -> Provider:
+    return request.param
+
+
+@pytest.fixture
+def default_cassette_name(provider: Provider) -> str:
+    return provider.cassette
+
+
+@pytest.fixture
+def traced(exporter: InMemoryExporter) -> Iterator[InMemoryExporter]:
+    report = st.instrument_all(include=["openai", "anthropic"])
+    assert report["openai"] == report["anthropic"] == "instrumented"
+    yield exporter
+    st.uninstrument_all()
+
+
+def _one_span(exporter: InMemoryExporter, *, early: bool) -> Span:
+    (span,) = exporter.spans
+    assert span.kind == "llm" and span.status == "ok" and span.stream is True
+    assert bool(span.metadata.get("stream_closed_early")) is early
+    return span
+
+
+@pytest.mark.vcr
+def test_sync_stream_passes_for_the_sdk_stream(provider: Provider, traced: InMemoryExporter) -> None:
+    stream = provider.create(provider.client(False))
+    sdk_class = provider.sdk_class(False)
+    assert isinstance(stream, sdk_class) and stream.__class__ is sdk_class
+    assert type(stream) is SyncStreamProxy  # what the README says type() returns
+    assert stream.response.status_code == 200 and stream.response is stream.__wrapped__.response
+
+    twin = copy.copy(stream)
+    assert isinstance(twin, sdk_class) and twin is not stream and twin.response is stream.response
+    del twin
+    gc.collect()
+    assert traced.spans == []  # a collected copy does not end the stream's span
+
+    twin = copy.copy(stream)
+    first = next(stream)
+    rest = list(twin)  # a copy is the same stream, as the SDK's copy is: it reads on
+    assert first is not None and len(rest) == provider.chunks - 1
+    assert list(stream) == []
+    _one_span(traced, early=False)
+
+
+@pytest.mark.vcr
+# The SDK's half-made deep copy of its HTTP client fails in its own __del__ (with or without us).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_deepcopy_and_pickle_fail_as_the_sdks_do(provider: Provider, traced: InMemoryExporter) -> None:
+    stream = provider.create(provider.client(False))
+    for operation in (copy.deepcopy, pickle.dumps):
+        with pytest.raises(Exception) as ours:
+            operation(stream)
+        with pytest.raises(type(ours.value)):
+            operation(stream.__wrapped__)
+        assert not isinstance(ours.value, NotImplementedError)  # the proxy's own refusal before
+    assert len(list(stream)) == provider.chunks  # and the stream still works
+    _one_span(traced, early=False)
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("how", ["with", "close"])
+def test_sync_with_and_close_end_the_span(provider: Provider, traced: InMemoryExporter, how: str) -> None:
+    stream = provider.create(provider.client(False))
+    if how == "with":
+        with stream as entered:
+            assert entered is stream
+            next(entered)
+    else:
+        next(stream)
+        stream.close()
+    assert stream.response.is_closed
+    _one_span(traced, early=True)
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("how", ["async with", "close"])
+def test_async_stream_passes_for_the_sdk_stream(
+    provider: Provider, traced: InMemoryExporter, how: str
+) -> None:
+    sdk_class = provider.sdk_class(True)
+
+    async def main() -> None:
+        async with provider.client(True) as client:
+            stream = await provider.create(client)
+            assert isinstance(stream, sdk_class) and type(stream) is AsyncStreamProxy
+            twin = copy.copy(stream)
+            assert isinstance(twin, sdk_class) and twin.response is stream.response
+            if how == "async with":
+                async with stream as entered:
+                    assert entered is stream
+                    await entered.__anext__()
+                    await twin.__anext__()  # the copy reads on the same stream
+            else:
+                await stream.__anext__()
+                await stream.close()
+            assert stream.response.is_closed
+
+    asyncio.run(main())
+    _one_span(traced, early=True)
+
+
+@pytest.mark.vcr
+def test_sync_stream_read_in_another_thread(provider: Provider, traced: InMemoryExporter) -> None:
+    with st.span("request") as request:
+        stream = provider.create(provider.client(False))
+    chunks: list[Any] = []
+    worker = threading.Thread(target=lambda: chunks.extend(stream))
+    worker.start()
+    worker.join(timeout=30)
+    assert len(chunks) == provider.chunks
+    llm = next(s for s in traced.spans if s.kind == "llm")
+    assert llm.parent_span_id == request.span_id and not llm.metadata.get("stream_closed_early")
+
+
+@pytest.mark.vcr
+def test_async_stream_opened_read_and_closed_by_different_tasks(
+    provider: Provider, traced: InMemoryExporter
+) -> None:
+    async def main() -> str:
+        async with provider.client(True) as client:
+            with st.span("request") as request:
+                stream = await asyncio.create_task(provider.create(client))
+            await asyncio.create_task(stream.__anext__())
+            await asyncio.create_task(stream.close())
+            return request.span_id
+
+    request_id = asyncio.run(main())
+    llm = next(s for s in traced.spans if s.kind == "llm")
+    assert llm.parent_span_id == request_id and llm.metadata["stream_closed_early"] is True
+    assert st.current_span() is None
