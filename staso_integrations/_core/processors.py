@@ -19,6 +19,7 @@ from ..pricing import cost_for
 from .content import apply_redact, normalize_tool_calls, strip_content
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
+from .sanitize import sanitize_span
 from .span import Span
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ class Processor:
             self.exported += len(spans)
 
     def _enrich(self, span: Span) -> None:
+        sanitize_span(span)  # first: the steps below and every exporter need encodable values
         if span.cost_usd is None and span.usage is not None:
             span.cost_usd = cost_for(span.provider, span.response_model or span.request_model, span.usage)
         if span.tool_calls:
