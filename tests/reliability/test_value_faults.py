@@ -104,7 +104,9 @@ def test_one_bad_value_among_100_spans_every_local_exporter_gets_all_100(
 ) -> None:
     db, jsonl = tmp_path / "t.db", tmp_path / "t.jsonl"
     memory, console_out = InMemoryExporter(), io.StringIO()
-    st.init(exporter=[SqliteExporter(str(db)), JsonlExporter(str(jsonl)), memory, ConsoleExporter(console_out)])
+    st.init(
+        exporter=[SqliteExporter(str(db)), JsonlExporter(str(jsonl)), memory, ConsoleExporter(console_out)]
+    )
     processor = runtime.get_runtime().processor
     processor.batch_size = 1_000  # type: ignore[attr-defined]  # the 100 spans are one batch
     bad = BAD_VALUES[kind]()
