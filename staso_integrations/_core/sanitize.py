@@ -29,10 +29,12 @@ _TEXT_FIELDS = ("name", "kind", "agent_name", "provider", "operation", "request_
                 "finish_reason")  # fmt: skip
 _FREE_FIELDS = ("input", "output", "metadata", "error")
 _USAGE_FIELDS = tuple(field.name for field in dataclasses.fields(Usage))
+_last_size: tuple[Span | None, int | None] = (None, None)  # the content size of the span sanitized last
 
 
 def sanitize_span(span: Span) -> None:
     """Rewrite, in place, whatever in ``span`` a strict JSON encoder would refuse."""
+    global _last_size
     for name in _TEXT_FIELDS:
         value = getattr(span, name)
         if value is not None and type(value) is not str:
@@ -46,16 +48,27 @@ def sanitize_span(span: Span) -> None:
     if span.usage is not None:
         _sanitize_usage(span)
     attrs = span.trace_attrs
-    tags_ok = all(type(tag) is str for tag in attrs.tags)
-    if not tags_ok or not _encodes(
+    size = _encoded_length(
         (span.input, span.output, span.metadata, span.error, span.tool_calls, attrs.tags, attrs.metadata)
-    ):
+    )
+    if size is None or size > MAX_FIELD_CHARS or not all(type(tag) is str for tag in attrs.tags):
+        size = None
         for name in _FREE_FIELDS:
             setattr(span, name, safe_value(getattr(span, name)))
         if span.tool_calls is not None:
             span.tool_calls = _tool_calls(span.tool_calls)
         span.metadata = _as_mapping(span.metadata) or {}
         _sanitize_trace_attrs(span)
+    _last_size = (span, size)
+
+
+def encoded_size(span: Span) -> int:
+    """Characters of the span's content as JSON (known without a second encode right after
+    :func:`sanitize_span` took the plain path for this span)."""
+    last_span, size = _last_size
+    if last_span is not span or size is None:
+        size = _encoded_length((span.input, span.output, span.metadata, span.error, span.tool_calls))
+    return size or 0
 
 
 def safe_value(value: Any) -> Any:
@@ -78,18 +91,22 @@ def safe_value(value: Any) -> Any:
 def _encodes(value: Any) -> bool:
     if value is None:
         return True
+    length = _encoded_length(value)
+    return length is not None and length <= MAX_FIELD_CHARS
+
+
+def _encoded_length(value: Any) -> int | None:
+    """Length of ``value`` as strict JSON; None when no exporter could write it as it is."""
     try:
         text = _strict_encode(value)
     except Exception:  # NaN, a cycle, an odd key, an unknown object, a huge int, too deep
-        return False
-    if len(text) > MAX_FIELD_CHARS:
-        return False
+        return None
     if not text.isascii():
         try:
             text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: no exporter could write it
-            return False
-    return True
+        except UnicodeEncodeError:  # a lone surrogate
+            return None
+    return len(text)
 
 
 def _strict(value: Any, depth: int, ancestors: set[int]) -> Any:
