@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .serialize import MAX_STRING, to_jsonable
@@ -24,12 +25,29 @@ MAX_FIELD_CHARS = 1_000_000  # one field's JSON; larger is cut to a note (payloa
 MAX_NESTING = 64  # deeper values become a marker (the C encoder's recursion stays far away)
 _INT64 = 2**63
 _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-_strict_encode = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
 _TEXT_FIELDS = ("name", "kind", "agent_name", "provider", "operation", "request_model", "response_model",
                 "finish_reason")  # fmt: skip
 _FREE_FIELDS = ("input", "output", "metadata", "error")
 _USAGE_FIELDS = tuple(field.name for field in dataclasses.fields(Usage))
 _last_size: tuple[Span | None, int | None] = (None, None)  # the content size of the span sanitized last
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{_type_name(value)} is not JSON")
+
+
+def _make_strict_encoder() -> Callable[[Any], str]:
+    """``allow_nan=False`` JSON, compact. ``JSONEncoder.encode`` builds its C encoder on every
+    call (2 µs, more than the encoding of a small span); this one is built once. Cycles end
+    in RecursionError (no markers dict to keep clean across failed calls)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (PyPy): the public path
+        return json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
+    chunks = make(None, _refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_strict_encode = _make_strict_encoder()
 
 
 def sanitize_span(span: Span) -> None:
@@ -39,19 +57,24 @@ def sanitize_span(span: Span) -> None:
         value = getattr(span, name)
         if value is not None and type(value) is not str:
             setattr(span, name, _text(value))
-    if not _number_ok(span.cost_usd):
-        span.cost_usd = None
-    if not _number_ok(span.ttft_ms):
-        span.ttft_ms = None
-    if not _number_ok(span.turn_index):
-        span.turn_index = None
+    if span.cost_usd is not None and not _number_ok(span.cost_usd):
+        span.cost_usd = _number(span.cost_usd)
+    if span.ttft_ms is not None and not _number_ok(span.ttft_ms):
+        span.ttft_ms = _number(span.ttft_ms)
+    if span.turn_index is not None and not _number_ok(span.turn_index):
+        turn = _number(span.turn_index)
+        span.turn_index = turn if type(turn) is int else None
     if span.usage is not None:
         _sanitize_usage(span)
     attrs = span.trace_attrs
     size = _encoded_length(
         (span.input, span.output, span.metadata, span.error, span.tool_calls, attrs.tags, attrs.metadata)
     )
-    if size is None or size > MAX_FIELD_CHARS or not all(type(tag) is str for tag in attrs.tags):
+    if (
+        size is None
+        or size > MAX_FIELD_CHARS
+        or (attrs.tags and not all(type(tag) is str for tag in attrs.tags))
+    ):
         size = None
         for name in _FREE_FIELDS:
             setattr(span, name, safe_value(getattr(span, name)))
@@ -175,9 +198,22 @@ def _type_name(value: Any) -> str:
 
 
 def _number_ok(value: Any) -> bool:
-    if value is None or type(value) is int:
-        return value is None or -_INT64 <= value < _INT64
+    """An int that fits SQLite's INTEGER, or a finite float."""
+    if type(value) is int:
+        return -_INT64 <= value < _INT64
     return type(value) is float and math.isfinite(value)
+
+
+def _number(value: Any) -> int | float | None:
+    """``value`` as a plain int or finite float (numpy numbers, int subclasses), else None."""
+    try:
+        number: int | float = operator.index(value)
+    except Exception:
+        try:
+            number = float(value)
+        except Exception:
+            return None
+    return number if _number_ok(number) else None
 
 
 def _sanitize_usage(span: Span) -> None:
@@ -186,8 +222,9 @@ def _sanitize_usage(span: Span) -> None:
         span.usage = None
         return
     for name in _USAGE_FIELDS:
-        if not _number_ok(getattr(usage, name)):
-            setattr(usage, name, None)
+        value = getattr(usage, name)
+        if value is not None and not _number_ok(value):
+            setattr(usage, name, _number(value))
 
 
 def _tool_calls(calls: Any) -> list[dict[str, Any]]:
