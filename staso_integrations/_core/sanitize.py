@@ -18,6 +18,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .guard import guard
 from .serialize import MAX_STRING, to_jsonable
 from .span import Span, Usage
 
@@ -52,6 +53,16 @@ _strict_encode = _make_strict_encoder()
 
 def sanitize_span(span: Span) -> None:
     """Rewrite, in place, whatever in ``span`` a strict JSON encoder would refuse."""
+    try:
+        _sanitize(span)
+    except Exception:  # a bug of ours costs this span's content, never the batch
+        span.input = span.output = span.tool_calls = span.error = None
+        span.metadata = {}
+        with guard("sanitize_span"):
+            raise
+
+
+def _sanitize(span: Span) -> None:
     global _last_size
     for name in _TEXT_FIELDS:
         value = getattr(span, name)

@@ -19,6 +19,8 @@ import pytest
 
 import staso_integrations as st
 from staso_integrations._core import runtime
+from staso_integrations._core import sanitize
+from staso_integrations._core.drops import drop_counts
 from staso_integrations._core.sanitize import MAX_FIELD_CHARS, safe_value
 from staso_integrations.exporters import ConsoleExporter, InMemoryExporter, JsonlExporter, SqliteExporter
 
@@ -162,3 +164,47 @@ def test_typed_fields_take_no_odd_numbers(exporter: InMemoryExporter) -> None:
     json.dumps(stored, allow_nan=False)
     assert stored["name"] == "12345" and stored["cost_usd"] is None and stored["ttft_ms"] is None
     assert stored["usage"]["input"] is None and type(stored["usage"]["output"]) is int
+
+
+def test_a_sanitizer_bug_costs_only_that_spans_content(
+    exporter: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STASO_STRICT")
+    real = sanitize._encoded_length
+
+    def broken(value: Any) -> int | None:
+        raise RuntimeError("bug in the sanitizer")
+
+    with st.span("ok-before", input="kept"):
+        pass
+    monkeypatch.setattr(sanitize, "_encoded_length", broken)
+    with st.span("bad", input={"x": math.nan}) as span:
+        span.metadata["k"] = "v"
+    monkeypatch.setattr(sanitize, "_encoded_length", real)
+    with st.span("ok-after", input="kept"):
+        pass
+    assert [s.name for s in exporter.spans] == ["ok-before", "bad", "ok-after"]
+    bad = exporter.by_name("bad")
+    assert bad.input is None and bad.metadata == {}
+    assert exporter.by_name("ok-after").input == "kept"
+
+
+def test_an_unsanitized_span_costs_only_itself_in_sqlite_and_jsonl(
+    tmp_path: Path, exporter: InMemoryExporter
+) -> None:
+    for index in range(100):
+        with st.span(f"s-{index}"):
+            pass
+    spans = exporter.spans
+    spans[10].input = _circular_list()  # after the pipeline: as if an exporter were used directly
+    spans[20].turn_index = 10**30  # encodes as JSON, but no SQLite INTEGER holds it
+    before = drop_counts()["serialization"]
+    sqlite_exporter = SqliteExporter(str(tmp_path / "t.db"))
+    jsonl_exporter = JsonlExporter(str(tmp_path / "t.jsonl"))
+    sqlite_exporter.export(spans, [])
+    sqlite_exporter.shutdown()
+    jsonl_exporter.export(spans, [])
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 98
+    assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 99
+    assert drop_counts()["serialization"] - before == 3  # sqlite: both; jsonl: the circular one
