@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .export import FORMATS
-from .exporters._sqlite_schema import is_lock_error
 from .exporters._render import format_cost, format_ms, render_trace
+from .exporters._sqlite_schema import is_lock_error
 from .store import TraceFilter, TraceStore, parse_since
 
 DEFAULT_DB = ".staso/traces.db"

@@ -120,7 +120,7 @@ class SqliteExporter:
                 "staso: sqlite store %s not writable (%s); holding up to %d spans and retrying",
                 self.path, exc, MAX_HELD_SPANS,
             )  # fmt: skip
-        logger.debug("staso: sqlite write failed", exc_info=True)
+        logger.debug("staso: sqlite write failed", exc_info=exc)
 
     def after_fork(self) -> None:
         """In a forked child: fresh lock and connection; the parent writes what it held."""

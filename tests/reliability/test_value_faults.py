@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 
 import staso_integrations as st
-from staso_integrations._core import runtime
-from staso_integrations._core import sanitize
+from staso_integrations._core import runtime, sanitize
 from staso_integrations._core.drops import drop_counts
 from staso_integrations._core.sanitize import MAX_FIELD_CHARS, safe_value
 from staso_integrations.exporters import ConsoleExporter, InMemoryExporter, JsonlExporter, SqliteExporter
@@ -116,10 +115,12 @@ def test_one_bad_value_among_100_spans_every_local_exporter_gets_all_100(
     for index in range(100):
         tags = [bad] if location == "tags" and index == 42 else ["t"]
         metadata = {"bad": bad} if location == "trace_metadata" and index == 42 else None
-        with st.conversation(f"c-{index}", tags=tags, metadata=metadata):
-            with st.span(f"s-{index}", kind="llm", input="plain") as span:
-                if index == 42:
-                    _put(location, span, bad)
+        with (
+            st.conversation(f"c-{index}", tags=tags, metadata=metadata),
+            st.span(f"s-{index}", kind="llm") as span,
+        ):
+            if index == 42:
+                _put(location, span, bad)
     assert st.flush(30)
     st.shutdown()
 
