@@ -22,6 +22,14 @@ logger = logging.getLogger("staso_integrations")
 SCHEMA_VERSION = 1
 # Creating the file closes a descriptor of it: no connection of this process may open it meanwhile.
 _creating = threading.Lock()
+
+
+def _reset_creating_lock() -> None:  # a forked child: the parent's thread may have held it
+    global _creating
+    _creating = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_creating_lock)
 _SHARED_COLUMNS = (
     ("agent_name", "TEXT"), ("conversation_id", "TEXT"), ("user_id", "TEXT"), ("session_id", "TEXT"),
     ("turn_index", "INTEGER"), ("environment", "TEXT"), ("workspace_slug", "TEXT"), ("source_type", "TEXT"),

@@ -5,6 +5,7 @@ Real SQLite files, real second processes holding locks, the real CLI in a subpro
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -307,3 +308,15 @@ def test_8_threads_creating_the_same_new_store_at_once_leave_it_intact(tmp_path:
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 400
+
+
+def test_export_of_a_store_holding_nan_writes_strict_json(tmp_path: Path) -> None:
+    db, out = tmp_path / "t.db", tmp_path / "out.jsonl"
+    _write_spans(db, 1)
+    with sqlite3.connect(db) as conn:  # what an older version stored for a NaN score
+        conn.execute("""UPDATE spans SET metadata = '{"score": NaN, "ok": 1}'""")
+    done, _ = _cli(db, "export", "--format", "jsonl", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    line = out.read_text(encoding="utf-8").strip()
+    record = json.loads(line, parse_constant=lambda token: pytest.fail(f"non-strict JSON: {token}"))
+    assert record["spans"][0]["metadata"] == {"score": "NaN", "ok": 1}
