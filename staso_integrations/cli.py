@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from .export import FORMATS
 from .exporters._render import format_cost, format_ms, render_trace
+from .exporters._sqlite_schema import is_lock_error
 from .store import TraceFilter, TraceStore, parse_since
 
 DEFAULT_DB = ".staso/traces.db"
@@ -31,6 +34,30 @@ def _open_store(args: argparse.Namespace) -> TraceStore:
     return TraceStore(_existing_db(args))
 
 
+def _reads_store(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A store that is locked, unreadable or corrupted ends the command with one line, not a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except sqlite3.Error as exc:
+            raise SystemExit(f"cannot read the trace store at {_db_path(args)}: {_store_problem(exc)}") from None
+
+    return run
+
+
+def _store_problem(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if is_lock_error(exc):
+        return f"{text} (another process holds it; try again)"
+    if "not a database" in text or "malformed" in text:
+        return f"{text} (the file is damaged or not a trace store)"
+    if "no such table" in text:
+        return f"{text} (not a trace store)"
+    return text
+
+
 def _time(ns: int | None) -> str:
     if ns is None:
         return "-"
@@ -42,6 +69,7 @@ def _tokens(trace: dict[str, Any]) -> str:
     return "-" if total is None else str(total)
 
 
+@_reads_store
 def cmd_traces_list(args: argparse.Namespace) -> int:
     where = TraceFilter(
         agent_name=args.agent,
@@ -89,6 +117,7 @@ def _print_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
+@_reads_store
 def cmd_traces_show(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
@@ -178,6 +207,7 @@ def _print_exporter_extras(configured: Sequence[str]) -> None:
             print(f"  {variable}: {scrub_text(os.environ[variable])}")
 
 
+@_reads_store
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import sft_records, trace_records, write_jsonl
 

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any
 
+from ._core.sanitize import safe_value
 from .store import TraceFilter, TraceStore
 
 FORMATS = ("sft", "jsonl")
@@ -83,8 +84,13 @@ def trace_records(store: TraceStore, where: TraceFilter) -> Iterator[dict[str, A
 
 
 def write_jsonl(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
+    """One strict JSON line per record (a store from an older version may hold NaN: made safe)."""
     count = 0
     for record in records:
-        out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        try:
+            line = json.dumps(record, ensure_ascii=False, allow_nan=False)
+        except (ValueError, TypeError):
+            line = json.dumps(safe_value(record), ensure_ascii=False)
+        out.write(line + "\n")
         count += 1
     return count

@@ -1,13 +1,15 @@
-"""Read side of the local SQLite store: what ``traces list`` / ``traces show`` query."""
+"""Read side of the local SQLite store: what ``traces list`` / ``traces show`` query.
+
+Opened read-only: reading never creates, migrates or locks the file for writers.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .exporters.sqlite import connect, span_from_row, trace_from_row
+from .exporters._sqlite_schema import open_read_only, span_from_row, trace_from_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +63,7 @@ def parse_since(text: str, now: datetime | None = None) -> int:
 class TraceStore:
     def __init__(self, path: str = ".staso/traces.db") -> None:
         self.path = path
-        self._conn = connect(path)
-        self._conn.row_factory = sqlite3.Row
+        self._conn = open_read_only(path)
 
     def close(self) -> None:
         self._conn.close()

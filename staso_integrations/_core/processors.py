@@ -36,6 +36,7 @@ from .exporting import (
 from .guard import strict_mode
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
+from .sanitize import sanitize_span
 from .span import Span
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ class Processor:
         return spans, list(traces.values())
 
     def _enrich(self, span: Span) -> None:
+        sanitize_span(span)  # first: the steps below and every exporter need encodable values
         if span.usage is not None:
             price_span(span)
         if span.tool_calls:

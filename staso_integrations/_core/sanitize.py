@@ -1,0 +1,265 @@
+"""Make a finished span safe to encode, once, on the processor's thread.
+
+Capture-time serialization (``serialize.to_jsonable``) keeps the hot path cheap and does not
+see values a user assigns directly (``span.input = ...``, ``span.metadata[...]``, tags). Here
+every span is checked with one C-level strict JSON encode of its free-form fields; only the
+fields that fail are rebuilt: NaN/inf become strings, cycles a marker, odd keys text, lone
+surrogates a replacement character, unknown objects their repr (or a note when that raises),
+and a field too large for any payload a size note. Exporters can then encode every span with
+``allow_nan=False`` and a bad value costs at most its own field, never the batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .guard import guard
+from .serialize import MAX_STRING, to_jsonable
+from .span import Span, Usage
+
+MAX_FIELD_CHARS = 1_000_000  # one field's JSON; larger is cut to a note (payload limits)
+MAX_NESTING = 64  # deeper values become a marker (the C encoder's recursion stays far away)
+_INT64 = 2**63
+_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_TEXT_FIELDS = ("name", "kind", "agent_name", "provider", "operation", "request_model", "response_model",
+                "finish_reason")  # fmt: skip
+_FREE_FIELDS = ("input", "output", "metadata", "error")
+_USAGE_FIELDS = tuple(field.name for field in dataclasses.fields(Usage))
+_last_size: tuple[Span | None, int | None] = (None, None)  # the content size of the span sanitized last
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{_type_name(value)} is not JSON")
+
+
+def _make_strict_encoder() -> Callable[[Any], str]:
+    """``allow_nan=False`` JSON, compact. ``JSONEncoder.encode`` builds its C encoder on every
+    call (2 µs, more than the encoding of a small span); this one is built once. Cycles end
+    in RecursionError (no markers dict to keep clean across failed calls)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (PyPy): the public path
+        return json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
+    chunks = make(None, _refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_strict_encode = _make_strict_encoder()
+
+
+def sanitize_span(span: Span) -> None:
+    """Rewrite, in place, whatever in ``span`` a strict JSON encoder would refuse."""
+    try:
+        _sanitize(span)
+    except Exception:  # a bug of ours costs this span's content, never the batch
+        span.input = span.output = span.tool_calls = span.error = None
+        span.metadata = {}
+        with guard("sanitize_span"):
+            raise
+
+
+def _sanitize(span: Span) -> None:
+    global _last_size
+    for name in _TEXT_FIELDS:
+        value = getattr(span, name)
+        if value is not None and type(value) is not str:
+            setattr(span, name, _text(value))
+    if span.cost_usd is not None and not _number_ok(span.cost_usd):
+        span.cost_usd = _number(span.cost_usd)
+    if span.ttft_ms is not None and not _number_ok(span.ttft_ms):
+        span.ttft_ms = _number(span.ttft_ms)
+    if span.turn_index is not None and not _number_ok(span.turn_index):
+        turn = _number(span.turn_index)
+        span.turn_index = turn if type(turn) is int else None
+    if span.usage is not None:
+        _sanitize_usage(span)
+    attrs = span.trace_attrs
+    size = _encoded_length(
+        (span.input, span.output, span.metadata, span.error, span.tool_calls, attrs.tags, attrs.metadata)
+    )
+    if (
+        size is None
+        or size > MAX_FIELD_CHARS
+        or (attrs.tags and not all(type(tag) is str for tag in attrs.tags))
+    ):
+        size = None
+        for name in _FREE_FIELDS:
+            setattr(span, name, safe_value(getattr(span, name)))
+        if span.tool_calls is not None:
+            span.tool_calls = _tool_calls(span.tool_calls)
+        span.metadata = _as_mapping(span.metadata) or {}
+        _sanitize_trace_attrs(span)
+    _last_size = (span, size)
+
+
+def encoded_size(span: Span) -> int:
+    """Characters of the span's content as JSON (known without a second encode right after
+    :func:`sanitize_span` took the plain path for this span)."""
+    last_span, size = _last_size
+    if last_span is not span or size is None:
+        size = _encoded_length((span.input, span.output, span.metadata, span.error, span.tool_calls))
+    return size or 0
+
+
+def safe_value(value: Any) -> Any:
+    """``value`` itself when strict JSON takes it as it is, else a strict-JSON copy."""
+    if _encodes(value):
+        return value
+    try:
+        safe = _strict(value, 0, set())
+        text = _strict_encode(safe)
+        if len(text) > MAX_FIELD_CHARS:  # keep the shape: long strings and lists cut with notes
+            safe = to_jsonable(safe)
+            text = _strict_encode(safe)
+    except Exception:  # a value that defeats every fallback costs only itself
+        return f"<{_type_name(value)}: not serializable>"
+    if len(text) > MAX_FIELD_CHARS:
+        return text[:MAX_STRING] + f"… <{len(text) - MAX_STRING} more chars of JSON>"
+    return safe
+
+
+def _encodes(value: Any) -> bool:
+    if value is None:
+        return True
+    length = _encoded_length(value)
+    return length is not None and length <= MAX_FIELD_CHARS
+
+
+def _encoded_length(value: Any) -> int | None:
+    """Length of ``value`` as strict JSON; None when no exporter could write it as it is."""
+    try:
+        text = _strict_encode(value)
+    except Exception:  # NaN, a cycle, an odd key, an unknown object, a huge int, too deep
+        return None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            return None
+    return len(text)
+
+
+def _strict(value: Any, depth: int, ancestors: set[int]) -> Any:
+    if isinstance(value, str):
+        return _clean_string(value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        try:
+            return int(int.__repr__(value))
+        except ValueError:  # more digits than int -> str allows
+            return f"<int: {value.bit_length()} bits>"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NONFINITE[float.__repr__(value)]
+    if depth >= MAX_NESTING:
+        return f"<{_type_name(value)}: nested too deep>"
+    is_container = isinstance(value, (Mapping, list, tuple, set, frozenset))
+    if not is_container:  # pydantic, dataclasses, enums, bytes, repr: to_jsonable knows them
+        return _strict(to_jsonable(value), depth + 1, ancestors)
+    if id(value) in ancestors:
+        return f"<circular reference to a {_type_name(value)}>"
+    ancestors.add(id(value))
+    try:
+        if isinstance(value, Mapping):
+            return {_key(key): _strict(item, depth + 1, ancestors) for key, item in value.items()}
+        return [_strict(item, depth + 1, ancestors) for item in value]
+    except Exception:  # a container whose iteration raises
+        return f"<{_type_name(value)}: not serializable>"
+    finally:
+        ancestors.discard(id(value))
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return _clean_string(key)
+    if key is None or isinstance(key, (bool, int, float)):  # what json itself turns into text
+        safe = _strict(key, 0, set())
+        return safe if isinstance(safe, str) else json.dumps(safe)
+    return _text(key)
+
+
+def _clean_string(value: str) -> str:
+    text = str.__str__(value)  # a str subclass may override __str__ / encode
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _text(value: Any) -> str:
+    """A printable stand-in for a value that must be a string."""
+    if isinstance(value, str):
+        return _clean_string(value)
+    try:
+        return _clean_string(repr(value))[:MAX_STRING]
+    except Exception:
+        return f"<unprintable {_type_name(value)}>"
+
+
+def _type_name(value: Any) -> str:
+    try:
+        return type(value).__name__
+    except Exception:
+        return "object"
+
+
+def _number_ok(value: Any) -> bool:
+    """An int that fits SQLite's INTEGER, or a finite float."""
+    if type(value) is int:
+        return -_INT64 <= value < _INT64
+    return type(value) is float and math.isfinite(value)
+
+
+def _number(value: Any) -> int | float | None:
+    """``value`` as a plain int or finite float (numpy numbers, int subclasses), else None."""
+    try:
+        number: int | float = operator.index(value)
+    except Exception:
+        try:
+            number = float(value)
+        except Exception:
+            return None
+    return number if _number_ok(number) else None
+
+
+def _sanitize_usage(span: Span) -> None:
+    usage = span.usage
+    if not isinstance(usage, Usage):  # e.g. a dict assigned by hand: to_dict() would raise
+        span.usage = None
+        return
+    for name in _USAGE_FIELDS:
+        value = getattr(usage, name)
+        if value is not None and not _number_ok(value):
+            setattr(usage, name, _number(value))
+
+
+def _tool_calls(calls: Any) -> list[dict[str, Any]]:
+    """Each call stays a dict: a bad or huge ``arguments`` value costs only that value."""
+    if not isinstance(calls, (list, tuple)):
+        calls = [calls]
+    return [
+        {_key(key): safe_value(item) for key, item in call.items()}
+        if isinstance(call, dict)
+        else {"arguments": safe_value(call)}
+        for call in calls
+    ]
+
+
+def _as_mapping(value: Any) -> dict[str, Any] | None:
+    """Metadata stays a dict (or None): a value cut to a note is kept under ``"value"``."""
+    return value if value is None or isinstance(value, dict) else {"value": value}
+
+
+def _sanitize_trace_attrs(span: Span) -> None:
+    attrs = span.trace_attrs
+    tags = attrs.tags
+    if not all(type(tag) is str for tag in tags) or not _encodes(tags):
+        tags = tuple(_text(tag) for tag in tags)
+    metadata = _as_mapping(safe_value(attrs.metadata))
+    if tags is not attrs.tags or metadata is not attrs.metadata:
+        span.trace_attrs = dataclasses.replace(attrs, tags=tags, metadata=metadata)
