@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -162,9 +163,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         since_ns=parse_since(args.since) if args.since else None,
         limit=args.limit,
     )
+    skipped: Counter[str] = Counter()
     try:
         if args.format == "sft":
-            records = sft_records(store, where, include_errors=args.include_errors)
+            records = sft_records(
+                store, where, args.include_errors, include_truncated=args.include_truncated,
+                provenance=args.provenance, skipped=skipped,
+            )  # fmt: skip
         else:
             records = trace_records(store, where)
         if args.output == "-":
@@ -176,6 +181,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         store.close()
     kind = "LLM calls" if args.format == "sft" else "traces"
     print(f"wrote {count} {kind} to {args.output}", file=sys.stderr)
+    for reason, n in skipped.most_common():
+        print(f"  skipped {n}: {reason}", file=sys.stderr)
     return 0
 
 
@@ -215,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="30m, 2h, 7d or an ISO time")
     export.add_argument("--limit", type=int, default=100_000, help="at most this many traces (jsonl)")
     export.add_argument("--include-errors", action="store_true", help="sft: also calls that failed")
+    export.add_argument("--include-truncated", action="store_true", help="sft: also calls whose content was cut")
+    export.add_argument("--provenance", action="store_true", help="sft: each record's trace, model, cost in metadata")
     export.add_argument("-o", "--output", required=True, help="the file to write, or - for stdout")
     export.set_defaults(func=cmd_export)
     demo = commands.add_parser("demo", help="run the offline demo agent and show its traces")

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .serialize import MAX_STRING
+
 SOURCE_TYPES: tuple[str, ...] = (
     "production",
     "sandbox",
@@ -45,6 +47,7 @@ class Config:
     sqlite_path: str = ".staso/traces.db"
     jsonl_path: str = ".staso/traces.jsonl"
     capture_content: bool = True
+    llm_content_max_chars: int = 1_000_000  # cap per string of an llm span's messages (others: 16,000)
     sample_rate: float = 1.0
     keep_errors: bool = False
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
@@ -106,6 +109,7 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Confi
         "base_url": env.get("STASO_BASE_URL") or None,
         "exporters": _env_list(env.get("STASO_EXPORTER")),
         "capture_content": _env_bool("STASO_CAPTURE_CONTENT", env),
+        "llm_content_max_chars": env.get("STASO_LLM_CONTENT_MAX_CHARS") or None,
         "sample_rate": env.get("STASO_SAMPLE_RATE") or None,
         "keep_errors": _env_bool("STASO_KEEP_ERRORS", env),
         "disabled_integrations": _env_list(env.get("STASO_DISABLED_INTEGRATIONS")),
@@ -168,5 +172,18 @@ def _validated(config: Config) -> Config:
         exporters=exporters,
         sample_rate=rate,
         spool_max_bytes=spool_max_bytes,
+        llm_content_max_chars=_llm_content_max_chars(config.llm_content_max_chars),
         disabled_integrations=_as_tuple(config.disabled_integrations),
     )
+
+
+def _llm_content_max_chars(value: Any) -> int:
+    try:
+        chars = int(value)
+    except (TypeError, ValueError):
+        chars = -1
+    if chars < MAX_STRING or isinstance(value, (bool, float)):
+        raise ValueError(
+            f"llm_content_max_chars {value!r} must be a whole number of characters >= {MAX_STRING} (the cap of other strings)"
+        )
+    return chars

@@ -67,6 +67,7 @@ def init(
     sqlite_path: str | None = None,
     processor: str | None = None,
     disabled_integrations: Sequence[str] | None = None,
+    llm_content_max_chars: int | None = None,
 ) -> Config:
     """Configure tracing for this process; explicit arguments win over ``STASO_*`` variables.
 
@@ -87,6 +88,8 @@ def init(
         sqlite_path: file of the local store (default ``.staso/traces.db``).
         processor: ``batch`` (background thread, the default) or ``simple`` (synchronous).
         disabled_integrations: integrations ``instrument_all()`` leaves alone.
+        llm_content_max_chars: cap per string of an llm span's messages (default 1,000,000;
+            other strings: 16,000); a record whose content was cut is left out of the export.
 
     Raises:
         ValueError: a setting is outside its allowed values (the message names them).
@@ -110,6 +113,7 @@ def init(
         sqlite_path=sqlite_path,
         processor=processor,
         disabled_integrations=tuple(disabled_integrations) if disabled_integrations else None,
+        llm_content_max_chars=llm_content_max_chars,
     )
     exporters = [*build_exporters(config), *objects]
     pipeline: Processor

@@ -9,6 +9,8 @@ import staso_integrations as st
 from staso_integrations._core.span import Usage
 from staso_integrations.cli import main
 
+from .sft_format import assert_valid
+
 
 def _llm(name: str, input: object, output: object, *, tool_calls: list | None = None, fail: bool = False) -> None:  # noqa: A002
     with st.span(name, kind="llm", input=input) as span:
@@ -44,8 +46,10 @@ def _populate(db: Path) -> None:
 def test_sft_export_has_messages_in_assistant_out_and_tools(tmp_path: Path) -> None:
     db, out = tmp_path / "t.db", tmp_path / "sft.jsonl"
     _populate(db)
-    assert main(["--db", str(db), "export", "--format", "sft", "--source-type", "production", "-o", str(out)]) == 0
+    export = ["--db", str(db), "export", "--format", "sft", "--source-type", "production", "--provenance"]
+    assert main([*export, "-o", str(out)]) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert_valid([{k: v for k, v in record.items() if k != "metadata"} for record in records])
     assert len(records) == 3  # the failed call is left out; the test-source call is filtered out
     tool_turn, answer, claude = records
     assert tool_turn["messages"][-1] == {
