@@ -222,7 +222,7 @@ def _content(content: Any, role: str) -> tuple[Any, list[dict[str, Any]], list[t
         elif kind == "refusal" and role == "assistant":
             parts.append({"type": "refusal", "refusal": block.get("refusal") or ""})
         elif kind not in _DROPPED_PARTS:
-            raise Unconvertible(f"{kind!r} content in a {role} message")
+            raise Unconvertible(f"{kind!r} content in {role} messages")
     if not parts:
         return None, calls, results
     if len(parts) == 1 and parts[0]["type"] == "text":

@@ -7,7 +7,8 @@ known role and only the keys of that role; assistant tool calls have an ``id``,
 ``type: "function"`` and a ``function`` with a ``name`` and ``arguments`` as a JSON string;
 a ``tool`` message answers an earlier call by ``tool_call_id`` and its content is a string;
 ``weight`` (0 or 1) is only on assistant messages; an example needs at least one assistant
-message that is trained on. Our records also end on the assistant answer of their call.
+message that is trained on; as in a chat request, the tool calls of an earlier turn are answered
+before the conversation goes on. Our records also end on the assistant answer of their call.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def problems(record: Any) -> list[str]:
     if "parallel_tool_calls" in record and not isinstance(record["parallel_tool_calls"], bool):
         found.append("'parallel_tool_calls' must be a boolean")
     calls: set[str] = set()
+    answered: set[str] = set()
     for index, message in enumerate(messages):
         where = f"message {index}"
         if not isinstance(message, dict):
@@ -55,6 +57,7 @@ def problems(record: Any) -> list[str]:
         elif role == "tool":
             if message.get("tool_call_id") not in calls:
                 found.append(f"{where}: tool_call_id {message.get('tool_call_id')!r} answers no earlier call")
+            answered.add(message.get("tool_call_id"))
             if not isinstance(message.get("content"), str):
                 found.append(f"{where}: tool content must be a string")
         else:
@@ -62,8 +65,11 @@ def problems(record: Any) -> list[str]:
     trained = [m for m in messages if isinstance(m, dict) and m.get("role") == "assistant" and m.get("weight", 1)]
     if not trained:
         found.append("no assistant message to train on")
-    if not isinstance(messages[-1], dict) or messages[-1].get("role") != "assistant":
+    last = messages[-1] if isinstance(messages[-1], dict) else {}
+    if last.get("role") != "assistant":
         found.append("the last message must be the assistant answer")
+    final_calls = {call.get("id") for call in last.get("tool_calls") or () if isinstance(call, dict)}
+    found += [f"tool call {call_id!r} is never answered" for call_id in sorted(calls - answered - final_calls)]
     return found
 
 
