@@ -4,8 +4,8 @@
 message received, with the tool definitions, in OpenAI's chat fine-tuning format
 (``{"messages": [...], "tools": [...]}``, see ``_sft.py``); with ``provenance`` the call's
 trace, model, usage and cost under ``metadata`` (a key the trainer does not take: for your
-own filtering). Failed calls, calls whose content was cut at capture and calls with no
-faithful record are left out, each counted by reason.
+own filtering). Failed calls, cut calls (at capture, by a stream closed early or by the
+token limit) and calls with no faithful record are left out, each counted by reason.
 ``jsonl``: one record per trace, its summary and all its spans.
 """
 
@@ -20,19 +20,31 @@ from ._sft import Unconvertible, convert, was_cut
 from .store import TraceFilter, TraceStore
 
 FORMATS = ("sft", "jsonl")
+_TOKEN_LIMIT = ("length", "max_tokens", "max_output_tokens")  # OpenAI chat, Anthropic, Responses
 _PROVENANCE = (
     "trace_id", "span_id", "provider", "response_model", "agent_name", "conversation_id", "session_id",
     "turn_index", "environment", "source_type", "usage", "cost_usd", "finish_reason", "start_ns",
 )  # fmt: skip
 
 
+def _cut(span: dict[str, Any]) -> str | None:
+    """How the call's content is incomplete, if it is."""
+    if any(was_cut(span.get(field)) for field in ("input", "output", "tool_calls")):
+        return "content cut at capture"
+    if (span.get("metadata") or {}).get("stream_closed_early"):
+        return "stream closed before the answer ended"
+    if span.get("finish_reason") in _TOKEN_LIMIT:
+        return "answer cut at the token limit"
+    return None
+
+
 def sft_record(
     span: dict[str, Any], *, include_truncated: bool = False, provenance: bool = False
 ) -> tuple[dict[str, Any] | None, str | None]:
     """``(record, None)`` for one stored llm span, or ``(None, why it has no record)``."""
-    cut = any(was_cut(span.get(field)) for field in ("input", "output", "tool_calls"))
+    cut = _cut(span)
     if cut and not include_truncated:
-        return None, "content cut at capture (--include-truncated keeps it)"
+        return None, f"{cut} (--include-truncated keeps it)"
     try:
         record = convert(span)
     except Unconvertible as reason:
@@ -40,7 +52,7 @@ def sft_record(
     if provenance:
         record["metadata"] = {key: span.get(key) for key in _PROVENANCE}
         record["metadata"]["model"] = span.get("response_model") or span.get("request_model")
-        record["metadata"]["content_truncated"] = cut
+        record["metadata"]["content_truncated"] = cut is not None
     return record, None
 
 

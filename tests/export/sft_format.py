@@ -159,3 +159,11 @@ def assert_valid(records: list[dict[str, Any]]) -> None:
     """Fail with every broken rule of every record, numbered like the lines of the file."""
     broken = {line: found for line, record in enumerate(records, 1) if (found := problems(record))}
     assert not broken, "\n".join(f"line {line}: {'; '.join(found)}\n  {records[line - 1]}" for line, found in broken.items())
+
+
+def assert_exportable(spans: list[Any]) -> None:
+    """Every finished llm span either has no record (for a reason) or one that passes the rules."""
+    from staso_integrations.export import sft_record
+
+    stored = [json.loads(json.dumps(span.to_dict(), default=str)) for span in spans if span.kind == "llm"]
+    assert_valid([record for span in stored if span["status"] != "error" and (record := sft_record(span)[0])])

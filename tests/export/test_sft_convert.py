@@ -197,3 +197,33 @@ CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "
 def test_the_checker_catches_each_broken_rule(record: dict[str, Any], problem: str) -> None:
     assert problems(GOOD) == []
     assert problem in problems(record)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"metadata": {"stream_closed_early": True}}, "stream closed before the answer ended"),
+        ({"finish_reason": "length"}, "answer cut at the token limit"),
+        ({"finish_reason": "max_tokens"}, "answer cut at the token limit"),
+    ],
+)
+def test_answers_cut_short_are_skipped_unless_asked(fields: dict[str, Any], reason: str) -> None:
+    span = {"input": [{"role": "user", "content": "Count to 100."}], "output": "1, 2, 3", "tool_calls": None, **fields}
+    assert sft_record(span) == (None, f"{reason} (--include-truncated keeps it)")
+    assert sft_record(span, include_truncated=True)[0] is not None
+
+
+def test_llamaindex_tool_results_say_which_call_they_answer() -> None:
+    """A LlamaIndex agent sends tool results as ``tool`` messages with the call id in
+    ``additional_kwargs``: kept, so the agent's later calls have records too."""
+    llms = pytest.importorskip("llama_index.core.base.llms.types")
+    from staso_integrations.integrations.llama_index._extract import message_dict
+
+    call = llms.ChatMessage(role="assistant", blocks=[
+        llms.ToolCallBlock(tool_call_id="c1", tool_name="add", tool_kwargs={"a": 2, "b": 3})])  # fmt: skip
+    result = llms.ChatMessage(role="tool", content="5", additional_kwargs={"tool_call_id": "c1", "name": "add"})
+    record = _record(
+        [message_dict(llms.ChatMessage(role="user", content="2 + 3?")), message_dict(call), message_dict(result)],
+        message_dict(llms.ChatMessage(role="assistant", content="5.")),
+    )
+    assert record["messages"][2] == {"role": "tool", "tool_call_id": "c1", "content": "5"}
