@@ -64,7 +64,10 @@ def convert(span: dict[str, Any]) -> dict[str, Any]:
     history.add_output(span.get("output"), span.get("tool_calls"))
     record: dict[str, Any] = {"messages": history.messages}
     metadata = span.get("metadata") or {}
-    tools = [*(metadata.get("tools") or ()), *({"type": "function", **f} for f in metadata.get("functions") or ())]
+    tools = [
+        *(metadata.get("tools") or ()),
+        *({"type": "function", **f} for f in metadata.get("functions") or ()),
+    ]
     if tools:
         record["tools"] = [_tool(tool) for tool in tools]
     parallel = (metadata.get("params") or {}).get("parallel_tool_calls")
@@ -120,7 +123,13 @@ class _Conversation:
                 self._add_message(item)
             elif kind == "function_call":  # Responses items
                 self._assistant_turn()["tool_calls"].append(
-                    self._call({"id": item.get("call_id"), "name": item.get("name"), "arguments": item.get("arguments")})
+                    self._call(
+                        {
+                            "id": item.get("call_id"),
+                            "name": item.get("name"),
+                            "arguments": item.get("arguments"),
+                        }
+                    )
                 )
             elif kind == "function_call_output":
                 self._tool_result(item.get("call_id"), item.get("output"))
@@ -194,7 +203,9 @@ class _Conversation:
     def _tool_result(self, call_id: Any, result: Any) -> None:
         if call_id not in self.calls:
             raise Unconvertible("a tool result whose call is not in the captured messages")
-        self.messages.append({"role": "tool", "tool_call_id": call_id, "content": _text_only(result, "tool") or ""})
+        self.messages.append(
+            {"role": "tool", "tool_call_id": call_id, "content": _text_only(result, "tool") or ""}
+        )
 
 
 def _content(content: Any, role: str) -> tuple[Any, list[dict[str, Any]], list[tuple[Any, Any]]]:

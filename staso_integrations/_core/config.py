@@ -184,6 +184,7 @@ def _llm_content_max_chars(value: Any) -> int:
         chars = -1
     if chars < MAX_STRING or isinstance(value, (bool, float)):
         raise ValueError(
-            f"llm_content_max_chars {value!r} must be a whole number of characters >= {MAX_STRING} (the cap of other strings)"
+            f"llm_content_max_chars {value!r} must be a whole number of characters >= {MAX_STRING}"
+            " (the cap of other strings)"
         )
     return chars

@@ -115,7 +115,6 @@ def base64_size(encoded_chars: int) -> int:
     return encoded_chars * 3 // 4
 
 
-
 # An llm span's messages have their own, larger cap (``llm_content_max_chars``, at least
 # MAX_STRING): a training record needs them whole. Set only around their conversion.
 _string_cap: ContextVar[int] = ContextVar("staso_string_cap", default=MAX_STRING)

@@ -51,7 +51,9 @@ def problems(record: Any) -> list[str]:
         if role not in MESSAGE_KEYS:
             found.append(f"{where}: unknown role {role!r}")
             continue
-        found += [f"{where}: key {key!r} not allowed on {role}" for key in message if key not in MESSAGE_KEYS[role]]
+        found += [
+            f"{where}: key {key!r} not allowed on {role}" for key in message if key not in MESSAGE_KEYS[role]
+        ]
         if role == "assistant":
             _assistant(message, where, tool_names, calls, found)
         elif role == "tool":
@@ -62,14 +64,18 @@ def problems(record: Any) -> list[str]:
                 found.append(f"{where}: tool content must be a string")
         else:
             _content(message.get("content"), role, where, found, required=True)
-    trained = [m for m in messages if isinstance(m, dict) and m.get("role") == "assistant" and m.get("weight", 1)]
+    trained = [
+        m for m in messages if isinstance(m, dict) and m.get("role") == "assistant" and m.get("weight", 1)
+    ]
     if not trained:
         found.append("no assistant message to train on")
     last = messages[-1] if isinstance(messages[-1], dict) else {}
     if last.get("role") != "assistant":
         found.append("the last message must be the assistant answer")
     final_calls = {call.get("id") for call in last.get("tool_calls") or () if isinstance(call, dict)}
-    found += [f"tool call {call_id!r} is never answered" for call_id in sorted(calls - answered - final_calls)]
+    found += [
+        f"tool call {call_id!r} is never answered" for call_id in sorted(calls - answered - final_calls)
+    ]
     return found
 
 
@@ -89,9 +95,15 @@ def _tools(tools: Any, found: list[str]) -> set[str] | None:
         if not isinstance(name, str) or not FUNCTION_NAME.match(name):
             found.append(f"tool {index}: name {name!r} must match {FUNCTION_NAME.pattern}")
         names.add(name)
-        found += [f"tool {index}: unknown key {key!r}" for key in function if key not in {"name", "description", "parameters", "strict"}]
+        found += [
+            f"tool {index}: unknown key {key!r}"
+            for key in function
+            if key not in {"name", "description", "parameters", "strict"}
+        ]
         parameters = function.get("parameters")
-        if parameters is not None and (not isinstance(parameters, dict) or parameters.get("type") != "object"):
+        if parameters is not None and (
+            not isinstance(parameters, dict) or parameters.get("type") != "object"
+        ):
             found.append(f"tool {index}: parameters must be a JSON schema object")
     return names
 
@@ -112,7 +124,11 @@ def _assistant(
     _content(message.get("content"), "assistant", where, found, required=False)
     for call in tool_calls:
         function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or call.get("type") != "function" or not isinstance(call.get("id"), str):
+        if (
+            not isinstance(function, dict)
+            or call.get("type") != "function"
+            or not isinstance(call.get("id"), str)
+        ):
             found.append(f"{where}: a tool call needs an id, type 'function' and a function")
             continue
         if call["id"] in calls:
@@ -158,7 +174,9 @@ def _content(content: Any, role: str, where: str, found: list[str], *, required:
 def assert_valid(records: list[dict[str, Any]]) -> None:
     """Fail with every broken rule of every record, numbered like the lines of the file."""
     broken = {line: found for line, record in enumerate(records, 1) if (found := problems(record))}
-    assert not broken, "\n".join(f"line {line}: {'; '.join(found)}\n  {records[line - 1]}" for line, found in broken.items())
+    assert not broken, "\n".join(
+        f"line {line}: {'; '.join(found)}\n  {records[line - 1]}" for line, found in broken.items()
+    )
 
 
 def assert_exportable(spans: list[Any]) -> None:

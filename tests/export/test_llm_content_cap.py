@@ -33,7 +33,9 @@ def _calls() -> None:
     """One OpenAI and one Anthropic call with a long prompt, and a traced function given the same text."""
     st.instrument_all(include=["openai", "anthropic"])
     question = [{"role": "user", "content": f"Summarise this log:\n{LOG}"}]
-    openai.OpenAI(api_key="test-key", max_retries=0).chat.completions.create(model="gpt-4o-mini", messages=question)
+    openai.OpenAI(api_key="test-key", max_retries=0).chat.completions.create(
+        model="gpt-4o-mini", messages=question
+    )
     anthropic.Anthropic(api_key="test-key", max_retries=0).messages.create(
         model="claude-haiku-4-5", max_tokens=8_000, messages=question
     )
@@ -61,7 +63,9 @@ def test_llm_messages_keep_full_length_other_values_the_general_cap() -> None:
 @pytest.mark.vcr("long_messages.yaml")
 def test_a_smaller_cap_cuts_and_the_export_skips_the_cut_calls(tmp_path: Path) -> None:
     db, out = tmp_path / "t.db", tmp_path / "sft.jsonl"
-    st.init(exporter="sqlite", sqlite_path=str(db), processor="simple", llm_content_max_chars=MAX_STRING + 1_000)
+    st.init(
+        exporter="sqlite", sqlite_path=str(db), processor="simple", llm_content_max_chars=MAX_STRING + 1_000
+    )
     _calls()
     st.shutdown()
     assert main(["--db", str(db), "export", "-o", str(out)]) == 0
@@ -69,15 +73,24 @@ def test_a_smaller_cap_cuts_and_the_export_skips_the_cut_calls(tmp_path: Path) -
     assert main(["--db", str(db), "export", "--include-truncated", "--provenance", "-o", str(out)]) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["metadata"]["content_truncated"] for r in records] == [True, True]
-    assert records[0]["messages"][0]["content"].endswith(f"… <{len(LOG) + 20 - MAX_STRING - 1_000} more chars>")
+    assert records[0]["messages"][0]["content"].endswith(
+        f"… <{len(LOG) + 20 - MAX_STRING - 1_000} more chars>"
+    )
 
 
 def test_the_cap_is_configurable_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_config({}).llm_content_max_chars == 1_000_000
     assert load_config({"STASO_LLM_CONTENT_MAX_CHARS": "50000"}).llm_content_max_chars == 50_000
-    assert load_config({"STASO_LLM_CONTENT_MAX_CHARS": "50000"}, llm_content_max_chars=20_000).llm_content_max_chars == 20_000
+    assert (
+        load_config(
+            {"STASO_LLM_CONTENT_MAX_CHARS": "50000"}, llm_content_max_chars=20_000
+        ).llm_content_max_chars
+        == 20_000
+    )
     for bad in (100, "lots", True, 20_000.5):
-        with pytest.raises(ValueError, match=f"llm_content_max_chars {bad!r} must be a whole number of characters >= 16000"):
+        with pytest.raises(
+            ValueError, match=f"llm_content_max_chars {bad!r} must be a whole number of characters >= 16000"
+        ):
             load_config({}, llm_content_max_chars=bad)
     monkeypatch.setenv("STASO_LLM_CONTENT_MAX_CHARS", "-1")
     with pytest.raises(ValueError, match="llm_content_max_chars '-1'"):

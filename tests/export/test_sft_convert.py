@@ -21,14 +21,18 @@ WEATHER = {"type": "function", "name": "get_weather", "parameters": {"type": "ob
 
 
 def _record(input: Any, output: Any = None, tool_calls: Any = None, **metadata: Any) -> dict[str, Any]:  # noqa: A002
-    record, reason = sft_record({"input": input, "output": output, "tool_calls": tool_calls, "metadata": metadata})
+    record, reason = sft_record(
+        {"input": input, "output": output, "tool_calls": tool_calls, "metadata": metadata}
+    )
     assert record is not None, reason
     assert_valid([record])
     return record
 
 
 def _reason(input: Any, output: Any = None, tool_calls: Any = None, **metadata: Any) -> str | None:  # noqa: A002
-    record, reason = sft_record({"input": input, "output": output, "tool_calls": tool_calls, "metadata": metadata})
+    record, reason = sft_record(
+        {"input": input, "output": output, "tool_calls": tool_calls, "metadata": metadata}
+    )
     assert record is None
     return reason
 
@@ -41,7 +45,12 @@ def test_responses_items_become_tool_calls_and_tool_messages() -> None:
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": [{"type": "input_text", "text": "Weather in Paris?"}]},
             {"type": "reasoning", "id": "rs_1", "summary": []},
-            {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+            {
+                "type": "function_call",
+                "call_id": "call_1",
+                "name": "get_weather",
+                "arguments": '{"city":"Paris"}',
+            },
             {"type": "function_call_output", "call_id": "call_1", "output": "18C"},
         ],
         {"role": "assistant", "content": "18C in Paris."},
@@ -50,11 +59,14 @@ def test_responses_items_become_tool_calls_and_tool_messages() -> None:
     assert record["messages"][1:] == [
         {"role": "user", "content": "Weather in Paris?"},
         {"role": "assistant", "content": None, "weight": 0, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
         {"role": "assistant", "content": "18C in Paris."},
     ]  # fmt: skip
-    assert record["tools"] == [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER["parameters"]}}]
+    assert record["tools"] == [
+        {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER["parameters"]}}
+    ]
 
 
 def test_anthropic_blocks_system_list_images_and_tools() -> None:
@@ -79,7 +91,11 @@ def test_anthropic_blocks_system_list_images_and_tools() -> None:
         {"role": "assistant", "content": "A chart.", "tool_calls": [
             {"id": "toolu_1", "type": "function", "function": {"name": "zoom", "arguments": '{"x": 1}'}}]},
     ]  # fmt: skip
-    assert record["tools"][0]["function"] == {"name": "zoom", "description": "Zoom in.", "parameters": {"type": "object"}}
+    assert record["tools"][0]["function"] == {
+        "name": "zoom",
+        "description": "Zoom in.",
+        "parameters": {"type": "object"},
+    }
 
 
 def test_langchain_and_llamaindex_message_dicts() -> None:
@@ -94,9 +110,16 @@ def test_langchain_and_llamaindex_message_dicts() -> None:
     assert lc["messages"][3] == {"role": "tool", "tool_call_id": "c1", "content": "10:41"}
     llama = _record(
         [{"role": "user", "content": "Add 2 and 3."}],
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "t1", "name": "add", "arguments": '{"a": 2, "b": 3}'}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "t1", "name": "add", "arguments": '{"a": 2, "b": 3}'}],
+        },
     )
-    assert llama["messages"][-1]["tool_calls"][0]["function"] == {"name": "add", "arguments": '{"a": 2, "b": 3}'}
+    assert llama["messages"][-1]["tool_calls"][0]["function"] == {
+        "name": "add",
+        "arguments": '{"a": 2, "b": 3}',
+    }
 
 
 def test_legacy_function_calling_pairs_results_in_order() -> None:
@@ -104,7 +127,11 @@ def test_legacy_function_calling_pairs_results_in_order() -> None:
     record = _record(
         [
             {"role": "user", "content": "Weather in Paris?"},
-            {"role": "assistant", "content": None, "function_call": {"name": "get_weather", "arguments": "{}"}},
+            {
+                "role": "assistant",
+                "content": None,
+                "function_call": {"name": "get_weather", "arguments": "{}"},
+            },
             {"role": "function", "name": "get_weather", "content": "18C"},
         ],
         {"role": "assistant", "content": None},
@@ -114,7 +141,9 @@ def test_legacy_function_calling_pairs_results_in_order() -> None:
     asked, answered, final = record["messages"][1:]
     assert answered == {"role": "tool", "tool_call_id": asked["tool_calls"][0]["id"], "content": "18C"}
     assert final["tool_calls"][0]["id"] not in (None, asked["tool_calls"][0]["id"])
-    assert record["tools"] == [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    assert record["tools"] == [
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -122,10 +151,12 @@ def test_legacy_function_calling_pairs_results_in_order() -> None:
     [
         (None, "hi", "no captured input messages"),
         ([{"role": "user", "content": "hi"}], None, "no output captured"),
-        ([{"role": "user", "content": "hi"}], [{"role": "assistant", "content": "a"}] * 2, "several choices (n > 1) in one call"),
+        ([{"role": "user", "content": "hi"}], [{"role": "assistant", "content": "a"}] * 2,
+         "several choices (n > 1) in one call"),
         ([{"type": "function_call_output", "call_id": "c9", "output": "x"}], "ok",
          "a tool result whose call is not in the captured messages"),  # history kept by previous_response_id
-        ([{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}], "ok", "'input_file' content in user messages"),
+        ([{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}], "ok",
+         "'input_file' content in user messages"),
         ([{"type": "web_search_call", "id": "ws"}], "ok", "input item 'web_search_call'"),
     ],
 )  # fmt: skip
@@ -134,7 +165,11 @@ def test_calls_without_a_faithful_record_say_why(input: Any, output: Any, reason
 
 
 def test_server_side_tools_have_no_function_form() -> None:
-    reason = _reason([{"role": "user", "content": "news?"}], "ok", tools=[{"type": "web_search_20250305", "name": "web_search"}])
+    reason = _reason(
+        [{"role": "user", "content": "news?"}],
+        "ok",
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],
+    )
     assert reason == "tool 'web_search_20250305' has no function form"
 
 
@@ -150,7 +185,12 @@ def test_every_cut_the_serializer_makes_is_detected() -> None:
     ]
     assert all(was_cut(value) for value in cut)
     assert not was_cut(to_jsonable({"text": "a <b> … 3 more items later", "n": [1, 2]}))
-    span = {"input": [{"role": "user", "content": cut[0]}], "output": "ok", "tool_calls": None, "metadata": {}}
+    span = {
+        "input": [{"role": "user", "content": cut[0]}],
+        "output": "ok",
+        "tool_calls": None,
+        "metadata": {},
+    }
     assert sft_record(span) == (None, "content cut at capture (--include-truncated keeps it)")
     record, _ = sft_record(span, include_truncated=True, provenance=True)
     assert record is not None and record["metadata"]["content_truncated"] is True
@@ -160,7 +200,8 @@ def _nested(depth: int) -> Any:
     return {"a": _nested(depth - 1)} if depth else 1
 
 
-GOOD = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+USER, ANSWER = {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}
+GOOD = {"messages": [USER, ANSWER]}
 CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
 
 
@@ -170,28 +211,30 @@ CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "
         ({**GOOD, "metadata": {}}, "unknown key 'metadata'"),
         ({"messages": []}, "'messages' must be a non-empty list"),
         ({"messages": [{"role": "user", "content": "hi"}]}, "no assistant message to train on"),
-        ({"messages": [{"role": "human", "content": "hi"}, GOOD["messages"][1]]}, "message 0: unknown role 'human'"),
-        ({"messages": [{"role": "user", "content": "hi", "weight": 1}, GOOD["messages"][1]]},
+        ({"messages": [{"role": "human", "content": "hi"}, ANSWER]}, "message 0: unknown role 'human'"),
+        ({"messages": [{"role": "user", "content": "hi", "weight": 1}, ANSWER]},
          "message 0: key 'weight' not allowed on user"),
-        ({"messages": [GOOD["messages"][0], {"role": "assistant", "content": "x", "weight": 0}]},
+        ({"messages": [USER, {"role": "assistant", "content": "x", "weight": 0}]},
          "no assistant message to train on"),
-        ({"messages": [GOOD["messages"][0], {"role": "assistant", "content": None}]},
+        ({"messages": [USER, {"role": "assistant", "content": None}]},
          "message 1: assistant message without content"),
-        ({"messages": [GOOD["messages"][0], {"role": "assistant", "tool_calls": [
-            {**CALL, "function": {"name": "f", "arguments": {}}}]}]}, "message 1: arguments of 'f' must be a string"),
-        ({"messages": [GOOD["messages"][0], {"role": "assistant", "tool_calls": [{**CALL, "type": "custom"}]}]},
+        ({"messages": [USER, {"role": "assistant", "tool_calls": [
+            {**CALL, "function": {"name": "f", "arguments": {}}}]}]},
+         "message 1: arguments of 'f' must be a string"),
+        ({"messages": [USER, {"role": "assistant", "tool_calls": [{**CALL, "type": "custom"}]}]},
          "message 1: a tool call needs an id, type 'function' and a function"),
-        ({"messages": [GOOD["messages"][0], {"role": "tool", "tool_call_id": "c1", "content": "x"}, GOOD["messages"][1]]},
+        ({"messages": [USER, {"role": "tool", "tool_call_id": "c1", "content": "x"}, ANSWER]},
          "message 1: tool_call_id 'c1' answers no earlier call"),
-        ({"messages": [GOOD["messages"][0], {"role": "assistant", "tool_calls": [CALL], "weight": 0},
+        ({"messages": [USER, {"role": "assistant", "tool_calls": [CALL], "weight": 0},
                        {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "x"}]},
-                       GOOD["messages"][1]]}, "message 2: tool content must be a string"),
-        ({"messages": [GOOD["messages"][0], {"role": "assistant", "tool_calls": [CALL], "weight": 0}, GOOD["messages"][1]]},
+                       ANSWER]}, "message 2: tool content must be a string"),
+        ({"messages": [USER, {"role": "assistant", "tool_calls": [CALL], "weight": 0}, ANSWER]},
          "tool call 'c1' is never answered"),
         ({**GOOD, "tools": [{"name": "f"}]}, "tool 0: must be {'type': 'function', 'function': {...}}"),
-        ({"messages": [GOOD["messages"][0], {"role": "assistant", "tool_calls": [CALL]}],
-          "tools": [{"type": "function", "function": {"name": "g"}}]}, "message 1: tool call 'f' is not among the record's tools"),
-        ({"messages": [GOOD["messages"][0], {"role": "user", "content": "more"}]}, "the last message must be the assistant answer"),
+        ({"messages": [USER, {"role": "assistant", "tool_calls": [CALL]}],
+          "tools": [{"type": "function", "function": {"name": "g"}}]},
+         "message 1: tool call 'f' is not among the record's tools"),
+        ({"messages": [USER, USER]}, "the last message must be the assistant answer"),
     ],
 )  # fmt: skip
 def test_the_checker_catches_each_broken_rule(record: dict[str, Any], problem: str) -> None:
@@ -208,7 +251,12 @@ def test_the_checker_catches_each_broken_rule(record: dict[str, Any], problem: s
     ],
 )
 def test_answers_cut_short_are_skipped_unless_asked(fields: dict[str, Any], reason: str) -> None:
-    span = {"input": [{"role": "user", "content": "Count to 100."}], "output": "1, 2, 3", "tool_calls": None, **fields}
+    span = {
+        "input": [{"role": "user", "content": "Count to 100."}],
+        "output": "1, 2, 3",
+        "tool_calls": None,
+        **fields,
+    }
     assert sft_record(span) == (None, f"{reason} (--include-truncated keeps it)")
     assert sft_record(span, include_truncated=True)[0] is not None
 
@@ -221,9 +269,15 @@ def test_llamaindex_tool_results_say_which_call_they_answer() -> None:
 
     call = llms.ChatMessage(role="assistant", blocks=[
         llms.ToolCallBlock(tool_call_id="c1", tool_name="add", tool_kwargs={"a": 2, "b": 3})])  # fmt: skip
-    result = llms.ChatMessage(role="tool", content="5", additional_kwargs={"tool_call_id": "c1", "name": "add"})
+    result = llms.ChatMessage(
+        role="tool", content="5", additional_kwargs={"tool_call_id": "c1", "name": "add"}
+    )
     record = _record(
-        [message_dict(llms.ChatMessage(role="user", content="2 + 3?")), message_dict(call), message_dict(result)],
+        [
+            message_dict(llms.ChatMessage(role="user", content="2 + 3?")),
+            message_dict(call),
+            message_dict(result),
+        ],
         message_dict(llms.ChatMessage(role="assistant", content="5.")),
     )
     assert record["messages"][2] == {"role": "tool", "tool_call_id": "c1", "content": "5"}

@@ -47,7 +47,9 @@ def _export(db: Path, out: Path, *options: str) -> tuple[list[dict[str, Any]], d
     skipped: Counter[str] = Counter()
     store = TraceStore(str(db))
     try:
-        records = list(sft_records(store, TraceFilter(limit=10_000), "--include-errors" in options, skipped=skipped))
+        records = list(
+            sft_records(store, TraceFilter(limit=10_000), "--include-errors" in options, skipped=skipped)
+        )
     finally:
         store.close()
     assert main(["--db", str(db), "export", "--format", "sft", *options, "-o", str(out)]) == 0
@@ -124,7 +126,9 @@ def test_records_carry_tool_round_trips_and_drop_thinking(tmp_path: Path) -> Non
         answers[name] = _export(db, tmp_path / "sft.jsonl")[0][-1]["messages"]
     for name in ("openai/chat_tools", "anthropic/messages_tools"):
         user, asked, *results, answer = answers[name]
-        assert asked["weight"] == 0 and [r["tool_call_id"] for r in results] == [c["id"] for c in asked["tool_calls"]]
+        assert asked["weight"] == 0 and [r["tool_call_id"] for r in results] == [
+            c["id"] for c in asked["tool_calls"]
+        ]
         assert all(isinstance(call["function"]["arguments"], str) for call in asked["tool_calls"])
         assert "weight" not in answer and answer["content"]
     assert answers["anthropic/messages_thinking"] == [
@@ -134,8 +138,12 @@ def test_records_carry_tool_round_trips_and_drop_thinking(tmp_path: Path) -> Non
 
 
 def _run(name: str, argv: list[str], cwd: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OPENAI_", "ANTHROPIC_", "OTEL_"))}
-    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OPENAI_", "ANTHROPIC_", "OTEL_"))
+    }
+    return subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _installed(module: str) -> bool:
@@ -163,7 +171,10 @@ def test_demo_and_examples_export_valid_records(tmp_path: Path) -> None:
         cwd = tmp_path / name
         cwd.mkdir()
         started[name] = cwd, _run(name, argv, cwd)
-    finished = {name: (cwd, *process.communicate(timeout=180), process.returncode) for name, (cwd, process) in started.items()}
+    finished = {
+        name: (cwd, *process.communicate(timeout=180), process.returncode)
+        for name, (cwd, process) in started.items()
+    }
     for name, _, expected in PROGRAMS:
         cwd, output, _, returncode = finished[name]
         assert returncode == 0, output
