@@ -31,6 +31,7 @@ _ROLES = {
     "system": "system", "developer": "system",
     "tool": "tool", "function": "function",
 }  # fmt: skip
+_NAME = re.compile(r"\A[a-zA-Z0-9_-]{1,64}\Z")  # function and participant names the API takes
 _TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
 _DROPPED_PARTS = frozenset({"thinking", "redacted_thinking", "reasoning"})
 
@@ -70,6 +71,9 @@ def convert(span: dict[str, Any]) -> dict[str, Any]:
     ]
     if tools:
         record["tools"] = [_tool(tool) for tool in tools]
+        defined = {tool["function"]["name"] for tool in record["tools"]}
+        if not set(history.calls.values()) <= defined:
+            raise Unconvertible("a tool call to a tool the request did not define")
     parallel = (metadata.get("params") or {}).get("parallel_tool_calls")
     if isinstance(parallel, bool):
         record["parallel_tool_calls"] = parallel
@@ -83,6 +87,7 @@ class _Conversation:
         self.messages: list[dict[str, Any]] = []
         self.calls: dict[str, str] = {}  # tool call id -> name, of calls made so far
         self.unanswered: list[str] = []  # ids of legacy function calls (answered in order)
+        self.answered: set[str] = set()
 
     def add_input(self, given: Any) -> None:
         if isinstance(given, str):  # a completion prompt
@@ -99,6 +104,14 @@ class _Conversation:
     def add_output(self, output: Any, tool_calls: list[dict[str, Any]] | None) -> None:
         if isinstance(output, list):
             raise Unconvertible("several choices (n > 1) in one call")
+        if (
+            self.messages
+            and self.messages[-1]["role"] == "assistant"
+            and not self.messages[-1].get("tool_calls")
+        ):
+            raise Unconvertible("the request ends on an assistant turn the answer continues (a prefill)")
+        if set(self.calls) - self.answered:
+            raise Unconvertible("a tool call the request leaves unanswered")
         before = len(self.messages)
         if isinstance(output, dict):
             self._add_message({**output, "role": "assistant"}, final=True)
@@ -158,8 +171,8 @@ class _Conversation:
                 out["content"] = content or None
             if message.get("refusal"):
                 out["refusal"] = message["refusal"]
-        elif isinstance(message.get("name"), str) and message["name"]:
-            out["name"] = message["name"]
+        elif isinstance(message.get("name"), str) and _NAME.match(message["name"]):
+            out["name"] = message["name"]  # optional; a name the API would refuse is left out
         if out["content"] is None and not out.get("tool_calls") and not out.get("refusal") and not final:
             if results:
                 return  # a user message that only carried tool results
@@ -182,12 +195,14 @@ class _Conversation:
         name = function.get("name")
         arguments = function.get("arguments", function.get("input"))
         call_id = call.get("id") or self._legacy_id()
-        if not isinstance(name, str) or not name:
-            raise Unconvertible("a tool call without a name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise Unconvertible(f"tool call name {name!r} is not a function name")
         if arguments is None:
             raise Unconvertible("a tool call without captured arguments")
         if not isinstance(arguments, str):
             arguments = json.dumps(arguments, ensure_ascii=False)
+        elif not _is_json(arguments):
+            raise Unconvertible(f"the arguments of {name!r} are not JSON")
         self.calls[call_id] = name
         return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
@@ -203,6 +218,7 @@ class _Conversation:
     def _tool_result(self, call_id: Any, result: Any) -> None:
         if call_id not in self.calls:
             raise Unconvertible("a tool result whose call is not in the captured messages")
+        self.answered.add(call_id)
         self.messages.append(
             {"role": "tool", "tool_call_id": call_id, "content": _text_only(result, "tool") or ""}
         )
@@ -241,6 +257,14 @@ def _content(content: Any, role: str) -> tuple[Any, list[dict[str, Any]], list[t
     return parts, calls, results
 
 
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _image_url(block: dict[str, Any]) -> str:
     url = block.get("image_url")
     if isinstance(url, dict):
@@ -274,8 +298,8 @@ def _tool(tool: Any) -> dict[str, Any]:
         tool = tool["function"]
     elif kind not in ("function", "custom", None) or kind == "custom" and "input_schema" not in tool:
         raise Unconvertible(f"tool {kind!r} has no function form")
-    if not isinstance(tool.get("name"), str) or not tool["name"]:
-        raise Unconvertible("a tool definition without a name")
+    if not isinstance(tool.get("name"), str) or not _NAME.match(tool["name"]):
+        raise Unconvertible(f"tool name {tool.get('name')!r} is not a function name")
     function: dict[str, Any] = {"name": tool["name"]}
     if tool.get("description"):
         function["description"] = tool["description"]

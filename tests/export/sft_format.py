@@ -54,6 +54,10 @@ def problems(record: Any) -> list[str]:
         found += [
             f"{where}: key {key!r} not allowed on {role}" for key in message if key not in MESSAGE_KEYS[role]
         ]
+        if "name" in message and not (
+            isinstance(message["name"], str) and FUNCTION_NAME.match(message["name"])
+        ):
+            found.append(f"{where}: name {message['name']!r} must match {FUNCTION_NAME.pattern}")
         if role == "assistant":
             _assistant(message, where, tool_names, calls, found)
         elif role == "tool":

@@ -17,6 +17,7 @@ from staso_integrations.export import sft_record
 
 from .sft_format import assert_valid, problems
 
+USER, ANSWER = {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}
 WEATHER = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
 
 
@@ -158,10 +159,30 @@ def test_legacy_function_calling_pairs_results_in_order() -> None:
         ([{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}], "ok",
          "'input_file' content in user messages"),
         ([{"type": "web_search_call", "id": "ws"}], "ok", "input item 'web_search_call'"),
+        ({"messages": [USER, {"role": "assistant", "content": "{"}]}, '"a": 1}',
+         "the request ends on an assistant turn the answer continues (a prefill)"),
+        ([{"role": "user", "content": "x"}, {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "name": "f", "arguments": "{}"}]}], "ok",
+         "a tool call the request leaves unanswered"),
+        ([{"role": "user", "content": "x"}], None, "tool call name 'get weather' is not a function name"),
+        ([{"role": "user", "content": "x"}], None, "the arguments of 'f' are not JSON"),
     ],
 )  # fmt: skip
 def test_calls_without_a_faithful_record_say_why(input: Any, output: Any, reason: str) -> None:  # noqa: A002
-    assert _reason(input, output) == reason
+    calls = {
+        "tool call name 'get weather' is not a function name": [
+            {"id": "c", "name": "get weather", "arguments": "{}"}
+        ],
+        "the arguments of 'f' are not JSON": [{"id": "c", "name": "f", "arguments": '{"a": '}],
+    }
+    assert _reason(input, output, calls.get(reason)) == reason
+
+
+def test_a_call_to_an_undefined_tool_or_an_odd_participant_name() -> None:
+    call = [{"id": "c", "name": "f", "arguments": "{}"}]
+    assert _reason([USER], None, call, tools=[WEATHER]) == "a tool call to a tool the request did not define"
+    record = _record([{"role": "user", "content": "hi", "name": "Alice Smith"}], "hello")
+    assert record["messages"][0] == USER  # the API refuses names with spaces: the optional name is left out
 
 
 def test_server_side_tools_have_no_function_form() -> None:
@@ -200,7 +221,6 @@ def _nested(depth: int) -> Any:
     return {"a": _nested(depth - 1)} if depth else 1
 
 
-USER, ANSWER = {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}
 GOOD = {"messages": [USER, ANSWER]}
 CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
 
