@@ -124,6 +124,7 @@ class _Conversation:
             raise Unconvertible("the output is not an assistant message")
         if tool_calls and not answer.get("tool_calls"):
             answer["tool_calls"] = [self._call(call) for call in tool_calls]
+            answer["content"] = answer["content"] or None
         if not answer.get("tool_calls") and not answer.get("content") and not answer.get("refusal"):
             raise Unconvertible("no output captured")
 
