@@ -7,6 +7,7 @@ import functools
 import os
 import sqlite3
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -219,9 +220,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         since_ns=parse_since(args.since) if args.since else None,
         limit=args.limit,
     )
+    skipped: Counter[str] = Counter()
     try:
         if args.format == "sft":
-            records = sft_records(store, where, include_errors=args.include_errors)
+            records = sft_records(
+                store, where, args.include_errors, include_truncated=args.include_truncated,
+                provenance=args.provenance, skipped=skipped,
+            )  # fmt: skip
         else:
             records = trace_records(store, where)
         if args.output == "-":
@@ -233,6 +238,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         store.close()
     kind = "LLM calls" if args.format == "sft" else "traces"
     print(f"wrote {count} {kind} to {args.output}", file=sys.stderr)
+    for reason, n in skipped.most_common():
+        print(f"  skipped {n}: {reason}", file=sys.stderr)
     return 0
 
 
@@ -278,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="30m, 2h, 7d or an ISO time")
     export.add_argument("--limit", type=int, default=100_000, help="at most this many traces (jsonl)")
     export.add_argument("--include-errors", action="store_true", help="sft: also calls that failed")
+    export.add_argument("--include-truncated", action="store_true", help="sft: also calls cut short")
+    export.add_argument("--provenance", action="store_true", help="sft: trace, model, cost as metadata")
     export.add_argument("-o", "--output", required=True, help="the file to write, or - for stdout")
     export.set_defaults(func=cmd_export)
     demo = commands.add_parser("demo", help="run the offline demo agent and show its traces")

@@ -1,80 +1,82 @@
 """Datasets from the local store: LLM calls as fine-tuning records, or whole traces.
 
 ``sft``: one record per LLM call at full fidelity, the messages sent plus the assistant
-message received, with the tool definitions, in the chat fine-tuning shape
-(``{"messages": [...], "tools": [...]}``) and the call's provenance under ``metadata``.
+message received, with the tool definitions, in OpenAI's chat fine-tuning format
+(``{"messages": [...], "tools": [...]}``, see ``_sft.py``); with ``provenance`` the call's
+trace, model, usage and cost under ``metadata`` (a key the trainer does not take: for your
+own filtering). Failed calls, cut calls (at capture, by a stream closed early or by the
+token limit) and calls with no faithful record are left out, each counted by reason.
 ``jsonl``: one record per trace, its summary and all its spans.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from typing import IO, Any
 
 from ._core.sanitize import safe_value
+from ._sft import Unconvertible, convert, was_cut
 from .store import TraceFilter, TraceStore
 
 FORMATS = ("sft", "jsonl")
+_TOKEN_LIMIT = ("length", "max_tokens", "max_output_tokens")  # OpenAI chat, Anthropic, Responses
 _PROVENANCE = (
     "trace_id", "span_id", "provider", "response_model", "agent_name", "conversation_id", "session_id",
     "turn_index", "environment", "source_type", "usage", "cost_usd", "finish_reason", "start_ns",
 )  # fmt: skip
 
 
-def _text(value: Any) -> Any:
-    """Anthropic ``system`` may be a list of text blocks: join them into one string."""
-    if isinstance(value, list):
-        return "\n".join(block.get("text", "") for block in value if isinstance(block, dict))
-    return value
-
-
-def _messages_in(given: Any) -> list[Any] | None:
-    if isinstance(given, list):  # OpenAI chat / responses: the messages themselves
-        return list(given)
-    if isinstance(given, dict) and isinstance(given.get("messages"), list):  # Anthropic: system + messages
-        system = [{"role": "system", "content": _text(given["system"])}] if given.get("system") else []
-        return system + given["messages"]
-    if isinstance(given, str):  # legacy completions: the prompt
-        return [{"role": "user", "content": given}]
+def _cut(span: dict[str, Any]) -> str | None:
+    """How the call's content is incomplete, if it is."""
+    if any(was_cut(span.get(field)) for field in ("input", "output", "tool_calls")):
+        return "content cut at capture"
+    if (span.get("metadata") or {}).get("stream_closed_early"):
+        return "stream closed before the answer ended"
+    if span.get("finish_reason") in _TOKEN_LIMIT:
+        return "answer cut at the token limit"
     return None
 
 
-def _assistant(output: Any, tool_calls: list[dict[str, Any]] | None) -> dict[str, Any]:
-    message = dict(output) if isinstance(output, dict) and output.get("role") == "assistant" else None
-    if message is None:
-        content = output if output is None or isinstance(output, str) else json.dumps(output)
-        message = {"role": "assistant", "content": content}
-    if tool_calls and "tool_calls" not in message and not isinstance(message.get("content"), list):
-        message["tool_calls"] = [
-            {"id": call.get("id"), "type": "function",
-             "function": {"name": call.get("name"), "arguments": call.get("arguments")}}  # fmt: skip
-            for call in tool_calls
-        ]
-    return message
+def sft_record(
+    span: dict[str, Any], *, include_truncated: bool = False, provenance: bool = False
+) -> tuple[dict[str, Any] | None, str | None]:
+    """``(record, None)`` for one stored llm span, or ``(None, why it has no record)``."""
+    cut = _cut(span)
+    if cut and not include_truncated:
+        return None, f"{cut} (--include-truncated keeps it)"
+    try:
+        record = convert(span)
+    except Unconvertible as reason:
+        return None, str(reason)
+    if provenance:
+        record["metadata"] = {key: span.get(key) for key in _PROVENANCE}
+        record["metadata"]["model"] = span.get("response_model") or span.get("request_model")
+        record["metadata"]["content_truncated"] = cut is not None
+    return record, None
 
 
-def sft_record(span: dict[str, Any]) -> dict[str, Any] | None:
-    """The fine-tuning record of one stored llm span; ``None`` if its content was not captured."""
-    messages = _messages_in(span.get("input"))
-    if messages is None or span.get("output") is None and not span.get("tool_calls"):
-        return None
-    record: dict[str, Any] = {"messages": [*messages, _assistant(span.get("output"), span.get("tool_calls"))]}
-    tools = (span.get("metadata") or {}).get("tools")
-    if tools:
-        record["tools"] = tools
-    record["metadata"] = {key: span.get(key) for key in _PROVENANCE}
-    record["metadata"]["model"] = span.get("response_model") or span.get("request_model")
-    return record
-
-
-def sft_records(store: TraceStore, where: TraceFilter, include_errors: bool = False) -> Iterator[dict[str, Any]]:
+def sft_records(
+    store: TraceStore,
+    where: TraceFilter,
+    include_errors: bool = False,
+    *,
+    include_truncated: bool = False,
+    provenance: bool = False,
+    skipped: Counter[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Fine-tuning records of the stored llm spans; why the others have none is counted in ``skipped``."""
     for span in store.llm_spans(where):
         if span["status"] == "error" and not include_errors:
-            continue
-        record = sft_record(span)
+            reason: str | None = "the call failed (--include-errors keeps it)"
+            record = None
+        else:
+            record, reason = sft_record(span, include_truncated=include_truncated, provenance=provenance)
         if record is not None:
             yield record
+        elif skipped is not None:
+            skipped[reason or ""] += 1
 
 
 def trace_records(store: TraceStore, where: TraceFilter) -> Iterator[dict[str, Any]]:

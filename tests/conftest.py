@@ -12,6 +12,8 @@ import staso_integrations as st
 from staso_integrations._core import runtime, sessions
 from staso_integrations.exporters import InMemoryExporter
 
+from .export.sft_format import assert_exportable
+
 REPO = Path(__file__).resolve().parent.parent
 SECRET_HEADERS = [
     "authorization",
@@ -37,11 +39,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
 
 
 @pytest.fixture
-def exporter() -> InMemoryExporter:
-    """Spans of this test, exported synchronously as they end."""
+def exporter() -> Iterator[InMemoryExporter]:
+    """Spans of this test, exported synchronously as they end; their llm spans export as valid SFT records."""
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple")
-    return memory
+    yield memory
+    assert_exportable(memory.spans)
 
 
 def _scrub_response(response: dict) -> dict:

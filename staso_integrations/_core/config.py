@@ -29,6 +29,7 @@ from ._checks import (
     url_is_insecure,
 )
 from .content import scrub_text
+from .serialize import MAX_STRING
 
 logger = logging.getLogger("staso_integrations")
 
@@ -80,6 +81,7 @@ class Config:
     sqlite_path: str = ".staso/traces.db"
     jsonl_path: str = ".staso/traces.jsonl"
     capture_content: bool = True
+    llm_content_max_chars: int = 1_000_000  # cap per string of an llm span's messages (others: 16,000)
     sample_rate: float = 1.0
     keep_errors: bool = False
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
@@ -135,6 +137,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("spool_dir", "STASO_SPOOL_DIR", path(directory=True)),
     Setting("spool_max_bytes", "STASO_SPOOL_MAX_BYTES", number(int, 0, 10**12)),
     Setting("shutdown_timeout", "STASO_SHUTDOWN_TIMEOUT", number(float, 0.0, 300.0)),
+    Setting("llm_content_max_chars", "STASO_LLM_CONTENT_MAX_CHARS", number(int, MAX_STRING, 10**9)),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 KNOWN_VARIABLES: tuple[str, ...] = tuple(s.env for s in SETTINGS if s.env) + OTHER_VARIABLES

@@ -76,6 +76,7 @@ def init(
     processor: str | None = None,
     disabled_integrations: str | Sequence[str] | None = None,
     shutdown_timeout: float | None = None,
+    llm_content_max_chars: int | None = None,
 ) -> Config:
     """Configure tracing for this process; explicit arguments win over ``STASO_*`` variables.
 
@@ -101,6 +102,8 @@ def init(
             comma-separated string or a list).
         shutdown_timeout: seconds ``shutdown()`` and the exit flush may take at most, whatever
             an exporter does (default 3); what is still undelivered then is counted as dropped.
+        llm_content_max_chars: cap per string of an llm span's messages (default 1,000,000;
+            other strings: 16,000); a record whose content was cut is left out of the export.
 
     Raises:
         ValueError: a setting is outside its allowed values (the message names them).
@@ -126,6 +129,7 @@ def init(
         processor=processor,
         disabled_integrations=disabled_integrations,
         shutdown_timeout=shutdown_timeout,
+        llm_content_max_chars=llm_content_max_chars,
     )
     exporters = [*build_exporters(config), *objects]
     pipeline: Processor

@@ -10,9 +10,10 @@ import dataclasses
 import enum
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 MAX_STRING = 16_000
@@ -106,10 +107,29 @@ def _string(value: str) -> str:
     if len(value) >= MIN_BASE64_NOTE and _BASE64.fullmatch(value):
         return f"<base64: ~{base64_size(len(value))} bytes>"
     if len(value) > MAX_STRING:
-        return value[:MAX_STRING] + f"… <{len(value) - MAX_STRING} more chars>"
+        return _cut(value)
     return value
 
 
 def base64_size(encoded_chars: int) -> int:
     return encoded_chars * 3 // 4
 
+
+# An llm span's messages have their own, larger cap (``llm_content_max_chars``, at least
+# MAX_STRING): a training record needs them whole. Set only around their conversion.
+_string_cap: ContextVar[int] = ContextVar("staso_string_cap", default=MAX_STRING)
+_T = TypeVar("_T")
+
+
+def _cut(value: str) -> str:
+    cap = _string_cap.get()
+    return value if len(value) <= cap else value[:cap] + f"… <{len(value) - cap} more chars>"
+
+
+def with_string_cap(cap: int, convert: Callable[..., _T], *args: Any) -> _T:
+    """``convert(*args)`` with long strings cut at ``cap`` characters instead of ``MAX_STRING``."""
+    token = _string_cap.set(cap)
+    try:
+        return convert(*args)
+    finally:
+        _string_cap.reset(token)

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from .._core import runtime as _runtime
 from .._core.runtime import get_runtime, start_span
+from .._core.serialize import with_string_cap
 from .._core.span import Span
 
 # Fields the provider layer knows exactly; they win over what the framework reports.
@@ -39,6 +41,7 @@ class _Target:
         self.claimed = False
 
 
+T = TypeVar("T")
 _target: ContextVar[_Target | None] = ContextVar("staso_llm_target", default=None)
 
 
@@ -127,6 +130,11 @@ def _enriching_span(name: str, kind: str, target: Span) -> Span:
         resource=target.resource,
         processor=_MergeInto(target),  # type: ignore[arg-type]
     )
+
+
+def full_content(convert: Callable[..., T], *args: Any) -> T:
+    """``convert(*args)`` for an llm span's messages: strings cut at ``llm_content_max_chars``."""
+    return with_string_cap((_runtime._runtime or get_runtime()).config.llm_content_max_chars, convert, *args)
 
 
 def capture_content() -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..._core.serialize import to_jsonable
+from .._llm import full_content
 
 # ``BaseClient._gen_ai_provider_name`` (anthropic/_base_client.py) -> our provider names.
 _PROVIDERS = {"anthropic": "anthropic", "aws.bedrock": "bedrock", "gcp.vertex_ai": "vertex"}
@@ -97,8 +98,8 @@ def record_request(span: Any, kwargs: Mapping[str, Any], capture: bool) -> None:
     request_input: dict[str, Any] = {}
     system = kwargs.get("system")
     if system is not None and _given(system):
-        request_input["system"] = to_jsonable(system)
-    request_input["messages"] = to_jsonable(kwargs.get("messages"))
+        request_input["system"] = full_content(to_jsonable, system)
+    request_input["messages"] = full_content(to_jsonable, kwargs.get("messages"))
     span.input = request_input
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from ..._core.serialize import to_jsonable
 from ..._core.span import Span, Usage
 from ...pricing import WEB_SEARCHES
+from .._llm import full_content
 
 
 def usage_of(usage: Any) -> Usage | None:
@@ -77,7 +78,7 @@ def record_message(span: Span, message: Any, capture: bool) -> None:
     if tool_calls:
         span.tool_calls = tool_calls
     if capture:
-        span.output = {"role": "assistant", "content": [block_dict(block) for block in content]}
+        span.output = {"role": "assistant", "content": full_content(list, map(block_dict, content))}
 
 
 def block_dict(block: Any) -> Any:

@@ -26,7 +26,7 @@ from ..._core.context import _current_span
 from ..._core.guard import guard
 from ..._core.runtime import start_span
 from ..._core.span import Span
-from .._llm import _target, capture_content
+from .._llm import _target, capture_content, full_content
 from . import _extract as ex
 from ._guard import take_decision
 
@@ -191,7 +191,7 @@ class StasoCallbackHandler(BaseCallbackHandler):
         try:
             span = self._llm_start(serialized, run_id, parent_run_id, metadata, kwargs, "chat")
             if messages and capture_content():
-                span.input = [ex.message(m) for m in messages[0]]
+                span.input = full_content(list, map(ex.message, messages[0]))
         except Exception as error:
             swallow("on_chat_model_start", error)
 
@@ -208,7 +208,7 @@ class StasoCallbackHandler(BaseCallbackHandler):
         try:
             span = self._llm_start(serialized, run_id, parent_run_id, metadata, kwargs, "completion")
             if prompts and capture_content():
-                span.input = ex.value(prompts[0])
+                span.input = full_content(ex.value, prompts[0])
         except Exception as error:
             swallow("on_llm_start", error)
 
@@ -333,7 +333,7 @@ def _fill_llm(span: Span, response: Any) -> None:
     gen = ex.generation(response)
     if gen is None:
         return
-    output, usage, model, finish, calls = ex.response_fields(gen)
+    output, usage, model, finish, calls = full_content(ex.response_fields, gen)
     if span.output is None and capture_content():
         span.output = output
     if span.usage is None:

@@ -145,6 +145,9 @@ def message_dict(message: Any) -> dict[str, Any]:
     calls = tool_calls_of(message)
     if calls:
         out["tool_calls"] = calls
+    call_id = (getattr(message, "additional_kwargs", None) or {}).get("tool_call_id")
+    if call_id is not None:  # a tool result: which call it answers
+        out["tool_call_id"] = call_id
     return out
 
 

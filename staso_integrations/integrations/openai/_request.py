@@ -11,6 +11,7 @@ from typing import Any
 
 from ..._core.serialize import to_jsonable
 from ..._core.span import Span
+from .._llm import full_content
 
 # POST path (before Azure's /deployments/{model} rewrite) -> span operation
 OPERATIONS = {
@@ -93,7 +94,7 @@ def record_request(span: Span, info: RequestInfo, capture: bool) -> None:
     """Input (when content capture is on), tool definitions and scalar settings."""
     body = info.body
     if capture:
-        span.input = _input(info.operation, body)
+        span.input = full_content(_input, info.operation, body)
     tools = body.get("tools") or body.get("functions")  # ``functions``: legacy function calling
     if tools:
         span.metadata["tools"] = to_jsonable(tools)

@@ -9,28 +9,47 @@ import staso_integrations as st
 from staso_integrations._core.span import Usage
 from staso_integrations.cli import main
 
+from .sft_format import assert_valid
 
-def _llm(name: str, input: object, output: object, *, tool_calls: list | None = None, fail: bool = False) -> None:  # noqa: A002
+
+def _llm(
+    name: str, input: object, output: object, *, tool_calls: list | None = None, fail: bool = False
+) -> None:  # noqa: A002
     with st.span(name, kind="llm", input=input) as span:
-        span.provider, span.request_model, span.response_model = "openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"
+        span.provider, span.request_model, span.response_model = (
+            "openai",
+            "gpt-4o-mini",
+            "gpt-4o-mini-2024-07-18",
+        )
         span.usage = Usage(input=20, output=5)
         span.output = output
         span.tool_calls = tool_calls
-        span.metadata["tools"] = [{"type": "function", "function": {"name": "lookup"}}] if tool_calls else None
+        span.metadata["tools"] = (
+            [{"type": "function", "function": {"name": "lookup"}}] if tool_calls else None
+        )
         if fail:
             raise RuntimeError("rate limited")
 
 
 def _populate(db: Path) -> None:
-    st.init(exporter="sqlite", sqlite_path=str(db), processor="simple", agent_name="bot", source_type="production")
+    st.init(
+        exporter="sqlite", sqlite_path=str(db), processor="simple", agent_name="bot", source_type="production"
+    )
     with st.conversation("c-1"):
         with st.span("turn", kind="agent"):
             _llm("chat", [{"role": "user", "content": "order 7?"}], None,
                  tool_calls=[{"id": "call_1", "name": "lookup", "arguments": '{"id": 7}'}])  # fmt: skip
-            _llm("chat", [{"role": "user", "content": "order 7?"}], {"role": "assistant", "content": "Shipped."})
+            _llm(
+                "chat",
+                [{"role": "user", "content": "order 7?"}],
+                {"role": "assistant", "content": "Shipped."},
+            )
             _llm(
                 "claude",
-                {"system": [{"type": "text", "text": "Be brief."}], "messages": [{"role": "user", "content": "hi"}]},
+                {
+                    "system": [{"type": "text", "text": "Be brief."}],
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
                 {"role": "assistant", "content": [{"type": "text", "text": "Hello"}]},
             )
             with pytest.raises(RuntimeError):
@@ -44,16 +63,22 @@ def _populate(db: Path) -> None:
 def test_sft_export_has_messages_in_assistant_out_and_tools(tmp_path: Path) -> None:
     db, out = tmp_path / "t.db", tmp_path / "sft.jsonl"
     _populate(db)
-    assert main(["--db", str(db), "export", "--format", "sft", "--source-type", "production", "-o", str(out)]) == 0
+    export = ["--db", str(db), "export", "--format", "sft", "--source-type", "production", "--provenance"]
+    assert main([*export, "-o", str(out)]) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert_valid([{k: v for k, v in record.items() if k != "metadata"} for record in records])
     assert len(records) == 3  # the failed call is left out; the test-source call is filtered out
     tool_turn, answer, claude = records
     assert tool_turn["messages"][-1] == {
         "role": "assistant", "content": None,
-        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"id": 7}'}}],
+        "tool_calls": [{"id": "call_1", "type": "function",
+                        "function": {"name": "lookup", "arguments": '{"id": 7}'}}],
     }  # fmt: skip
     assert tool_turn["tools"] == [{"type": "function", "function": {"name": "lookup"}}]
-    assert answer["messages"] == [{"role": "user", "content": "order 7?"}, {"role": "assistant", "content": "Shipped."}]
+    assert answer["messages"] == [
+        {"role": "user", "content": "order 7?"},
+        {"role": "assistant", "content": "Shipped."},
+    ]
     assert claude["messages"][0] == {"role": "system", "content": "Be brief."}
     meta = answer["metadata"]
     assert (meta["model"], meta["agent_name"], meta["conversation_id"], meta["source_type"]) == (
