@@ -6,6 +6,7 @@ is iterative-cheap for the common shapes and bounded for the rest. Never raises.
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import enum
 import functools
@@ -22,6 +23,7 @@ MAX_DEPTH = 8
 MAX_REPR = 1_000
 _DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,", re.ASCII)
 _BASE64 = re.compile(r"[A-Za-z0-9+/\r\n]+={0,2}", re.ASCII)
+_BASE64_PREFIX_CHECKED = 4_096  # decoded to prove a payload; a multiple of 4
 MIN_CHECKED = 20
 MIN_BASE64_NOTE = 1_024  # shorter strings are kept as they are, whatever they look like
 REDACTED = "<redacted>"
@@ -104,11 +106,26 @@ def _string(value: str) -> str:
     if match is not None:
         size = len(value) - match.end()
         return f"<{match.group(1)} base64: ~{base64_size(size)} bytes>"
-    if len(value) >= MIN_BASE64_NOTE and _BASE64.fullmatch(value):
+    if len(value) >= MIN_BASE64_NOTE and _is_base64_payload(value):
         return f"<base64: ~{base64_size(len(value))} bytes>"
     if len(value) > MAX_STRING:
         return _cut(value)
     return value
+
+
+def _is_base64_payload(value: str) -> bool:
+    """Strict: base64's alphabet and length, and a ``+`` or ``/`` (which 1 KB of encoded binary
+    all but surely has: 62/64 per character), so a long hex digest or alphanumeric id stays text."""
+    if not _BASE64.fullmatch(value) or ("+" not in value and "/" not in value):
+        return False
+    compact = value.replace("\r", "").replace("\n", "")
+    if len(compact) % 4:
+        return False
+    try:
+        binascii.a2b_base64(compact[:_BASE64_PREFIX_CHECKED], strict_mode=True)
+    except binascii.Error:
+        return False
+    return True
 
 
 def base64_size(encoded_chars: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import os
 import socket
@@ -209,3 +210,19 @@ def test_capture_off_keeps_tool_names_rule_outcomes_and_error_types_only() -> No
     verdict = tool.metadata["guard"][0]["verdicts"][0]
     assert (verdict["rule"], verdict["passed"], verdict["error"], verdict["reason"]) == ("why", None, "RuntimeError", None)
     assert "4242" not in str([s.to_dict() for s in memory.spans])
+
+
+def test_long_text_without_spaces_is_kept_as_text() -> None:
+    hex_digest = hashlib.sha512(b"x").hexdigest() * 20  # 2,560 hex chars
+    alnum_id = "A1b2C3d4" * 200  # 1,600 chars of base64's alphabet, no + or /
+    url = "https://example.com/search?q=" + "x" * 2_000
+    unpadded = base64.b64encode(os.urandom(3_000)).decode()[:-1]  # not a whole number of quanta
+    for text in (hex_digest, alnum_id, url, unpadded):
+        assert to_jsonable(text) == text[:16_000]
+
+
+def test_base64_of_binary_without_a_data_url_is_a_size_note() -> None:
+    raw = base64.b64encode(bytes(range(256)) * 12).decode()  # 3,072 bytes: + and / appear
+    assert to_jsonable(raw) == "<base64: ~3072 bytes>"
+    wrapped = base64.encodebytes(bytes(range(256)) * 12).decode()  # MIME lines of 76 chars
+    assert to_jsonable(wrapped).startswith("<base64: ~")
