@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from staso_integrations.exporters.sqlite import SCHEMA
+from staso_integrations.exporters._sqlite_schema import open_for_writing
 
 from .conftest import Store, Viewer, start_viewer
 
@@ -120,9 +120,9 @@ def test_corrupt_and_foreign_stores_are_explained(tmp_path: Path) -> None:
 
 def locked_store(path: Path) -> sqlite3.Connection:
     """A store in rollback-journal mode with another connection holding an exclusive lock."""
+    open_for_writing(str(path), 1.0).close()  # the store's own schema
     setup = sqlite3.connect(path)
     setup.execute("PRAGMA journal_mode = DELETE")
-    setup.executescript(SCHEMA)
     setup.close()
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
