@@ -101,6 +101,7 @@ NO_RECORD = {
     "messages_stream_error": {FAILED: 1},
     "messages_refusal": {"no output captured": 1},
     "messages_stream_server_tool": {"'server_tool_use' content in assistant messages": 1},
+    "responses_web_search": {"tool 'web_search' has no function form": 1},
 }
 
 

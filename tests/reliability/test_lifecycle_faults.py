@@ -205,7 +205,7 @@ def test_exit_with_an_exporter_hung_forever_takes_at_most_shutdown_timeout(
     assert len(report) == 1 and "shutdown_timeout 2 s reached" in report[0]
     if where == "export":  # the exporter before sqlite never returned: all 50 counted, none stored
         assert "50 spans dropped so far (shutdown)" in report[0] and "not finished: Hung.export" in report[0]
-        assert _names(db) == []
+        assert not db.exists() or _names(db) == []  # the store is created with its first batch
     else:  # delivered before the exporters' shutdown, which is left behind
         assert "not finished: Hung.shutdown" in report[0]
         assert len(_names(db)) == 50

@@ -216,7 +216,7 @@ def test_store_locked_by_another_process_app_exits_bounded_and_counts_the_batch(
             with st.span(f"s-{index}"):
                 pass
         st.shutdown()
-        print(drop_counts()["exporter"], round(time.monotonic() - start, 2))
+        print(sum(drop_counts().values()), round(time.monotonic() - start, 2))
     """
     start = time.monotonic()
     done = _run(app, str(db))
@@ -224,14 +224,17 @@ def test_store_locked_by_another_process_app_exits_bounded_and_counts_the_batch(
     print(f"locked store: exit in {elapsed:.2f}s, {done.stdout.strip()} (dropped, shutdown s); {done.stderr}")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == "100"
-    assert done.stderr.count("holding up to") == 1 and "Traceback" not in done.stderr  # one line per incident
-    assert "100 spans dropped so far (exporter)" in done.stderr
+    # one line per incident: the exporter's own (rows held, dropped at exit) or, when its 3 s lock
+    # wait outlasts shutdown_timeout (3 s), the pipeline's report naming the stuck export
+    assert done.stderr.count("holding up to") <= 1 and "Traceback" not in done.stderr
+    assert "100 spans dropped so far" in done.stderr
 
 
 def test_store_locked_for_a_while_the_held_batch_is_written_later(tmp_path: Path, store_lock: Hold) -> None:
     db = tmp_path / "t.db"
     _write_spans(db, 0)
     holder = store_lock(db)
+    dropped_before = drop_counts()["exporter"]  # counts are per process: other tests' drops stay
     exporter = SqliteExporter(str(db))
     st.init(exporter=exporter, processor="simple")
     for index in range(50):
@@ -244,7 +247,7 @@ def test_store_locked_for_a_while_the_held_batch_is_written_later(tmp_path: Path
     st.shutdown()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 100
-    assert drop_counts()["exporter"] == 0
+    assert drop_counts()["exporter"] == dropped_before
 
 
 @pytest.mark.parametrize("exporter_class", ["SqliteExporter", "JsonlExporter"])
