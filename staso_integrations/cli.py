@@ -1,9 +1,10 @@
-"""``staso-integrations``: look at the local store, check the setup, run the offline demo."""
+"""staso-integrations: look at the local trace store, check the setup, run the offline demo."""
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import sqlite3
 import sys
@@ -76,8 +77,8 @@ def cmd_traces_list(args: argparse.Namespace) -> int:
         agent_name=args.agent,
         conversation_id=args.conversation,
         environment=args.environment,
-        source_types=(args.source_type,) if args.source_type else (),
-        since_ns=parse_since(args.since) if args.since else None,
+        source_types=tuple(args.source_type or ()),
+        since_ns=args.since,
         limit=args.limit,
     )
     print_traces(_existing_db(args), where)
@@ -135,6 +136,9 @@ def cmd_traces_show(args: argparse.Namespace) -> int:
         trace, spans = store.get_trace(trace_id)
     finally:
         store.close()
+    if args.json:
+        print(json.dumps({"trace": trace, "spans": spans}, indent=2, ensure_ascii=False))
+        return 0
     print(render_trace(trace or {"trace_id": trace_id, "status": "open"}, spans))
     if args.verbose:
         for span in spans:
@@ -217,7 +221,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         agent_name=args.agent,
         environment=args.environment,
         source_types=tuple(args.source_type or ()),
-        since_ns=parse_since(args.since) if args.since else None,
+        since_ns=args.since,
         limit=args.limit,
     )
     skipped: Counter[str] = Counter()
@@ -255,45 +259,72 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return serve(_db_path(args), args.port, open_browser=args.open)
 
 
+def _positive(text: str) -> int:
+    """``--limit``: a whole number of at least 1, refused at parse time like a bad ``init()`` value."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _since(text: str) -> int:
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--since {text!r}: ")) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from ._core.config import SOURCE_TYPES
+
+    store = argparse.ArgumentParser(add_help=False)  # --db also after the command: `traces list --db X`
+    store.add_argument("--db", default=argparse.SUPPRESS, help="the SQLite trace store (as the global --db)")
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--agent", help="only traces of this agent")
+    filters.add_argument("--environment", help="only traces of this environment (prod, staging...)")
+    filters.add_argument(
+        "--source-type", action="append", choices=SOURCE_TYPES, metavar="SOURCE_TYPE",
+        help=f"only traces of this source type (repeatable): {', '.join(SOURCE_TYPES)}",
+    )  # fmt: skip
+    filters.add_argument("--since", type=_since, help="only traces since: 30m, 2h, 7d or an ISO time")
+
     parser = argparse.ArgumentParser(prog="staso-integrations", description=__doc__)
     parser.add_argument("--db", help=f"the SQLite trace store (default {DEFAULT_DB} or $STASO_SQLITE_PATH)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     traces = commands.add_parser("traces", help="list and show traces in the local store")
     traces_commands = traces.add_subparsers(dest="traces_command", required=True)
-    listing = traces_commands.add_parser("list", help="newest traces first")
-    listing.add_argument("--agent")
-    listing.add_argument("--conversation")
-    listing.add_argument("--environment")
-    listing.add_argument("--source-type")
-    listing.add_argument("--since", help="30m, 2h, 7d or an ISO time")
-    listing.add_argument("--limit", type=int, default=50)
+    listing = traces_commands.add_parser("list", help="newest traces first", parents=[store, filters])
+    listing.add_argument("--conversation", help="only traces of this conversation id")
+    listing.add_argument("--limit", type=_positive, default=50, help="at most this many traces (default 50)")
     listing.set_defaults(func=cmd_traces_list)
-    show = traces_commands.add_parser("show", help="one trace as a tree")
+    show = traces_commands.add_parser("show", help="one trace as a tree", parents=[store])
     show.add_argument("trace_id", help="a trace id or its prefix, or 'last'")
     show.add_argument("-v", "--verbose", action="store_true", help="also print inputs and outputs")
+    show.add_argument("--json", action="store_true", help="print the trace and all its spans as JSON")
     show.set_defaults(func=cmd_traces_show)
 
     doctor = commands.add_parser("doctor", help="versions, supported ranges and configuration")
     doctor.set_defaults(func=cmd_doctor)
-    export = commands.add_parser("export", help="LLM calls as fine-tuning records, or traces, as JSONL")
-    export.add_argument("--format", choices=FORMATS, default="sft")
-    export.add_argument("--agent")
-    export.add_argument("--environment")
-    export.add_argument("--source-type", action="append", help="keep only these (repeatable)")
-    export.add_argument("--since", help="30m, 2h, 7d or an ISO time")
-    export.add_argument("--limit", type=int, default=100_000, help="at most this many traces (jsonl)")
+    export = commands.add_parser(
+        "export", help="LLM calls as fine-tuning records, or traces, as JSONL", parents=[store, filters]
+    )
+    export.add_argument("--format", choices=FORMATS, default="sft", help="sft (default): one record per LLM call; jsonl: whole traces")
+    export.add_argument("--limit", type=_positive, default=100_000, help="at most this many traces (default 100000)")
     export.add_argument("--include-errors", action="store_true", help="sft: also calls that failed")
     export.add_argument("--include-truncated", action="store_true", help="sft: also calls cut short")
     export.add_argument("--provenance", action="store_true", help="sft: trace, model, cost as metadata")
     export.add_argument("-o", "--output", required=True, help="the file to write, or - for stdout")
     export.set_defaults(func=cmd_export)
-    demo = commands.add_parser("demo", help="run the offline demo agent and show its traces")
+    demo = commands.add_parser("demo", help="run the offline demo agent and show its traces", parents=[store])
     demo.add_argument("--live", action="store_true", help="call the real OpenAI API (needs OPENAI_API_KEY)")
     demo.set_defaults(func=cmd_demo)
-    ui = commands.add_parser("ui", help="a local web viewer on the trace store (127.0.0.1, read-only)")
-    ui.add_argument("--db", default=argparse.SUPPRESS, help="the SQLite trace store (as the global --db)")
+    ui = commands.add_parser(
+        "ui", help="a local web viewer on the trace store (127.0.0.1, read-only)", parents=[store]
+    )
     ui.add_argument("--port", type=int, default=8765, help="the port on 127.0.0.1 (default 8765, 0: any free)")
     ui.add_argument("--open", action="store_true", help="open the viewer in the default browser")
     ui.set_defaults(func=cmd_ui)
@@ -307,6 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `traces show --json | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import sys
 from contextlib import nullcontext
 from pathlib import Path
 
 import staso_integrations as st
 
+from ._demo import AGENT_NAME
 from .exporters._render import render_trace
 from .store import TraceFilter, TraceStore
 
@@ -37,8 +39,8 @@ def run_demo(db: str, live: bool = False) -> int:
     if live and not os.environ.get("OPENAI_API_KEY"):
         print("demo --live calls the OpenAI API: set OPENAI_API_KEY (or drop --live)", file=sys.stderr)
         return 1
-    st.init(
-        exporter="sqlite", sqlite_path=db, source_type="demo", environment="dev", agent_name="support-bot"
+    st.init(  # the agent name is the graph's own (create_agent(name=...)), as traces list shows it
+        exporter="sqlite", sqlite_path=db, source_type="demo", environment="dev", agent_name=AGENT_NAME
     )
     st.instrument_all()
 
@@ -48,16 +50,36 @@ def run_demo(db: str, live: bool = False) -> int:
     from ._demo.replay import replay
 
     print(f"support agent, 2 turns, {'live OpenAI API' if live else 'offline (recorded OpenAI answers)'}\n")
-    with nullcontext() if live else replay(CASSETTE):
-        agent = support_agent()
-        messages: list[object] = []
-        with st.conversation(CONVERSATION, user_id="user-alice", session_id="demo-session"):
-            for question in TURNS:
-                messages = agent.invoke({"messages": [*messages, HumanMessage(question)]})["messages"]
-                print(f"user:  {question}\nagent: {getattr(messages[-1], 'content', '')}\n")
-    st.shutdown()
+    try:
+        with nullcontext() if live else replay(CASSETTE):
+            agent = support_agent()
+            messages: list[object] = []
+            with st.conversation(CONVERSATION, user_id="user-alice", session_id="demo-session"):
+                for question in TURNS:
+                    messages = agent.invoke({"messages": [*messages, HumanMessage(question)]})["messages"]
+                    print(f"user:  {question}\nagent: {getattr(messages[-1], 'content', '')}\n")
+    except Exception as exc:
+        if not live or not _is_openai_error(exc):
+            raise
+        print(f"demo --live could not get an answer from the OpenAI API: {_one_line(exc)} "
+              "(check the network and OPENAI_API_KEY, or run the demo offline without --live)", file=sys.stderr)  # fmt: skip
+        return 1
+    finally:
+        st.shutdown()
     _show(db)
     return 0
+
+
+def _is_openai_error(exc: BaseException) -> bool:
+    import openai
+
+    return isinstance(exc, openai.OpenAIError)
+
+
+def _one_line(exc: BaseException) -> str:
+    from ._core.content import scrub_text  # a gateway may echo the key
+
+    return scrub_text(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
 
 
 def _red_errors(tree: str) -> str:
@@ -67,7 +89,7 @@ def _red_errors(tree: str) -> str:
 
 
 def _show(db: str) -> None:
-    from .cli import print_traces
+    from .cli import DEFAULT_DB, print_traces
 
     store = TraceStore(db)
     try:
@@ -77,6 +99,8 @@ def _show(db: str) -> None:
             print(_red_errors(render_trace(trace, spans)) + "\n")
     finally:
         store.close()
-    print(f"$ staso-integrations traces list --conversation {CONVERSATION}")
+    db_option = "" if db == DEFAULT_DB else f" --db {shlex.quote(db)}"
+    # exactly what the command prints when the user runs it next
+    print(f"$ staso-integrations traces list{db_option} --conversation {CONVERSATION} --limit 2")
     print_traces(db, TraceFilter(conversation_id=CONVERSATION, limit=2))
-    print(f"\ntraces stored in {db}; see one with: staso-integrations traces show last -v")
+    print(f"\ntraces stored in {db}; see one with: staso-integrations traces show{db_option} last -v")

@@ -55,8 +55,9 @@ def test_traces_show_prints_the_tree(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_bad_since_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "t.db"
     _store(db)
-    assert main(["--db", str(db), "traces", "list", "--since", "yesterday"]) == 2
-    assert "use a duration like 30m" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main(["--db", str(db), "traces", "list", "--since", "yesterday"])
+    assert refused.value.code == 2 and "use a duration like 30m" in capsys.readouterr().err
     assert parse_since("2026-01-01T00:00") == 1767225600 * 10**9
 
 

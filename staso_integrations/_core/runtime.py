@@ -73,6 +73,7 @@ def init(
     keep_errors: bool | None = None,
     redact: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     sqlite_path: str | None = None,
+    jsonl_path: str | None = None,
     processor: str | None = None,
     disabled_integrations: str | Sequence[str] | None = None,
     shutdown_timeout: float | None = None,
@@ -97,6 +98,7 @@ def init(
         redact: called with each span's dict before export; returns the dict to export
             (change or blank fields). If it raises, the span's content is dropped.
         sqlite_path: file of the local store (default ``.staso/traces.db``).
+        jsonl_path: file the ``jsonl`` exporter appends to (default ``.staso/traces.jsonl``).
         processor: ``batch`` (background thread, the default) or ``simple`` (synchronous).
         disabled_integrations: integrations ``instrument_all()`` leaves alone (a name, a
             comma-separated string or a list).
@@ -126,6 +128,7 @@ def init(
         keep_errors=keep_errors,
         redact=redact,
         sqlite_path=sqlite_path,
+        jsonl_path=jsonl_path,
         processor=processor,
         disabled_integrations=disabled_integrations,
         shutdown_timeout=shutdown_timeout,

@@ -20,6 +20,8 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from langgraph.runtime import Runtime
 
+from . import AGENT_NAME
+
 MODEL = "gpt-4o-mini"
 SYSTEM_PROMPT = "You are the support agent of Northwind Outfitters. Be brief. Use the tools."
 
@@ -108,7 +110,7 @@ def support_agent(**model_kwargs: Any) -> Any:
         model,
         tools=[lookup_order, issue_refund],
         middleware=middleware,
-        name="support_agent",
+        name=AGENT_NAME,
     )
 
 
