@@ -13,6 +13,9 @@ is still unreachable, the batch's file is released and the exporter stops trying
 ``probe_interval_s`` has passed: new batches go straight to the spool, then a single attempt
 with the oldest file probes the server. The sender also delivers what earlier processes
 left in the spool, starting when the exporter is built (off the caller's thread).
+
+:class:`SpooledExporter` is that machinery for any batch endpoint; :class:`StasoExporter` adds
+Staso's body, its ``X-API-Key`` header and its receipt (the ``decimalai`` exporter reuses it too).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from .._core.drops import count_drop
 from .._core.rollup import TraceSummary
@@ -57,8 +60,16 @@ class _Batch:
         self.resent = resent
 
 
-class StasoExporter:
-    """Staso ingest over HTTP, with a write-ahead spool and its own sender thread."""
+class SpooledExporter:
+    """Batches POSTed to ``base_url + path``, with a write-ahead spool and its own sender thread.
+
+    A subclass says how a batch is encoded, how it authenticates and what a 2xx answer means.
+    """
+
+    label: ClassVar[str]  # names the exporter in log lines and its sender thread
+    service: ClassVar[str]  # names the server in log lines
+    path: ClassVar[str]  # appended to the base URL
+    key_variable: ClassVar[str]  # where the API key comes from, for the refusal line
 
     def __init__(
         self,
@@ -76,7 +87,7 @@ class StasoExporter:
         probe_interval_s: float = 10.0,
         shutdown_wait_s: float = 2.0,
     ) -> None:
-        self.url = base_url.rstrip("/") + INGEST_PATH
+        self.url = base_url.rstrip("/") + self.path
         self._api_key = api_key
         self.compress = compress
         self.spool = Spool(spool_dir, spool_max_bytes)
@@ -94,7 +105,19 @@ class StasoExporter:
         self._wake_sender()  # an earlier process may have left batches behind
 
     def __repr__(self) -> str:
-        return f"StasoExporter(url={self.url!r})"
+        return f"{type(self).__name__}(url={self.url!r})"
+
+    # -- what a subclass provides -----------------------------------------------------------
+
+    def encode(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> bytes:
+        raise NotImplementedError
+
+    def auth_headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def check_receipt(self, batch: _Batch, body: bytes) -> None:
+        """A 2xx answer (the batch is counted as sent): say what the server did not take."""
+        raise NotImplementedError
 
     # -- Exporter protocol ------------------------------------------------------------------
 
@@ -102,11 +125,11 @@ class StasoExporter:
         if not spans and not traces:
             return
         try:
-            plain = encode_batch(spans, traces)
+            plain = self.encode(spans, traces)
             gzipped = gzip_body(plain)
         except Exception as exc:
-            count_drop("serialization", len(spans), f"staso: a batch could not be encoded ({exc!r})")
-            logger.debug("staso batch encoding failed", exc_info=True)
+            count_drop("serialization", len(spans), f"{self.label}: a batch could not be encoded ({exc!r})")
+            logger.debug("%s batch encoding failed", self.label, exc_info=True)
             return
         key = uuid.uuid4().hex
         with self._cond:
@@ -116,7 +139,7 @@ class StasoExporter:
         try:
             entry: SpoolEntry | None = self.spool.put(key, gzipped, len(spans), claimed=direct)
         except OSError as exc:
-            self._log_once("spool-write", f"staso spool: cannot write to {self.spool.directory} ({exc}); "
+            self._log_once("spool-write", f"{self.label} spool: cannot write to {self.spool.directory} ({exc}); "
                            "batches are sent from memory only")  # fmt: skip
             entry = None
             if not direct:
@@ -181,7 +204,7 @@ class StasoExporter:
     def _wake_sender(self) -> None:
         with self._cond:
             if self._sender is None and not self._closing.is_set():
-                self._sender = threading.Thread(target=self._run, name="staso-sender", daemon=True)
+                self._sender = threading.Thread(target=self._run, name=f"{self.label}-sender", daemon=True)
                 self._sender.start()
             self._cond.notify_all()
 
@@ -193,8 +216,8 @@ class StasoExporter:
             try:
                 self._deliver(batch)
             except Exception:
-                logger.warning("staso sender failed on a batch; it stays in the spool")
-                logger.debug("staso sender failure", exc_info=True)
+                logger.warning("%s sender failed on a batch; it stays in the spool", self.label)
+                logger.debug("%s sender failure", self.label, exc_info=True)
                 self._park([batch])
             finally:
                 with self._cond:
@@ -248,7 +271,7 @@ class StasoExporter:
 
     def _deliver(self, batch: _Batch) -> None:
         headers = {
-            "X-API-Key": self._api_key,
+            **self.auth_headers(),
             "Content-Type": "application/json",
             "Idempotency-Key": batch.key,
             "User-Agent": USER_AGENT,
@@ -261,8 +284,8 @@ class StasoExporter:
         if result.outcome is Outcome.LATER:
             if not self._closing.is_set() and self._server.mark_down(result.retry_after):
                 logger.warning(
-                    "staso ingest not taking batches at %s (%s); they wait in the spool at %s until it does",
-                    self.url, result.cause, self.spool.directory,
+                    "%s not taking batches at %s (%s); they wait in the spool at %s until it does",
+                    self.service, self.url, result.cause, self.spool.directory,
                 )  # fmt: skip
             with self._cond:
                 waiting = list(self._outbox)
@@ -274,9 +297,11 @@ class StasoExporter:
         assert result.response is not None
         if result.outcome is Outcome.SENT:
             if self._server.mark_up():
-                logger.info("staso ingest reachable again at %s", self.url)
+                logger.info("%s reachable again at %s", self.service, self.url)
             self.stats["resent_batches"] += batch.resent
-            self._check_receipt(batch, result.response.body)
+            self.stats["batches_sent"] += 1
+            self.stats["spans_sent"] += batch.span_count
+            self.check_receipt(batch, result.response.body)
         else:
             self._refused(batch, result.response)
 
@@ -296,51 +321,26 @@ class StasoExporter:
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _check_receipt(self, batch: _Batch, body: bytes) -> None:
-        self.stats["batches_sent"] += 1
-        self.stats["spans_sent"] += batch.span_count
-        try:
-            receipt = json.loads(body or b"{}")
-        except ValueError:
-            receipt = None
-        if not isinstance(receipt, dict) or "accepted" not in receipt:
-            self._log_once("receipt", "staso ingest answered 2xx without a receipt (no 'accepted' field)")
-            return
-        rejected = _count(receipt.get("rejected"))
-        dropped = _count(receipt.get("spans_dropped"))
-        self.stats["rejected_traces"] += rejected
-        self.stats["receipt_spans_dropped"] += dropped
-        if rejected or dropped:
-            reasons = receipt.get("errors") or receipt.get("rejections") or receipt.get("detail")
-            logger.warning(
-                "staso ingest receipt %s: accepted %s, rejected %d traces, dropped %d spans%s",
-                receipt.get("receipt_id"),
-                receipt.get("accepted"),
-                rejected,
-                dropped,
-                f": {self._clean(json.dumps(reasons, default=str))}" if reasons else "",
-            )
-
     def _refused(self, batch: _Batch, response: Response) -> None:
         status = response.status
         self.stats["dropped_batches"] += 1
         self.stats["dropped_spans"] += batch.span_count
         message = self._clean(_server_message(response.body))
         if status in (401, 403):
-            cause = f"the API key was refused (HTTP {status}); check STASO_API_KEY"
+            cause = f"the API key was refused (HTTP {status}); check {self.key_variable}"
         elif status == 422:
             cause = "the batch was rejected as invalid (HTTP 422)"
         else:
             cause = f"the batch was refused (HTTP {status})"
         # The drop counter's line is the one line of this incident (then one a minute).
         count_drop(
-            "rejected", batch.span_count, f"staso ingest: {cause}" + (f": {message}" if message else "")
+            "rejected", batch.span_count, f"{self.service}: {cause}" + (f": {message}" if message else "")
         )
 
     def _lose(self, span_count: int, why: str) -> None:
         self.stats["dropped_batches"] += 1
         self.stats["dropped_spans"] += span_count
-        count_drop("exporter", span_count, f"staso: {why}")
+        count_drop("exporter", span_count, f"{self.label}: {why}")
 
     def _log_once(self, key: str, message: str) -> None:
         # Every batch after a bad setting fails the same way: say it once.
@@ -352,6 +352,45 @@ class StasoExporter:
         if self._api_key:
             text = text.replace(self._api_key, "***")
         return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "…"
+
+
+class StasoExporter(SpooledExporter):
+    """Staso ingest over HTTP (DESIGN.md section 3), with a write-ahead spool and its own sender thread."""
+
+    label = "staso"
+    service = "staso ingest"
+    path = INGEST_PATH
+    key_variable = "STASO_API_KEY"
+
+    def encode(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> bytes:
+        return encode_batch(spans, traces)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"X-API-Key": self._api_key}
+
+    def check_receipt(self, batch: _Batch, body: bytes) -> None:
+        try:
+            receipt = json.loads(body or b"{}")
+        except ValueError:
+            receipt = None
+        if not isinstance(receipt, dict) or "accepted" not in receipt:
+            self._log_once("receipt", f"{self.service} answered 2xx without a receipt (no 'accepted' field)")
+            return
+        rejected = _count(receipt.get("rejected"))
+        dropped = _count(receipt.get("spans_dropped"))
+        self.stats["rejected_traces"] += rejected
+        self.stats["receipt_spans_dropped"] += dropped
+        if rejected or dropped:
+            reasons = receipt.get("errors") or receipt.get("rejections") or receipt.get("detail")
+            logger.warning(
+                "%s receipt %s: accepted %s, rejected %d traces, dropped %d spans%s",
+                self.service,
+                receipt.get("receipt_id"),
+                receipt.get("accepted"),
+                rejected,
+                dropped,
+                f": {self._clean(json.dumps(reasons, default=str))}" if reasons else "",
+            )
 
 
 def _server_message(body: bytes) -> str:
