@@ -53,7 +53,9 @@ OUR_FIELDS = ("trace_id", "usage", "cost_usd", "ttft_ms", "turn_index", "source_
               "tool_calls", "stream", "finish_reason", "error", "start_time", "end_time")  # fmt: skip
 
 
-def _span(name: str, kind: str, parent: str | None, attrs: TraceAttributes, start_ms: int, end_ms: int) -> Span:
+def _span(
+    name: str, kind: str, parent: str | None, attrs: TraceAttributes, start_ms: int, end_ms: int
+) -> Span:
     span = Span(name, kind, trace_id=TRACE, parent_span_id=parent, agent_name="support-bot", trace_attrs=attrs,
                 turn_index=3, resource=Resource(environment="prod", source_type="test"), processor=None)  # fmt: skip
     span.start_ns, span.end_ns = T0 + start_ms * 1_000_000, T0 + end_ms * 1_000_000
@@ -99,7 +101,11 @@ def test_values_of_a_known_llm_span_and_its_neighbours() -> None:
     assert llm["span_id"] == llm_span.span_id and llm["parent_span_id"] == root.span_id
     assert llm["kind"] == "llm" and llm["status"] == "ok"
     assert llm["timestamp"] == "2026-01-01T00:00:00.010000Z" and llm["duration_ms"] == 1500.0
-    assert (llm["model"], llm["requested_model"], llm["provider"]) == ("gpt-4o-2024-08-06", "gpt-4o", "openai")
+    assert (llm["model"], llm["requested_model"], llm["provider"]) == (
+        "gpt-4o-2024-08-06",
+        "gpt-4o",
+        "openai",
+    )
     assert llm["usage_available"] is True
     assert (llm["input_tokens"], llm["output_tokens"], llm["total_tokens"]) == (10, 5, 15)
     assert json.loads(llm["input"]) == [{"role": "user", "content": "weather?"}]
