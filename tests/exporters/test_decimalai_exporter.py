@@ -161,6 +161,7 @@ def test_delivery_is_the_staso_exporters_retries_spool_and_restart(platform: Ser
     platform.start()  # same port
     staso = make_exporter(platform.url, spool)  # shares the spool directory: must not take the file
     assert staso.flush(2.0)
+    staso.shutdown()
     later = make(platform.url, spool)
     for _ in range(200):
         if len(platform.received) == 3:

@@ -142,6 +142,7 @@ def test_trace_envelope_of_the_sdk(ingest_server: Server, tmp_path: Path) -> Non
     exporter = make_exporter(ingest_server.url, tmp_path / "spool")
     exporter.export(spans, summaries)
     assert exporter.flush(5.0)
+    exporter.shutdown()
     (request,) = ingest_server.received
     (trace,) = request.payload["traces"]
     assert trace["trace_id"] == TRACE and trace["timestamp"] == "2026-01-01T00:00:00.000000Z"
