@@ -5,7 +5,8 @@ as a duplicate), so this exporter holds a trace's spans until its root ends, the
 whole trace. Delivery is the Staso exporter's: write-ahead spool, own sender thread, retries
 with backoff, ``Retry-After``, a resting period while the server is down (see ``staso.py``).
 Held spans are bounded: past ``max_held_spans`` the oldest unfinished trace goes out as a
-``partial`` run trace, and so does whatever is still held at shutdown.
+``partial`` run trace, and so does whatever is still held at shutdown. A span that ends after
+its trace went out cannot join it: it is counted as dropped (cause ``exporter``), not sent.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from .._core.drops import count_drop
 from .._core.rollup import TraceSummary
 from .._core.span import Span
 from ._decimalai_payload import encode_run_traces
@@ -27,6 +29,7 @@ logger = logging.getLogger("staso_integrations")
 
 BATCH_PATH = "/api/v1/traces/batch"
 DEFAULT_BASE_URL = "https://api.decimal.ai"
+SENT_REMEMBERED = 1_024  # trace ids kept to recognise spans that end after their trace was sent
 
 
 class DecimalAIExporter(SpooledExporter):
@@ -47,7 +50,9 @@ class DecimalAIExporter(SpooledExporter):
         self._held: collections.OrderedDict[str, list[Span]] = collections.OrderedDict()
         self._held_count = 0
         self._held_lock = threading.Lock()
+        self._sent: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.stats["partial_traces"] = 0
+        self.stats["late_spans"] = 0
 
     def encode(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> bytes:
         return encode_run_traces(spans, traces)
@@ -57,17 +62,28 @@ class DecimalAIExporter(SpooledExporter):
 
     def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None:
         ready: list[Span] = []
+        complete: list[TraceSummary] = []
         partial: list[Span] = []
+        late = 0
         with self._held_lock:
             for span in spans:
                 self._held.setdefault(span.trace_id, []).append(span)
             self._held_count += len(spans)
             for summary in traces:
-                ready.extend(self._release(summary.trace_id))
+                sent_before = summary.trace_id in self._sent
+                released = self._release(summary.trace_id)
+                if sent_before:
+                    late += len(released)
+                else:
+                    ready.extend(released)
+                    complete.append(summary)
             while self._held_count > self.max_held_spans and self._held:
                 partial.extend(self._release(next(iter(self._held))))
-        if ready or traces:
-            super().export(ready, traces)
+        if late:
+            self.stats["late_spans"] += late
+            count_drop("exporter", late, "decimalai: spans that ended after their run trace was sent")
+        if complete:
+            super().export(ready, complete)
         self._send_partial(partial)
 
     def shutdown(self) -> None:
@@ -83,11 +99,16 @@ class DecimalAIExporter(SpooledExporter):
         self._held_lock = threading.Lock()
         self._held = collections.OrderedDict()
         self._held_count = 0
+        self._sent = collections.OrderedDict()
         super().after_fork()
 
     def _release(self, trace_id: str) -> list[Span]:
+        """Take a trace's held spans; from now on the trace counts as sent (under the lock)."""
         spans = self._held.pop(trace_id, [])
         self._held_count -= len(spans)
+        self._sent[trace_id] = None
+        if len(self._sent) > SENT_REMEMBERED:
+            self._sent.popitem(last=False)
         return spans
 
     def _send_partial(self, spans: list[Span]) -> None:

@@ -13,6 +13,7 @@ import pytest
 import staso_integrations as st
 from staso_integrations._core import drops
 from staso_integrations._core.config import load_config
+from staso_integrations._core.rollup import TraceAggregator
 from staso_integrations._core.span import Resource, Span, TraceAttributes, Usage
 from staso_integrations.exporters import DecimalAIExporter, StasoExporter, build_exporters
 from staso_integrations.exporters._decimalai_payload import build_run_traces
@@ -200,3 +201,24 @@ def test_configured_by_name_with_the_sdks_key_variable(platform: Server, tmp_pat
         load_config(env={"STASO_EXPORTER": "decimalai"})
     with pytest.raises(ValueError, match="decimalai_base_url='http://10.0.0.5' is plain http://"):
         load_config(env={**env, "STASO_DECIMALAI_BASE_URL": "http://10.0.0.5"})
+
+
+def test_a_span_ending_after_its_trace_was_sent_is_counted_not_sent_twice(
+    platform: Server, tmp_path: Path
+) -> None:
+    exporter = make(platform.url, tmp_path / "spool")
+    aggregator = TraceAggregator()
+    attrs = TraceAttributes()
+    root = Span("run", "agent", trace_id="cd" * 16, parent_span_id=None, agent_name=None, trace_attrs=attrs,
+                turn_index=None, resource=Resource(), processor=None)  # fmt: skip
+    late = Span("background", "tool", trace_id=root.trace_id, parent_span_id=root.span_id, agent_name=None,
+                trace_attrs=attrs, turn_index=None, resource=Resource(), processor=None)  # fmt: skip
+    for span in (root, late):
+        span.end_ns = span.start_ns + 1_000
+        summary = aggregator.add(span)  # the late span gets the trace's summary again
+        assert summary is not None
+        exporter.export([span], [summary])
+    assert exporter.flush(5.0)
+    (request,) = platform.received
+    assert [s["name"] for s in request.payload[0]["spans"]] == ["run"]
+    assert exporter.stats["late_spans"] == 1 and drops.drop_counts()["exporter"] == 1
