@@ -23,7 +23,7 @@ from .._core.drops import count_drop
 from .._core.rollup import TraceSummary
 from .._core.span import Span
 from ._decimalai_payload import encode_run_traces
-from .staso import SpooledExporter, _Batch
+from ._spooled import Batch, SpooledExporter
 
 logger = logging.getLogger("staso_integrations")
 
@@ -33,7 +33,7 @@ SENT_REMEMBERED = 1_024  # trace ids kept to recognise spans that end after thei
 
 
 class DecimalAIExporter(SpooledExporter):
-    """DecimalAI run traces over HTTP, with the Staso exporter's spool and sender."""
+    """DecimalAI run traces over HTTP, with the spool and sender the Staso exporter uses."""
 
     label = "decimalai"
     service = "decimalai ingest"
@@ -116,7 +116,7 @@ class DecimalAIExporter(SpooledExporter):
             self.stats["partial_traces"] += len({span.trace_id for span in spans})
             super().export(spans, [])
 
-    def check_receipt(self, batch: _Batch, body: bytes) -> None:
+    def check_receipt(self, batch: Batch, body: bytes) -> None:
         """The batch answer is ``{"count", "trace_ids", "errors": [...]}``: a per-trace error is a loss."""
         try:
             answer = json.loads(body or b"{}")
