@@ -222,3 +222,44 @@ def test_a_span_ending_after_its_trace_was_sent_is_counted_not_sent_twice(
     (request,) = platform.received
     assert [s["name"] for s in request.payload[0]["spans"]] == ["run"]
     assert exporter.stats["late_spans"] == 1 and drops.drop_counts()["exporter"] == 1
+
+
+@pytest.fixture
+def vcr_cassette_dir() -> str:
+    return str(Path(__file__).resolve().parents[2] / "cassettes" / "anthropic")
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("messages_cache.yaml")
+def test_real_anthropic_calls_keep_cache_write_and_read_apart(
+    platform: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anthropic
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    exporter = make(platform.url, tmp_path / "spool")
+    st.init(exporter=exporter, processor="simple", source_type="demo")
+    assert st.instrument_all(include=["anthropic"])["anthropic"] == "instrumented"
+    handbook = "You answer questions about the attached handbook. " + (
+        "The handbook says: employees get 25 days of leave. " * 60
+    )
+    try:
+        with anthropic.Anthropic() as client:
+            for _ in range(2):  # the first call writes the cache, the second reads it
+                client.messages.create(
+                    model="claude-haiku-4-5",
+                    max_tokens=128,
+                    system=[{"type": "text", "text": handbook, "cache_control": {"type": "ephemeral"}}],
+                    messages=[{"role": "user", "content": "How many days of leave?"}],
+                )
+    finally:
+        st.uninstrument_all()
+    assert exporter.flush(5.0)
+    write, read = (payload[0]["llm_calls"][0] for payload in platform.payloads())
+    assert (write["input_tokens"], write["cache_creation_tokens"], write["cache_read_tokens"]) == (9, 2148, 0)
+    assert (read["input_tokens"], read["cache_creation_tokens"], read["cache_read_tokens"]) == (9, 0, 2148)
+    assert write["rendered_input"][0]["role"] == "system" and write["rendered_input"][1]["role"] == "user"
+    assert write["output"]["content"][0]["type"] == "text" and write["finish_reason"] == "stop"
+    assert read["cost_usd"] < write["cost_usd"] and write["streaming"] is False
+    assert platform.payloads()[0][0]["source_type"] == "demo"
