@@ -46,7 +46,7 @@ SOURCE_TYPES: tuple[str, ...] = (
     "sample",
     "demo",
 )
-EXPORTERS: tuple[str, ...] = ("sqlite", "console", "jsonl", "memory", "none", "staso", "otlp")
+EXPORTERS: tuple[str, ...] = ("sqlite", "console", "jsonl", "memory", "none", "staso", "otlp", "decimalai")
 PROCESSORS: tuple[str, ...] = ("batch", "simple")
 # Exporters that need an optional extra: the modules it installs, and the extra's name.
 EXPORTER_EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -76,6 +76,8 @@ class Config:
     session_id: str | None = None
     api_key: str | None = field(default=None, repr=False)
     base_url: str = "https://api.staso.ai"
+    decimalai_api_key: str | None = field(default=None, repr=False)  # the DecimalAI SDK's variable
+    decimalai_base_url: str = "https://api.decimal.ai"
     allow_insecure_http: bool = False  # plain http:// to a host other than this machine
     exporters: tuple[str, ...] = ("sqlite",)
     sqlite_path: str = ".staso/traces.db"
@@ -100,6 +102,8 @@ class Config:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["api_key"] = "set" if self.api_key else "not set"
         out["base_url"] = scrub_text(self.base_url)
+        out["decimalai_api_key"] = "set" if self.decimalai_api_key else "not set"
+        out["decimalai_base_url"] = scrub_text(self.decimalai_base_url)
         return out
 
 
@@ -120,6 +124,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("session_id", "STASO_SESSION_ID", text),
     Setting("api_key", "STASO_API_KEY", credential),
     Setting("base_url", "STASO_BASE_URL", url),
+    Setting("decimalai_api_key", "DECIMAL_API_KEY", credential),
+    Setting("decimalai_base_url", "STASO_DECIMALAI_BASE_URL", url),
     Setting("allow_insecure_http", "STASO_ALLOW_INSECURE_HTTP", boolean),
     Setting("exporters", "STASO_EXPORTER", names(EXPORTERS)),
     Setting("sqlite_path", "STASO_SQLITE_PATH", path(directory=False)),
@@ -189,6 +195,8 @@ def _check_together(config: Config, env: Mapping[str, str]) -> None:
     """Rules that involve more than one setting, or what is installed."""
     if "staso" in config.exporters and not config.api_key:
         raise ValueError("exporter 'staso' needs an API key: set STASO_API_KEY or init(api_key=...)")
+    if "decimalai" in config.exporters and not config.decimalai_api_key:
+        raise ValueError("exporter 'decimalai' needs an API key: set DECIMAL_API_KEY")
     insecure = _insecure_destination(config, env)
     if insecure is not None and not config.allow_insecure_http:
         name, url_text, secret = insecure
@@ -206,6 +214,8 @@ def _insecure_destination(config: Config, env: Mapping[str, str]) -> tuple[str, 
     """(setting, URL, what it carries) of an exporter that would send credentials over plain http."""
     if "staso" in config.exporters and url_is_insecure(config.base_url):
         return "base_url", config.base_url, "the API key"
+    if "decimalai" in config.exporters and url_is_insecure(config.decimalai_base_url):
+        return "decimalai_base_url", config.decimalai_base_url, "the DecimalAI API key"
     if "otlp" in config.exporters:
         for kind in ("TRACES_", ""):
             endpoint = env.get(f"OTEL_EXPORTER_OTLP_{kind}ENDPOINT")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .console import ConsoleExporter
+from .decimalai import DecimalAIExporter
 from .jsonl import JsonlExporter
 from .memory import InMemoryExporter
 from .sqlite import SqliteExporter
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConsoleExporter",
+    "DecimalAIExporter",
     "InMemoryExporter",
     "JsonlExporter",
     "SqliteExporter",
@@ -46,6 +48,10 @@ def build_exporters(config: Config) -> list[Any]:
                     spool_max_bytes=config.spool_max_bytes,
                 )
             )
+        elif name == "decimalai":
+            assert config.decimalai_api_key is not None  # load_config refuses 'decimalai' without a key
+            built.append(DecimalAIExporter(config.decimalai_api_key, config.decimalai_base_url,
+                                           spool_dir=config.spool_dir, spool_max_bytes=config.spool_max_bytes))  # fmt: skip
         elif name == "otlp":
             from .otlp import OtlpExporter  # the OpenTelemetry SDK is an optional extra
 

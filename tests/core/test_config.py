@@ -91,6 +91,8 @@ BAD_VARIABLES: list[tuple[str, str, str]] = [
     ("STASO_DISABLED_INTEGRATIONS", "openai,haystack", "names unknown 'haystack'"),
     ("STASO_BASE_URL", "api.staso.ai/v1", "has no http:// or https:// scheme"),
     ("STASO_API_KEY", "sk-abc\n", "contains a control character (a stray newline?)"),
+    ("DECIMAL_API_KEY", "dai-abc\n", "contains a control character (a stray newline?)"),
+    ("STASO_DECIMALAI_BASE_URL", "api.decimal.ai", "has no http:// or https:// scheme"),
     ("STASO_SESSION_ID", "s\t1", "contains a control character"),
     ("STASO_WORKSPACE_SLUG", "acme\r\n", "contains a control character"),
     ("STASO_SPOOL_DIR", "/etc/passwd", "STASO_SPOOL_DIR='/etc/passwd' (setting spool_dir) is a file"),

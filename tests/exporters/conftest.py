@@ -78,6 +78,14 @@ class Server:
                     traces = item.payload["traces"]
                     body = {"accepted": len(traces), "rejected": 0, "spans_dropped": 0,
                             "receipt_id": f"rcpt-{len(server.received)}"}  # fmt: skip
+                elif (
+                    body is None and reply.status < 300 and isinstance(item.payload, list)
+                ):  # a DecimalAI batch
+                    body = {
+                        "count": len(item.payload),
+                        "trace_ids": [t["id"] for t in item.payload],
+                        "errors": [],
+                    }
                 data = body if isinstance(body, bytes) else json.dumps(body).encode() if body else b""
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
