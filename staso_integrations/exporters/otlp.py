@@ -127,9 +127,10 @@ class OtlpExporter:
                 logger.info("staso otlp: the collector at %s takes spans again", self.endpoint)
         elif result.outcome is Outcome.REFUSED:
             self._lose(len(spans), "rejected", f"the collector refused a batch ({result.cause})")
+        elif self._poster.closing.is_set():  # shutdown cut the request off: the pipeline counts
+            self.failed += len(spans)  # these spans as its own loss, so they are not counted twice
         else:
-            if not self._poster.closing.is_set():
-                self._collector.mark_down(result.retry_after)
+            self._collector.mark_down(result.retry_after)
             self._lose(len(spans), "exporter", f"the collector did not answer ({result.cause}); "
                        f"spans are dropped for {self._collector.probe_interval_s:g} s, then it is tried again")  # fmt: skip
 
