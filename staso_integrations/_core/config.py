@@ -47,6 +47,7 @@ SOURCE_TYPES: tuple[str, ...] = (
 )
 EXPORTERS: tuple[str, ...] = ("sqlite", "console", "jsonl", "memory", "none", "staso", "otlp")
 PROCESSORS: tuple[str, ...] = ("batch", "simple")
+OTLP_CONVENTIONS: tuple[str, ...] = ("both", "genai", "openinference")  # what the otlp exporter emits
 # Exporters that need an optional extra: the modules it installs, and the extra's name.
 EXPORTER_EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "otlp": (("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"), "otlp"),
@@ -91,6 +92,7 @@ class Config:
     compress: bool = True  # gzip request bodies of the ``staso`` exporter
     spool_dir: str = ".staso/spool"  # batches the ``staso`` exporter could not deliver yet
     spool_max_bytes: int = 50_000_000
+    otlp_conventions: str = "both"  # OTel GenAI (``gen_ai.*``), OpenInference, or both
 
     def public_dict(self) -> dict[str, Any]:
         """Settings for display: the API key is reduced to whether it is set, URLs lose credentials."""
@@ -133,6 +135,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("compress", "STASO_COMPRESSION", boolean),
     Setting("spool_dir", "STASO_SPOOL_DIR", path(directory=True)),
     Setting("spool_max_bytes", "STASO_SPOOL_MAX_BYTES", number(int, 0, 10**12)),
+    Setting("otlp_conventions", "STASO_OTLP_CONVENTIONS", choice(OTLP_CONVENTIONS)),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 KNOWN_VARIABLES: tuple[str, ...] = tuple(s.env for s in SETTINGS if s.env) + OTHER_VARIABLES

@@ -68,6 +68,7 @@ def init(
     sqlite_path: str | None = None,
     processor: str | None = None,
     disabled_integrations: str | Sequence[str] | None = None,
+    otlp_conventions: str | None = None,
 ) -> Config:
     """Configure tracing for this process; explicit arguments win over ``STASO_*`` variables.
 
@@ -91,6 +92,8 @@ def init(
         processor: ``batch`` (background thread, the default) or ``simple`` (synchronous).
         disabled_integrations: integrations ``instrument_all()`` leaves alone (a name, a
             comma-separated string or a list).
+        otlp_conventions: what the ``otlp`` exporter emits: ``genai`` (OpenTelemetry GenAI
+            semantic conventions), ``openinference``, or ``both`` (the default).
 
     Raises:
         ValueError: a setting is outside its allowed values (the message names them).
@@ -115,6 +118,7 @@ def init(
         sqlite_path=sqlite_path,
         processor=processor,
         disabled_integrations=disabled_integrations,
+        otlp_conventions=otlp_conventions,
     )
     exporters = [*build_exporters(config), *objects]
     pipeline: Processor

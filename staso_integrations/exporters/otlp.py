@@ -63,6 +63,7 @@ class OtlpExporter:
         self._success = SpanExportResult.SUCCESS
         self._scope = InstrumentationScope(SCOPE_NAME, SCOPE_VERSION)
         self._resource = Resource.create(_resource_attributes(config))
+        self._conventions = config.otlp_conventions if config is not None else "both"
         self._exporter: Any = OTLPSpanExporter(endpoint=endpoint, headers=headers, timeout=timeout_s)
         self.exported = 0
         self.failed = 0
@@ -100,7 +101,7 @@ class OtlpExporter:
             context=context,
             parent=parent,
             resource=self._resource,
-            attributes=span_attributes(span),
+            attributes=span_attributes(span, self._conventions),
             kind=api.SpanKind.CLIENT if span.kind in ("llm", "embedding") else api.SpanKind.INTERNAL,
             status=status,
             start_time=span.start_ns,
