@@ -44,8 +44,8 @@ def output_messages(span: Span) -> list[Message]:
         return []
     items = produced if isinstance(produced, list) else [produced]
     messages = [message for item in items if (message := _message(item, "assistant")) is not None]
-    if messages and span.tool_calls and not any(_calls(message) for message in messages):
-        messages[0]["parts"].extend(_tool_call(call) for call in span.tool_calls)
+    if messages and isinstance(span.tool_calls, list) and not any(_calls(message) for message in messages):
+        messages[0]["parts"].extend(_tool_call(call) for call in span.tool_calls if isinstance(call, dict))
     if span.finish_reason:
         for message in messages:
             message["finish_reason"] = span.finish_reason
@@ -115,7 +115,9 @@ def _message(item: Any, default_role: str) -> Message | None:
     if role == "tool" or call_id is not None:
         return {"role": "tool", "parts": [_response(call_id, item.get("content"))]}
     parts = _parts(item.get("content"))
-    parts.extend(_tool_call(call) for call in item.get("tool_calls") or () if isinstance(call, dict))
+    calls = item.get("tool_calls")
+    if isinstance(calls, list):
+        parts.extend(_tool_call(call) for call in calls if isinstance(call, dict))
     legacy = item.get("function_call")
     if isinstance(legacy, dict):
         parts.append(_tool_call(legacy))

@@ -76,7 +76,7 @@ def test_genai_messages_instructions_tools_and_tool_call_content(exporter: InMem
     assert json.loads(chat["gen_ai.input.messages"]) == [
         {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
         {"role": "user", "parts": [{"type": "text", "content": "Where is order 7?"}]},
-        {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": '{"order": 7}'}]},
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "call_1", "name": "lookup", "arguments": {"order": 7}}]},
         {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "response": "shipped"}]},
     ]  # fmt: skip
     assert json.loads(chat["gen_ai.output.messages"]) == [
@@ -99,7 +99,7 @@ def test_genai_messages_instructions_tools_and_tool_call_content(exporter: InMem
         "type": "tool_call",
         "id": "toolu_1",
         "name": "weather",
-        "arguments": '{"city": "Paris"}',
+        "arguments": {"city": "Paris"},
     }
     assert messages[2]["parts"] == [{"type": "tool_call_response", "id": "toolu_1", "response": "sunny"}]
     (answer,) = json.loads(claude["gen_ai.output.messages"])
@@ -107,7 +107,7 @@ def test_genai_messages_instructions_tools_and_tool_call_content(exporter: InMem
         "type": "tool_call",
         "id": "toolu_2",
         "name": "weather",
-        "arguments": '{"city": "Nice"}',
+        "arguments": {"city": "Nice"},
     }
 
     tool_span = span_attributes(spans["lookup"], "genai")
@@ -209,3 +209,32 @@ def test_the_redact_hook_decides_what_every_convention_carries(exporter: InMemor
     chat = span_attributes(spans["chat"], "both")
     assert chat["llm.input_messages.0.message.content"] == "[hidden]"
     assert json.loads(chat["gen_ai.output.messages"])[0]["parts"] == [{"type": "text", "content": "[hidden]"}]
+
+
+ODD_SHAPES = [
+    (None, None, None),
+    ({"messages": None, "system": 5}, [None, 3, {"role": None}], 7),
+    (
+        [{"role": "user", "content": {"a": 1}, "tool_calls": "x"}],
+        {"content": [{"type": "tool_use"}, 4]},
+        ["x", None],
+    ),
+    ("just text", "answer", [{"id": None, "function": "not a dict"}]),
+    ([{"type": "function_call_output", "output": [{"type": "text"}]}], [[1, 2]], {"not": "a list"}),
+]
+
+
+@pytest.mark.parametrize(("given", "produced", "calls"), ODD_SHAPES)
+def test_odd_shapes_from_sdks_or_a_redact_hook_map_without_raising(
+    exporter: InMemoryExporter, given: Any, produced: Any, calls: Any
+) -> None:
+    st.init(exporter=exporter, processor="simple")
+    for kind in ("llm", "tool", "retriever", "embedding", "chain"):
+        with st.span(kind, kind=kind) as span:
+            span.input, span.output = given, produced
+    for span in exporter.spans:
+        span.tool_calls = calls
+        span.metadata["tools"] = calls
+        attrs = span_attributes(span, "both")
+        assert attrs["openinference.span.kind"] in ("LLM", "TOOL", "RETRIEVER", "EMBEDDING", "CHAIN")
+        assert all(value is not None for value in attrs.values())
