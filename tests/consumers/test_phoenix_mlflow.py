@@ -77,16 +77,16 @@ def exported(phoenix: Server, mlflow: Server, tmp_path_factory: pytest.TempPathF
 def phoenix_sessions(exported: str, phoenix: Server) -> dict[str, list[list[dict[str, Any]]]]:
     """Session id -> its traces, each the list of its spans, as Phoenix's REST API returns them."""
     wanted = {session: count for session, count in SCENARIOS.values()}
-    deadline, previous = time.monotonic() + WAIT_S, -1
+    deadline, counts = time.monotonic() + WAIT_S, [-1]
     while True:  # Phoenix ingests in the background: wait until every trace is in and stable
         sessions = {s["session_id"]: [t["trace_id"] for t in s["traces"]]
                     for s in _get(f"{phoenix.url}/v1/projects/default/sessions?limit=100")["data"]}  # fmt: skip
         spans = _get(f"{phoenix.url}/v1/projects/default/spans?limit=1000")["data"]
+        counts.append(len(spans))
         complete = all(len(sessions.get(session, ())) == count for session, count in wanted.items())
-        if complete and len(spans) == previous:
+        if complete and len(set(counts[-3:])) == 1:  # the same span count three reads in a row
             break
         assert time.monotonic() < deadline, f"Phoenix has sessions {sessions}, wanted {wanted}"
-        previous = len(spans)
         time.sleep(1.0)
     by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for span in spans:
