@@ -107,7 +107,8 @@ def mlflow(tmp_path_factory: pytest.TempPathFactory, _server_env: dict[str, str]
                "--default-artifact-root", str(workdir / "artifacts"), "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1"]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    env = {**_server_env, "MLFLOW_ENABLE_TELEMETRY": "false", "DO_NOT_TRACK": "true"}
+    env = {**_server_env, "MLFLOW_ENABLE_TELEMETRY": "false", "DO_NOT_TRACK": "true",
+           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no background job workers: not used here  # fmt: skip
     yield from _with(Server(url, binary), _serve(command, env, workdir, f"{url}/health"))
 
 
