@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,21 +74,35 @@ def exported(phoenix: Server, mlflow: Server, tmp_path_factory: pytest.TempPathF
     return experiment_id
 
 
+def _until(read: Callable[[], Any], ready: Callable[[Any], bool], interval: float) -> Any:
+    """``read()`` again every ``interval`` seconds until ``ready`` (the servers ingest in the background)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        value = read()
+        if ready(value):
+            return value
+        assert time.monotonic() < deadline, f"not there after {WAIT_S} s: {str(value)[:2000]}"
+        time.sleep(interval)
+
+
 @pytest.fixture(scope="module")
 def phoenix_sessions(exported: str, phoenix: Server) -> dict[str, list[list[dict[str, Any]]]]:
     """Session id -> its traces, each the list of its spans, as Phoenix's REST API returns them."""
     wanted = {session: count for session, count in SCENARIOS.values()}
-    deadline, counts = time.monotonic() + WAIT_S, [-1]
-    while True:  # Phoenix ingests in the background: wait until every trace is in and stable
+    counts: list[int] = []
+
+    def read() -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
         sessions = {s["session_id"]: [t["trace_id"] for t in s["traces"]]
                     for s in _get(f"{phoenix.url}/v1/projects/default/sessions?limit=100")["data"]}  # fmt: skip
         spans = _get(f"{phoenix.url}/v1/projects/default/spans?limit=1000")["data"]
         counts.append(len(spans))
-        complete = all(len(sessions.get(session, ())) == count for session, count in wanted.items())
-        if complete and len(set(counts[-3:])) == 1:  # the same span count three reads in a row
-            break
-        assert time.monotonic() < deadline, f"Phoenix has sessions {sessions}, wanted {wanted}"
-        time.sleep(1.0)
+        return sessions, spans
+
+    def ready(found: tuple[dict[str, list[str]], list[dict[str, Any]]]) -> bool:
+        complete = all(len(found[0].get(session, ())) == count for session, count in wanted.items())
+        return complete and len(counts) >= 3 and len(set(counts[-3:])) == 1  # stable three reads in a row
+
+    sessions, spans = _until(read, ready, interval=1.0)
     by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for span in spans:
         by_trace[span["context"]["trace_id"]].append(span)
@@ -97,19 +112,21 @@ def phoenix_sessions(exported: str, phoenix: Server) -> dict[str, list[list[dict
 @pytest.fixture(scope="module")
 def mlflow_sessions(exported: str, mlflow: Server) -> dict[str, list[dict[str, Any]]]:
     """Session id -> its traces as MLflow's client returns them (``mlflow_query.py``)."""
-    python = str(Path(mlflow.bin).with_name("python"))
+    query = [str(Path(mlflow.bin).with_name("python")), str(HERE / "mlflow_query.py"), mlflow.url, exported]
     wanted = sum(count for _, count in SCENARIOS.values())
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        query = [python, str(HERE / "mlflow_query.py"), mlflow.url, exported]
-        out = subprocess.run(query, capture_output=True, text=True, timeout=300, check=True)
-        traces = json.loads(out.stdout)
-        if len(traces) >= wanted and all(trace["metadata"].get("mlflow.trace.session") for trace in traces):
-            break
-        assert time.monotonic() < deadline, f"MLflow has {len(traces)} traces, wanted {wanted}"
-        time.sleep(2.0)
+
+    def read() -> list[dict[str, Any]]:
+        return json.loads(
+            subprocess.run(query, capture_output=True, text=True, timeout=300, check=True).stdout
+        )
+
+    def ready(traces: list[dict[str, Any]]) -> bool:
+        return len(traces) >= wanted and all(
+            trace["metadata"].get("mlflow.trace.session") for trace in traces
+        )
+
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for trace in traces:
+    for trace in _until(read, ready, interval=2.0):
         grouped[trace["metadata"]["mlflow.trace.session"]].append(trace)
     return grouped
 
