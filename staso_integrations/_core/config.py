@@ -48,6 +48,7 @@ SOURCE_TYPES: tuple[str, ...] = (
 )
 EXPORTERS: tuple[str, ...] = ("sqlite", "console", "jsonl", "memory", "none", "staso", "otlp", "decimalai")
 PROCESSORS: tuple[str, ...] = ("batch", "simple")
+OTLP_CONVENTIONS: tuple[str, ...] = ("both", "genai", "openinference")  # what the otlp exporter emits
 # Exporters that need an optional extra: the modules it installs, and the extra's name.
 EXPORTER_EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "otlp": (("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"), "otlp"),
@@ -96,6 +97,7 @@ class Config:
     spool_dir: str = ".staso/spool"  # batches the ``staso`` exporter could not deliver yet
     spool_max_bytes: int = 50_000_000
     shutdown_timeout: float = 3.0  # seconds exit (flush + exporter shutdown) may take at most
+    otlp_conventions: str = "both"  # OTel GenAI (``gen_ai.*``), OpenInference, or both
 
     def public_dict(self) -> dict[str, Any]:
         """Settings for display: the API key is reduced to whether it is set, URLs lose credentials."""
@@ -144,6 +146,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("spool_max_bytes", "STASO_SPOOL_MAX_BYTES", number(int, 0, 10**12)),
     Setting("shutdown_timeout", "STASO_SHUTDOWN_TIMEOUT", number(float, 0.0, 300.0)),
     Setting("llm_content_max_chars", "STASO_LLM_CONTENT_MAX_CHARS", number(int, MAX_STRING, 10**9)),
+    Setting("otlp_conventions", "STASO_OTLP_CONVENTIONS", choice(OTLP_CONVENTIONS)),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 KNOWN_VARIABLES: tuple[str, ...] = tuple(s.env for s in SETTINGS if s.env) + OTHER_VARIABLES

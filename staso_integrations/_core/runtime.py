@@ -78,6 +78,7 @@ def init(
     disabled_integrations: str | Sequence[str] | None = None,
     shutdown_timeout: float | None = None,
     llm_content_max_chars: int | None = None,
+    otlp_conventions: str | None = None,
 ) -> Config:
     """Configure tracing for this process; explicit arguments win over ``STASO_*`` variables.
 
@@ -106,6 +107,8 @@ def init(
             an exporter does (default 3); what is still undelivered then is counted as dropped.
         llm_content_max_chars: cap per string of an llm span's messages (default 1,000,000;
             other strings: 16,000); a record whose content was cut is left out of the export.
+        otlp_conventions: what the ``otlp`` exporter emits: ``genai`` (OpenTelemetry GenAI
+            semantic conventions), ``openinference``, or ``both`` (the default).
 
     Raises:
         ValueError: a setting is outside its allowed values (the message names them).
@@ -133,6 +136,7 @@ def init(
         disabled_integrations=disabled_integrations,
         shutdown_timeout=shutdown_timeout,
         llm_content_max_chars=llm_content_max_chars,
+        otlp_conventions=otlp_conventions,
     )
     exporters = [*build_exporters(config), *objects]
     pipeline: Processor

@@ -1,7 +1,8 @@
-"""Our span as OpenTelemetry attributes: GenAI semantic conventions plus ``staso.*`` fields.
+"""Our span as OpenTelemetry attributes: ``staso.*`` fields, ``user.id``/``session.id``, and
+the conventions ``otlp_conventions`` asks for: OpenTelemetry GenAI (``gen_ai.*``, content in
+``_otel_genai``), OpenInference (``_otel_openinference``), or both.
 
-Pure data, no OpenTelemetry import, so the mapping is testable without the SDK. Every key the
-``otlp`` exporter writes is defined here, once.
+Pure data, no OpenTelemetry import, so the mapping is testable without the SDK.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 from typing import Any
 
 from .._core.span import Span
+from ._otel_genai import genai_content
+from ._otel_openinference import openinference_attributes
 
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
@@ -28,6 +31,8 @@ GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
 GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
 GEN_AI_AGENT_NAME = "gen_ai.agent.name"
 ERROR_TYPE = "error.type"
+USER_ID = "user.id"
+SESSION_ID = "session.id"
 
 STASO_KIND = "staso.kind"
 STASO_OPERATION = "staso.operation"
@@ -59,10 +64,21 @@ _OPERATIONS = {
 _KIND_OPERATIONS = {"tool": "execute_tool", "agent": "invoke_agent", "retriever": "retrieval"}
 
 
-def span_attributes(span: Span) -> dict[str, Any]:
+def span_attributes(span: Span, conventions: str = "both") -> dict[str, Any]:
     """Flat OTel attributes for ``span``; absent values are left out (OTel has no null)."""
     attrs = span.trace_attrs
-    resource = span.resource
+    out = _staso_attributes(span)
+    out[USER_ID] = attrs.user_id
+    out[SESSION_ID] = attrs.session_id or attrs.conversation_id
+    if conventions != "openinference":
+        out.update(_genai_attributes(span))
+        out.update(genai_content(span))
+    if conventions != "genai":
+        out.update(openinference_attributes(span))
+    return {key: value for key, value in out.items() if value is not None}
+
+
+def _genai_attributes(span: Span) -> dict[str, Any]:
     operation = _OPERATIONS.get(span.operation or "", span.operation) or _KIND_OPERATIONS.get(span.kind)
     out: dict[str, Any] = {
         GEN_AI_OPERATION_NAME: operation,
@@ -72,8 +88,26 @@ def span_attributes(span: Span) -> dict[str, Any]:
         GEN_AI_RESPONSE_MODEL: span.response_model,
         GEN_AI_RESPONSE_FINISH_REASONS: [span.finish_reason] if span.finish_reason else None,
         GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: span.ttft_ms / 1000 if span.ttft_ms is not None else None,
-        GEN_AI_CONVERSATION_ID: attrs.conversation_id,
+        GEN_AI_CONVERSATION_ID: span.trace_attrs.conversation_id,
         GEN_AI_AGENT_NAME: span.agent_name,
+    }
+    if span.usage is not None:
+        usage = span.usage.to_dict()
+        out[GEN_AI_USAGE_INPUT_TOKENS] = usage["input"]
+        out[GEN_AI_USAGE_OUTPUT_TOKENS] = usage["output"]
+        out[GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage["cache_read"]
+        out[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage["cache_write"]
+        out[GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage["reasoning"]
+    if span.kind == "tool":
+        out[GEN_AI_TOOL_NAME] = span.name
+        out[GEN_AI_TOOL_CALL_ID] = span.metadata.get("tool_call_id") if span.metadata else None
+    return out
+
+
+def _staso_attributes(span: Span) -> dict[str, Any]:
+    attrs = span.trace_attrs
+    resource = span.resource
+    out: dict[str, Any] = {
         STASO_KIND: span.kind,
         STASO_OPERATION: span.operation,
         STASO_COST_USD: span.cost_usd,
@@ -92,19 +126,10 @@ def span_attributes(span: Span) -> dict[str, Any]:
         STASO_TOOL_CALLS: _json(span.tool_calls or None),
     }
     if span.usage is not None:
-        usage = span.usage.to_dict()
-        out[GEN_AI_USAGE_INPUT_TOKENS] = usage["input"]
-        out[GEN_AI_USAGE_OUTPUT_TOKENS] = usage["output"]
-        out[GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage["cache_read"]
-        out[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage["cache_write"]
-        out[GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage["reasoning"]
-        out[STASO_USAGE_TOTAL_TOKENS] = usage["total"]
-    if span.kind == "tool":
-        out[GEN_AI_TOOL_NAME] = span.name
-        out[GEN_AI_TOOL_CALL_ID] = span.metadata.get("tool_call_id") if span.metadata else None
+        out[STASO_USAGE_TOTAL_TOKENS] = span.usage.to_dict()["total"]
     if span.error is not None:
         out[ERROR_TYPE] = span.error.get("type")
-    return {key: value for key, value in out.items() if value is not None}
+    return out
 
 
 def _json(value: Any) -> str | None:

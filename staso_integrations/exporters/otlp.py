@@ -99,6 +99,7 @@ class OtlpExporter:
         self._poster = Poster(self.endpoint, timeout_s=timeout, max_attempts=max_attempts, backoff_s=0.25,
                               backoff_max_s=2.0, retry_budget_s=timeout, tls=_tls_context(self.endpoint))  # fmt: skip
         self._collector = Availability(probe_interval_s)
+        self._conventions = config.otlp_conventions if config is not None else "both"
         self.exported = 0
         self.failed = 0
 
@@ -167,7 +168,7 @@ class OtlpExporter:
             context=context,
             parent=parent,
             resource=self._resource,
-            attributes=span_attributes(span),
+            attributes=span_attributes(span, self._conventions),
             kind=api.SpanKind.CLIENT if span.kind in ("llm", "embedding") else api.SpanKind.INTERNAL,
             status=status,
             start_time=span.start_ns,

@@ -79,7 +79,7 @@ def run_agent() -> None:
 
 def test_spans_arrive_with_ids_parenting_and_genai_attributes(otlp_env: Server) -> None:
     config = st.init(processor="simple", agent_name="support-bot", environment="prod",
-                     workspace_slug="acme", source_type="test")  # fmt: skip
+                     workspace_slug="acme", source_type="test", otlp_conventions="genai")  # fmt: skip
     assert config.exporters == ("otlp",)  # chosen by OTEL_EXPORTER_OTLP_ENDPOINT
     run_agent()
 
@@ -111,6 +111,8 @@ def test_spans_arrive_with_ids_parenting_and_genai_attributes(otlp_env: Server) 
         "gen_ai.usage.reasoning.output_tokens": 12,
         "gen_ai.conversation.id": "conv-42",
         "gen_ai.agent.name": "support-bot",
+        "user.id": "user-alice",
+        "session.id": "sess-1",
         "staso.kind": "llm",
         "staso.operation": "chat",
         "staso.cost_usd": 0.0012,
