@@ -78,6 +78,15 @@ class BodyWatcher:
         else:
             self.span.end()
 
+    def __enter__(self) -> BodyWatcher:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        """The body read to its end, or an error while reading it; a loop the user stopped
+        (``GeneratorExit``) ends the span at ``close()`` or garbage collection instead."""
+        if not isinstance(exc, GeneratorExit):
+            self.finish(exc)
+
 
 class _WatchedBody(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """The httpx response's byte stream (sync, async, or both as a replayed ``ByteStream``),
@@ -97,34 +106,20 @@ class _WatchedBody(wrapt.ObjectProxy):  # type: ignore[type-arg]
         if not self._self_first():
             yield from self.__wrapped__
             return
-        watcher = self._self_watcher
-        try:
+        with self._self_watcher as watcher:
             for piece in self.__wrapped__:
                 watcher.feed(piece)
                 yield piece
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            watcher.finish(exc)
-            raise
-        watcher.finish()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if not self._self_first():
             async for piece in self.__wrapped__:
                 yield piece
             return
-        watcher = self._self_watcher
-        try:
+        with self._self_watcher as watcher:
             async for piece in self.__wrapped__:
                 watcher.feed(piece)
                 yield piece
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            watcher.finish(exc)
-            raise
-        watcher.finish()
 
     def close(self) -> None:
         try:
