@@ -22,6 +22,7 @@ import time
 from typing import NamedTuple
 
 from .._core.drops import count_drop
+from ._owner_only import DIR_MODE, FILE_MODE, make_private_dirs, open_private
 
 _NAME = re.compile(r"^(\d{20})-([0-9a-f]{32})-(\d+)\.json\.gz(?:\.(\d+)\.([0-9a-f]+)\.claim)?$")
 STALE_CLAIM_S = 600.0
@@ -55,12 +56,12 @@ class Spool:
         if not self._checked:
             self._make_directory()
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = open_private(temporary, os.O_WRONLY | os.O_TRUNC)
         except FileNotFoundError:  # the directory was removed meanwhile
             self._make_directory()
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = open_private(temporary, os.O_WRONLY | os.O_TRUNC)
         try:
-            os.fchmod(fd, 0o600)
+            os.fchmod(fd, FILE_MODE)  # also a leftover temporary file of an earlier process
             with os.fdopen(fd, "wb") as out:
                 out.write(gzipped_body)
         except BaseException:
@@ -147,9 +148,9 @@ class Spool:
             return False
 
     def _make_directory(self) -> None:
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        make_private_dirs(self.directory)
         try:
-            os.chmod(self.directory, 0o700)  # makedirs' mode is filtered by the umask
+            os.chmod(self.directory, DIR_MODE)  # the spool's own directory, even one that existed
         except PermissionError:  # a shared directory someone else owns: use it as it is
             pass
         self._checked = True
