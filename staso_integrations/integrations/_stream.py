@@ -26,6 +26,20 @@ class StreamHandler(Protocol):
         output token: only the handler knows which item first carried output) into ``span``."""
 
 
+class FirstOutput:
+    """Base of the handlers: ``first_ns`` is set by ``on_chunk`` when the first chunk with
+    output (text, reasoning, tool arguments...) arrives; ``on_end`` turns it into TTFT."""
+
+    __slots__ = ("first_ns",)
+
+    def __init__(self) -> None:
+        self.first_ns: int | None = None
+
+    def record_ttft(self, span: Span) -> None:
+        if self.first_ns is not None:
+            span.ttft_ms = (self.first_ns - span.start_ns) / 1e6
+
+
 class _StreamState:
     """Everything per stream, on a plain slotted object: ``_self_`` attributes of a wrapt
     proxy are slow to reach, so the proxy's ``__next__`` touches one and calls in here."""

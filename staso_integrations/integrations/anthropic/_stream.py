@@ -24,7 +24,7 @@ import wrapt
 
 from ..._core.guard import guard
 from ..._core.span import Span
-from .._stream import AsyncStreamProxy, SyncStreamProxy
+from .._stream import AsyncStreamProxy, FirstOutput, SyncStreamProxy
 from ._response import block_dict, make_usage, parse_arguments, record_web_searches, usage_of
 
 # content block kinds whose deltas we collect, by the delta field that carries the text
@@ -32,14 +32,14 @@ _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use"})
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
 
 
-class MessageAccumulator:
+class MessageAccumulator(FirstOutput):
     """``StreamHandler`` for raw message events; keeps whatever arrived (partial output too)."""
 
-    __slots__ = ("blocks", "capture", "delta_usage", "first_ns", "message", "parts", "stop_reason")
+    __slots__ = ("blocks", "capture", "delta_usage", "message", "parts", "stop_reason")
 
     def __init__(self, capture: bool) -> None:
+        super().__init__()
         self.capture = capture
-        self.first_ns: int | None = None  # when the first output token arrived
         self.message: Any = None  # the message of ``message_start``
         self.blocks: list[Any] = []  # content_block_start blocks, by index
         self.parts: list[list[str]] = []  # their delta fragments, by index
@@ -77,8 +77,7 @@ class MessageAccumulator:
             self.message = event.message
 
     def on_end(self, span: Span) -> None:
-        if self.first_ns is not None:
-            span.ttft_ms = (self.first_ns - span.start_ns) / 1e6
+        self.record_ttft(span)
         message = self.message
         if message is not None:
             span.response_model = message.model

@@ -19,26 +19,14 @@ import time
 from typing import Any
 
 from ..._core.span import Span
+from .._stream import FirstOutput
 from ._response import chat_usage, record_responses, tool_call
 
 ToolCalls = dict[tuple[int, int], list[Any]]  # (choice, index) -> [id, name, [argument pieces]]
 LEGACY_FUNCTION = -1  # the tool-call index of a legacy ``delta.function_call``
 
 
-class _FirstOutput:
-    """When the first output token arrived; the proxy's handlers set ``first_ns`` once."""
-
-    __slots__ = ("first_ns",)
-
-    def __init__(self) -> None:
-        self.first_ns: int | None = None
-
-    def _record_ttft(self, span: Span) -> None:
-        if self.first_ns is not None:
-            span.ttft_ms = (self.first_ns - span.start_ns) / 1e6
-
-
-class _Common(_FirstOutput):
+class _Common(FirstOutput):
     __slots__ = ("capture", "model", "response_id", "usage")
 
     def __init__(self, capture: bool) -> None:
@@ -59,7 +47,7 @@ class _Common(_FirstOutput):
             self.usage = usage
 
     def _record(self, span: Span) -> None:
-        self._record_ttft(span)
+        self.record_ttft(span)
         if self.usage is not None:
             span.usage = chat_usage(self.usage)
         if self.model:
@@ -200,7 +188,7 @@ _OUTPUT_DELTAS = frozenset(
 )  # fmt: skip
 
 
-class ResponsesStream(_FirstOutput):
+class ResponsesStream(FirstOutput):
     """Responses API events: the last ``Response`` snapshot, plus deltas when it never completed."""
 
     __slots__ = ("capture", "items", "snapshot", "texts")
@@ -227,7 +215,7 @@ class ResponsesStream(_FirstOutput):
             self.items.append(event.item)
 
     def on_end(self, span: Span) -> None:
-        self._record_ttft(span)
+        self.record_ttft(span)
         snapshot, capture = self.snapshot, self.capture
         if snapshot is not None:
             record_responses(span, snapshot, capture)
