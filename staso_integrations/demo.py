@@ -78,8 +78,9 @@ def _is_openai_error(exc: BaseException) -> bool:
 
 def _one_line(exc: BaseException) -> str:
     from ._core.content import scrub_text  # a gateway may echo the key
+    from ._core.exporting import describe
 
-    return scrub_text(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
+    return scrub_text(describe(exc).splitlines()[0])
 
 
 def _red_errors(tree: str) -> str:
