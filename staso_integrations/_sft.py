@@ -65,10 +65,7 @@ def convert(span: dict[str, Any]) -> dict[str, Any]:
     history.add_output(span.get("output"), span.get("tool_calls"))
     record: dict[str, Any] = {"messages": history.messages}
     metadata = span.get("metadata") or {}
-    tools = [
-        *(metadata.get("tools") or ()),
-        *({"type": "function", **f} for f in metadata.get("functions") or ()),
-    ]
+    tools = metadata.get("tools") or []  # legacy ``functions=`` definitions are stored here too
     if tools:
         record["tools"] = [_tool(tool) for tool in tools]
         defined = {tool["function"]["name"] for tool in record["tools"]}
