@@ -112,7 +112,9 @@ def instructions_per_chunk(api: str, contender: str, small: int = 20, large: int
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--callgrind", action="store_true", help="also count instructions (needs valgrind)")
     parser.add_argument("--count", nargs=3, metavar=("CONTENDER", "API", "STREAMS"), help=argparse.SUPPRESS)
@@ -122,7 +124,9 @@ def main() -> int:
         counted(contender, api, int(streams))
         return 0
     samples = wall_ns_per_chunk(APIS, args.rounds)
-    print(f"\npython {sys.version.split()[0]}, {len(stream_chunks(APIS[0]))} chunks per stream, {args.rounds} rounds\n")
+    print(
+        f"\npython {sys.version.split()[0]}, {len(stream_chunks(APIS[0]))} chunks per stream, {args.rounds} rounds\n"
+    )
     head = "| stream | baseline ns/chunk | staso ns/chunk | staso overhead ns/chunk (min…max) |"
     if args.callgrind:
         head += " staso overhead instructions/chunk |"

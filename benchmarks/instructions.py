@@ -81,7 +81,9 @@ def measure(scenarios: list[str], contenders: list[str], small: int, large: int)
 
 def table(results: dict[str, Any], contenders: list[str]) -> str:
     others = [c for c in contenders if c != BASELINE]
-    head = ["scenario", "baseline instructions/call (µs)"] + [f"{c} overhead instructions (≈µs)" for c in others]
+    head = ["scenario", "baseline instructions/call (µs)"] + [
+        f"{c} overhead instructions (≈µs)" for c in others
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for scenario, data in results.items():
         base = data["instructions"].get(BASELINE)
@@ -104,7 +106,9 @@ def table(results: dict[str, Any], contenders: list[str]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scenario", action="append", help="run only these (repeatable)")
     parser.add_argument("--contender", action="append", help="run only these (baseline is always run)")
     parser.add_argument("--small", type=int, default=10, help="calls in the short run")
@@ -113,7 +117,11 @@ def main() -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
         return 2
-    contenders = [c for c in CONTENDERS if _available(c) and (c == BASELINE or not args.contender or c in args.contender)]
+    contenders = [
+        c
+        for c in CONTENDERS
+        if _available(c) and (c == BASELINE or not args.contender or c in args.contender)
+    ]
     results = measure(args.scenario or list(SCENARIOS), contenders, args.small, args.large)
     print(f"\npython {sys.version.split()[0]}, callgrind, {args.large - args.small} calls counted\n")
     print(table(results, contenders))

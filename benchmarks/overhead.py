@@ -272,7 +272,9 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--fixed":
         fixed_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return 0
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=2000, help="calls per subprocess (after 200 warm-up)")
     parser.add_argument("--scenario", action="append", help="run only these (repeatable)")
@@ -285,11 +287,15 @@ def main() -> int:
     report = {"results": results, "setup": setup_time()}
     if args.rss_calls:
         report["rss"] = rss_growth(args.rss_calls)
-    print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.rounds} rounds x {args.calls} calls\n")
+    print(
+        f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.rounds} rounds x {args.calls} calls\n"
+    )
     print(table(results, contenders))
     if report["setup"]:
         s = report["setup"]
-        print(f"\nimport staso_integrations: {s['import_ms']:.1f} ms; instrument_all(): {s['instrument_all_ms']:.1f} ms")
+        print(
+            f"\nimport staso_integrations: {s['import_ms']:.1f} ms; instrument_all(): {s['instrument_all_ms']:.1f} ms"
+        )
     if report.get("rss"):
         r = report["rss"]
         print(f"RSS after {r['calls']:,} more calls: {r['rss_mb_warm']:.1f} MB -> {r['rss_mb_after']:.1f} MB "

@@ -37,7 +37,12 @@ _MESSAGE = {
     "content": [{"type": "text", "text": "Hello there!"}],
     "stop_reason": "end_turn",
     "stop_sequence": None,
-    "usage": {"input_tokens": 12, "output_tokens": 3, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
+    "usage": {
+        "input_tokens": 12,
+        "output_tokens": 3,
+        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0,
+    },
 }
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 
@@ -46,9 +51,16 @@ def _openai_sse() -> bytes:
     chunks = []
     base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764000000,
             "model": "gpt-4o-mini-2024-07-18"}  # fmt: skip
-    chunks.append({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+    chunks.append(
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    )
     for i in range(STREAM_CHUNKS - 3):  # + role chunk, finish chunk, usage chunk
-        chunks.append({**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]})
+        chunks.append(
+            {**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]}
+        )
     chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None})
     chunks.append({**base, "choices": [], "usage": _CHAT["usage"]})
     return b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
@@ -86,7 +98,9 @@ def openai_create() -> tuple[Callable[[], Any], int]:
     import httpx2
     import openai
 
-    client = openai.OpenAI(api_key="bench", http_client=httpx2.Client(transport=_transport(_json(_CHAT), "application/json")))
+    client = openai.OpenAI(
+        api_key="bench", http_client=httpx2.Client(transport=_transport(_json(_CHAT), "application/json"))
+    )
     return lambda: client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES), 0
 
 
@@ -95,17 +109,22 @@ def openai_create_async() -> tuple[Callable[[], Any], int]:
     import openai
 
     client = openai.AsyncOpenAI(
-        api_key="bench", http_client=httpx2.AsyncClient(transport=_transport(_json(_CHAT), "application/json"))
+        api_key="bench",
+        http_client=httpx2.AsyncClient(transport=_transport(_json(_CHAT), "application/json")),
     )
     loop = asyncio.new_event_loop()
-    return lambda: loop.run_until_complete(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)), 0
+    return lambda: loop.run_until_complete(
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    ), 0
 
 
 def _openai_stream_call() -> Callable[[], Any]:
     import httpx2
     import openai
 
-    client = openai.OpenAI(api_key="bench", http_client=httpx2.Client(transport=_transport(_openai_sse(), "text/event-stream")))
+    client = openai.OpenAI(
+        api_key="bench", http_client=httpx2.Client(transport=_transport(_openai_sse(), "text/event-stream"))
+    )
     return lambda: client.chat.completions.create(
         model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
     )
@@ -125,7 +144,9 @@ def anthropic_create() -> tuple[Callable[[], Any], int]:
     import anthropic
     import httpx2
 
-    client = anthropic.Anthropic(api_key="bench", http_client=httpx2.Client(transport=_transport(_json(_MESSAGE), "application/json")))
+    client = anthropic.Anthropic(
+        api_key="bench", http_client=httpx2.Client(transport=_transport(_json(_MESSAGE), "application/json"))
+    )
     return lambda: client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES), 0
 
 
@@ -133,8 +154,13 @@ def _anthropic_stream_call() -> Callable[[], Any]:
     import anthropic
     import httpx2
 
-    client = anthropic.Anthropic(api_key="bench", http_client=httpx2.Client(transport=_transport(_anthropic_sse(), "text/event-stream")))
-    return lambda: client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES, stream=True)
+    client = anthropic.Anthropic(
+        api_key="bench",
+        http_client=httpx2.Client(transport=_transport(_anthropic_sse(), "text/event-stream")),
+    )
+    return lambda: client.messages.create(
+        model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES, stream=True
+    )
 
 
 def anthropic_stream() -> tuple[Callable[[], Any], int]:
@@ -163,7 +189,9 @@ def langchain_chat() -> tuple[Callable[[], Any], int]:
     from langchain_openai import ChatOpenAI
 
     model = ChatOpenAI(
-        model="gpt-4o-mini", api_key="bench", http_client=httpx2.Client(transport=_transport(_json(_CHAT), "application/json"))
+        model="gpt-4o-mini",
+        api_key="bench",
+        http_client=httpx2.Client(transport=_transport(_json(_CHAT), "application/json")),
     )
     return lambda: model.invoke("Say hello"), 0
 

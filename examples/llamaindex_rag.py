@@ -24,7 +24,9 @@ from llama_index.llms.openai import OpenAI
 DOCUMENTS = [
     Document(text="Paris is the capital of France. It is known for the Eiffel Tower.", id_="doc-paris"),
     Document(text="Rome is the capital of Italy. It is known for the Colosseum.", id_="doc-rome"),
-    Document(text="Berlin is the capital of Germany. It is known for the Brandenburg Gate.", id_="doc-berlin"),
+    Document(
+        text="Berlin is the capital of Germany. It is known for the Brandenburg Gate.", id_="doc-berlin"
+    ),
 ]
 
 with offline_unless_live("llamaindex_rag"):
@@ -35,7 +37,9 @@ with offline_unless_live("llamaindex_rag"):
             model="gpt-4o-mini", temperature=0, max_retries=0,
             additional_kwargs={"stream_options": {"include_usage": True}},
         )  # fmt: skip
-        answer = index.as_query_engine(llm=llm, similarity_top_k=2).query("What is the capital of France known for?")
+        answer = index.as_query_engine(llm=llm, similarity_top_k=2).query(
+            "What is the capital of France known for?"
+        )
     print(answer)
 
 st.shutdown()  # flush: the console exporter prints the tree

@@ -1,18 +1,18 @@
 """staso-integrations: every LLM call, tool call, retrieval, chain step and agent run as spans.
 
-    import staso_integrations as st
-    st.instrument_all()
+import staso_integrations as st
+st.instrument_all()
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from . import guard
 from ._core.context import conversation, current_span
 from ._core.decorators import agent, span, tool, trace
 from ._core.runtime import flush, get_runtime, init, shutdown, stats
 from ._core.span import Span, Usage
-from . import guard
 from .integrations import _registry
 
 __all__ = [

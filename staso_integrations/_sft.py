@@ -294,7 +294,7 @@ def _tool(tool: Any) -> dict[str, Any]:
     kind = tool.get("type")
     if kind == "function" and isinstance(tool.get("function"), dict):
         tool = tool["function"]
-    elif kind not in ("function", "custom", None) or kind == "custom" and "input_schema" not in tool:
+    elif kind not in ("function", "custom", None) or (kind == "custom" and "input_schema" not in tool):
         raise Unconvertible(f"tool {kind!r} has no function form")
     if not isinstance(tool.get("name"), str) or not _NAME.match(tool["name"]):
         raise Unconvertible(f"tool name {tool.get('name')!r} is not a function name")

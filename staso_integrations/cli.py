@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .export import FORMATS
@@ -44,7 +44,9 @@ def _reads_store(command: Callable[[argparse.Namespace], int]) -> Callable[[argp
         try:
             return command(args)
         except sqlite3.Error as exc:
-            raise SystemExit(f"cannot read the trace store at {_db_path(args)}: {_store_problem(exc)}") from None
+            raise SystemExit(
+                f"cannot read the trace store at {_db_path(args)}: {_store_problem(exc)}"
+            ) from None
 
     return run
 
@@ -63,7 +65,7 @@ def _store_problem(exc: sqlite3.Error) -> str:
 def _time(ns: int | None) -> str:
     if ns is None:
         return "-"
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _tokens(trace: dict[str, Any]) -> str:
@@ -312,8 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="LLM calls as fine-tuning records, or traces, as JSONL", parents=[store, filters]
     )
-    export.add_argument("--format", choices=FORMATS, default="sft", help="sft (default): one record per LLM call; jsonl: whole traces")
-    export.add_argument("--limit", type=_positive, default=100_000, help="at most this many traces (default 100000)")
+    export.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="sft",
+        help="sft (default): one record per LLM call; jsonl: whole traces",
+    )
+    export.add_argument(
+        "--limit", type=_positive, default=100_000, help="at most this many traces (default 100000)"
+    )
     export.add_argument("--include-errors", action="store_true", help="sft: also calls that failed")
     export.add_argument("--include-truncated", action="store_true", help="sft: also calls cut short")
     export.add_argument("--provenance", action="store_true", help="sft: trace, model, cost as metadata")
@@ -325,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser(
         "ui", help="a local web viewer on the trace store (127.0.0.1, read-only)", parents=[store]
     )
-    ui.add_argument("--port", type=int, default=8765, help="the port on 127.0.0.1 (default 8765, 0: any free)")
+    ui.add_argument(
+        "--port", type=int, default=8765, help="the port on 127.0.0.1 (default 8765, 0: any free)"
+    )
     ui.add_argument("--open", action="store_true", help="open the viewer in the default browser")
     ui.set_defaults(func=cmd_ui)
     return parser

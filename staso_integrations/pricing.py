@@ -48,7 +48,8 @@ _MTOK = Decimal(1_000_000)
 def price_span(span: Span) -> None:
     """Set the cost of a model call: by its response model, else by its request model (a
     response model the price data does not know yet, e.g. a new dated snapshot; the span then
-    says which model priced it), with server-side tool fees where the price data has them."""
+    says which model priced it), with server-side tool fees where the price data has them.
+    """
     usage = span.usage
     if span.cost_usd is not None or usage is None:
         return
@@ -62,7 +63,9 @@ def price_span(span: Span) -> None:
     span.cost_usd = cost
 
 
-def cost_for(provider: str | None, model: str | None, usage: Usage | None, web_searches: int = 0) -> float | None:
+def cost_for(
+    provider: str | None, model: str | None, usage: Usage | None, web_searches: int = 0
+) -> float | None:
     """USD cost of one call, each token bucket priced separately; ``None`` if unknown."""
     if not model or usage is None or (usage.input is None and usage.output is None):
         return None
@@ -92,9 +95,12 @@ def _flat_cost(rates: tuple[Decimal | None, ...], usage: Usage) -> Decimal:
 
 
 @functools.lru_cache(maxsize=512)
-def _flat_rates(provider_id: str | None, model: str, day: date) -> tuple[tuple[Decimal | None, ...], int | None] | None:
+def _flat_rates(
+    provider_id: str | None, model: str, day: date
+) -> tuple[tuple[Decimal | None, ...], int | None] | None:
     """Base per-MTok rates of a model priced per token bucket (as of ``day``), and the input
-    size above which a tier applies instead (``None``: no tiers); ``None`` for other shapes."""
+    size above which a tier applies instead (``None``: no tiers); ``None`` for other shapes.
+    """
     from genai_prices import data_snapshot
     from genai_prices.types import TieredPrices
 
@@ -106,7 +112,9 @@ def _flat_rates(provider_id: str | None, model: str, day: date) -> tuple[tuple[D
             raise
         _, info = snapshot.find_provider_model(model, None, None, None)  # e.g. OpenAI's model on Azure
     prices = info.get_prices(datetime.combine(day, datetime.min.time(), UTC))
-    values = {key: value for key, value in vars(prices).items() if value is not None and not key.startswith("_")}
+    values = {
+        key: value for key, value in vars(prices).items() if value is not None and not key.startswith("_")
+    }
     if set(values) - set(_FLAT_KEYS) - set(_UNUSED_KEYS):
         return None
     rates: list[Decimal | None] = []

@@ -6,7 +6,7 @@ Opened read-only: reading never creates, migrates or locks the file for writers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .exporters._sqlite_schema import open_read_only, span_from_row, trace_from_row
@@ -44,7 +44,7 @@ def parse_since(text: str, now: datetime | None = None) -> int:
     Raises:
         ValueError: ``text`` is neither, naming the accepted forms.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
     if text[:-1].isdigit() and text[-1:] in units:
         moment = now - timedelta(**{units[text[-1]]: int(text[:-1])})
@@ -56,7 +56,7 @@ def parse_since(text: str, now: datetime | None = None) -> int:
                 f"--since {text!r}: use a duration like 30m, 2h, 7d or an ISO time like 2026-11-25T09:00"
             ) from None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1e9)
 
 
@@ -89,7 +89,9 @@ class TraceStore:
         ids = sorted({row[0] for row in rows})
         if len(ids) != 1:
             raise LookupError(
-                f"no trace id starts with {prefix!r}" if not ids else f"{prefix!r} matches several traces: {ids}"
+                f"no trace id starts with {prefix!r}"
+                if not ids
+                else f"{prefix!r} matches several traces: {ids}"
             )
         return ids[0]
 

@@ -18,7 +18,9 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 def _run(*argv: str) -> str:
     assert os.environ.get("STASO_STRICT") == "1"
-    done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=300, cwd=BENCHMARKS)
+    done = subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, timeout=300, cwd=BENCHMARKS
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 

@@ -32,7 +32,19 @@ def test_traces_list_and_filters(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["--db", str(db), "traces", "list"]) == 0
     out = capsys.readouterr().out
     header, *rows = out.splitlines()
-    assert header.split() == ["time", "(UTC)", "trace", "id", "agent", "name", "spans", "tokens", "cost", "duration", "status"]
+    assert header.split() == [
+        "time",
+        "(UTC)",
+        "trace",
+        "id",
+        "agent",
+        "name",
+        "spans",
+        "tokens",
+        "cost",
+        "duration",
+        "status",
+    ]
     assert len(rows) == 2
     assert trace_id[:16] in out and "1100" in out and "$0.000210" in out
     assert main(["--db", str(db), "traces", "list", "--conversation", "conv-9", "--since", "1h"]) == 0
@@ -66,7 +78,9 @@ def test_missing_store_says_so(tmp_path: Path) -> None:
         main(["--db", str(tmp_path / "none.db"), "traces", "list"])
 
 
-def test_doctor_never_prints_secrets(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_never_prints_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("STASO_API_KEY", "sk-staso-very-secret")
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out

@@ -11,10 +11,13 @@ import pytest
 from staso_integrations.cli import main
 from tests.no_otel import BLOCK_OTEL
 
-DOCTOR_WITHOUT_OTEL = BLOCK_OTEL + """
+DOCTOR_WITHOUT_OTEL = (
+    BLOCK_OTEL
+    + """
 from staso_integrations.cli import main
 sys.exit(main(["doctor"]))
 """
+)
 
 
 def test_doctor_flags_a_configured_exporter_whose_extra_is_missing() -> None:

@@ -40,11 +40,20 @@ def test_db_works_after_the_command(tmp_path: Path, capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["traces", "list", "--source-type", "prod"], "invalid choice: 'prod' (choose from 'production', 'sandbox'"),
+        (
+            ["traces", "list", "--source-type", "prod"],
+            "invalid choice: 'prod' (choose from 'production', 'sandbox'",
+        ),
         (["export", "-o", "-", "--source-type", "live"], "invalid choice: 'live' (choose from 'production'"),
         (["traces", "list", "--limit", "0"], "argument --limit: '0' is not a whole number of at least 1"),
-        (["export", "-o", "-", "--limit", "many"], "argument --limit: 'many' is not a whole number of at least 1"),
-        (["traces", "list", "--since", "yesterday"], "argument --since: use a duration like 30m, 2h, 7d or an ISO"),
+        (
+            ["export", "-o", "-", "--limit", "many"],
+            "argument --limit: 'many' is not a whole number of at least 1",
+        ),
+        (
+            ["traces", "list", "--since", "yesterday"],
+            "argument --since: use a duration like 30m, 2h, 7d or an ISO",
+        ),
         (["export", "-o", "-", "--format", "csv"], "invalid choice: 'csv' (choose from 'sft', 'jsonl')"),
     ],
 )
@@ -83,7 +92,9 @@ def test_show_json_prints_the_trace_and_its_spans(tmp_path: Path, capsys: pytest
     assert sorted(span["name"] for span in shown["spans"]) == ["answer", "lookup"]
 
 
-def test_jsonl_path_from_init_and_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_jsonl_path_from_init_and_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     st.init(exporter="jsonl", jsonl_path=str(tmp_path / "a.jsonl"), processor="simple")
     with st.span("a"):
         pass

@@ -26,7 +26,9 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("STASO_")}
 
 
-def _launch(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _launch(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     launcher = [sys.executable, "-m", "staso_integrations.launcher"]
     return subprocess.run(
         [*launcher, *args], cwd=tmp_path, env=env or _env(), capture_output=True, text=True, timeout=120
@@ -79,10 +81,13 @@ def test_bad_configuration_is_refused_before_the_program_runs(tmp_path: Path) ->
 
 
 # The launcher with OpenTelemetry made unimportable, as in an environment without the extra.
-WITHOUT_OTEL = BLOCK_OTEL + """
+WITHOUT_OTEL = (
+    BLOCK_OTEL
+    + """
 from staso_integrations.launcher import main
 sys.exit(main(sys.argv[1:]))
 """
+)
 
 
 def test_an_exporter_whose_extra_is_missing_is_refused_before_the_program_runs(tmp_path: Path) -> None:
@@ -125,6 +130,10 @@ def test_an_unchanged_openai_program_is_traced(tmp_path: Path) -> None:
     (trace,) = store.list_traces()
     _, (span,) = store.get_trace(trace["trace_id"])
     store.close()
-    assert (span["kind"], span["provider"], span["response_model"]) == ("llm", "openai", "gpt-4o-mini-2024-07-18")
+    assert (span["kind"], span["provider"], span["response_model"]) == (
+        "llm",
+        "openai",
+        "gpt-4o-mini-2024-07-18",
+    )
     assert span["usage"]["input"] == 1240 and span["usage"]["cache_read"] == 1024 and span["cost_usd"] > 0
     assert trace["agent_name"] == "plain-app"

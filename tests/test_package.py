@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 import staso_integrations as st
-from staso_integrations._core.guard import guard
+from staso_integrations._core.internal_errors import contain
 from staso_integrations.integrations import _registry
 from tests.conftest import REPO
 
@@ -22,7 +22,15 @@ def test_public_api() -> None:
 
 
 def test_import_pulls_in_no_sdk_and_no_pricing() -> None:
-    heavy = ["openai", "anthropic", "langchain_core", "llama_index", "genai_prices", "httpx2", "opentelemetry"]
+    heavy = [
+        "openai",
+        "anthropic",
+        "langchain_core",
+        "llama_index",
+        "genai_prices",
+        "httpx2",
+        "opentelemetry",
+    ]
     code = f"import sys, staso_integrations; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -38,25 +46,25 @@ def test_every_registry_entry_resolves_and_its_extra_matches_requires() -> None:
             assert requirement in all_requirements, f"{requirement} of {name} is in no extra"
 
 
-def test_guard_swallows_our_errors_and_strict_mode_reraises(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_contain_swallows_our_errors_and_strict_mode_reraises(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(KeyError):
-        with guard("strict"):
+        with contain("strict"):
             raise KeyError("bug")
     monkeypatch.delenv("STASO_STRICT")
-    with guard("relaxed"):
+    with contain("relaxed"):
         raise KeyError("bug")
 
-    @guard("decorated")
+    @contain("decorated")
     def broken() -> int:
         raise RuntimeError("bug")
 
     assert broken() is None
 
 
-def test_guard_never_swallows_keyboard_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_contain_never_swallows_keyboard_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STASO_STRICT")
     with pytest.raises(KeyboardInterrupt):
-        with guard("x"):
+        with contain("x"):
             raise KeyboardInterrupt
 
 
@@ -81,5 +89,5 @@ def test_our_bug_at_span_start_does_not_break_the_user_call(monkeypatch: pytest.
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
     readme = (REPO / "README.md").read_text()
-    command = next(line for line in readme.splitlines() if "pip install -e \".[test]\"" in line)
+    command = next(line for line in readme.splitlines() if 'pip install -e ".[test]"' in line)
     assert command in (REPO / ".ci" / "run").read_text().splitlines()

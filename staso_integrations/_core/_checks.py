@@ -89,7 +89,8 @@ def number(kind: type[int | float], low: float, high: float) -> Check:
 
 def names(allowed: tuple[str, ...] | Callable[[], tuple[str, ...]]) -> Check:
     """Names from ``allowed`` (or what it returns, when it is looked up at check time): a
-    comma-separated string or a list of strings (``-`` reads as ``_``)."""
+    comma-separated string or a list of strings (``-`` reads as ``_``).
+    """
 
     def check(value: Any, from_env: bool) -> tuple[str, ...]:
         known = allowed() if callable(allowed) else allowed

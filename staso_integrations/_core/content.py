@@ -51,7 +51,8 @@ MESSAGE_NOT_CAPTURED = "<message not captured: capture_content is off>"
 
 class SecretScanner:
     """One compiled regex for every secret shape plus ``literals`` (exact secrets we know),
-    run only on strings that contain one of its markers."""
+    run only on strings that contain one of its markers.
+    """
 
     __slots__ = ("markers", "pattern")
 
@@ -91,7 +92,8 @@ def _mask(match: re.Match[str]) -> str:
 
 def known_secrets(api_key: str | None, environ: Mapping[str, str] | None = None) -> list[str]:
     """The Staso API key and the values of credential-named environment variables
-    (``OPENAI_API_KEY``, ``GITHUB_TOKEN``...): masked wherever they appear, whatever their shape."""
+    (``OPENAI_API_KEY``, ``GITHUB_TOKEN``...): masked wherever they appear, whatever their shape.
+    """
     env = os.environ if environ is None else environ
     found = [value for name, value in env.items() if _SECRET_ENV_NAME.search(name)]
     return [api_key, *found] if api_key else found
@@ -107,7 +109,8 @@ def scrub_text(text: str, scanner: SecretScanner = _DEFAULT) -> str:
 
 def scrub_value(value: Any, scanner: SecretScanner = _DEFAULT, depth: int = 0) -> Any:
     """A copy of ``value`` with secrets masked in every string; unchanged parts are shared, and
-    the caller's objects (trace metadata is theirs) are never modified in place."""
+    the caller's objects (trace metadata is theirs) are never modified in place.
+    """
     if isinstance(value, str):
         return scanner.scrub(value)
     if depth >= _MAX_DEPTH or not isinstance(value, (dict, list, tuple)):
@@ -134,7 +137,8 @@ def scrub_value(value: Any, scanner: SecretScanner = _DEFAULT, depth: int = 0) -
 
 def normalize_tool_calls(span: Span) -> None:
     """Tool call ``arguments`` always leave as a JSON string, the wire form OpenAI uses;
-    Anthropic and LangChain hand them over parsed."""
+    Anthropic and LangChain hand them over parsed.
+    """
     for call in span.tool_calls or ():
         arguments = call.get("arguments")
         if arguments is not None and not isinstance(arguments, str):
@@ -302,7 +306,8 @@ class SecretFilter(logging.Filter):
 
 def install_log_filter() -> None:
     """Scrub every record of our loggers: ``staso_integrations`` and its children that exist
-    (a logger's filters do not see records its children propagate to it)."""
+    (a logger's filters do not see records its children propagate to it).
+    """
     children = [
         item for name, item in list(logging.root.manager.loggerDict.items())
         if name.startswith("staso_integrations.") and isinstance(item, logging.Logger)

@@ -46,7 +46,8 @@ def restore(var: ContextVar[T], token: Token[T], value: T, default: T) -> None:
 
     In the context that set it this is ``var.reset(token)``. Elsewhere (another task, thread or
     generator step) that context cannot be reached: where ``var`` holds ``value`` here too (a
-    copied context), it gets the value from before the set."""
+    copied context), it gets the value from before the set.
+    """
     try:
         var.reset(token)
     except ValueError:  # the token was made in another context

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, overload
 from ..guard._engine import ajudge, has_rules, judge, tool_call
 from ..guard._model import Decision, ToolBlocked
 from .context import _agent_name, _current_span, leave_span, restore
-from .guard import guard
+from .internal_errors import contain
 from .runtime import check_kind, get_runtime, start_span
 from .serialize import MAX_ITEMS, to_jsonable
 from .span import EMPTY_TRACE_ATTRIBUTES, Resource, Span
@@ -62,13 +62,13 @@ class _Scope:
             self.fail(exc)
         self.exit()
 
-    @guard("decorator.finish")
+    @contain("decorator.finish")
     def finish(self, output: Any) -> None:
         if output is not None and get_runtime().config.capture_content:
             self.span.output = to_jsonable(output)
         self.span.end()
 
-    @guard("decorator.fail")
+    @contain("decorator.fail")
     def fail(self, exc: BaseException) -> None:
         self.span.fail(exc)
 
@@ -82,13 +82,13 @@ RECURSION_STEP = 32
 _limit_lock = threading.Lock()
 
 
-@guard("decorator.recursion_limit")
+@contain("decorator.recursion_limit")
 def _shift_recursion_limit(frames: int) -> None:
     with _limit_lock:  # a shift, not a set: other threads' shifts add up and undo exactly
         sys.setrecursionlimit(sys.getrecursionlimit() + frames)
 
 
-@guard("decorator.start")
+@contain("decorator.start")
 def _open(
     name: str, kind: str, agent: str | None, sig: _Signature, args: Any, kwargs: Any, frames: int = 1
 ) -> _Scope | None:
@@ -111,7 +111,8 @@ class _Signature:
 
     The receiver is the first parameter of a classmethod or property getter (whatever its
     name), or of a function defined in a class whose first parameter is ``self``/``cls`` (a
-    ``@staticmethod`` applied over the decorator looks the same, so the name decides)."""
+    ``@staticmethod`` applied over the decorator looks the same, so the name decides).
+    """
 
     __slots__ = ("receiver", "signature")
 
@@ -152,7 +153,7 @@ def _check_tool(scope: _Scope, sig: _Signature, args: Any, kwargs: Any) -> None:
     if not has_rules():
         return
     decision = None
-    with guard("guard.judge"):
+    with contain("guard.judge"):
         call = tool_call(scope.span.name, _bound_arguments(sig, args, kwargs), "tool", scope.span)
         decision = judge(call, scope.span)
     _raise_if_blocked(scope, decision)
@@ -162,7 +163,7 @@ async def _acheck_tool(scope: _Scope, sig: _Signature, args: Any, kwargs: Any) -
     if not has_rules():
         return
     decision = None
-    with guard("guard.ajudge"):
+    with contain("guard.ajudge"):
         call = tool_call(scope.span.name, _bound_arguments(sig, args, kwargs), "tool", scope.span)
         decision = await ajudge(call, scope.span)
     _raise_if_blocked(scope, decision)
@@ -309,7 +310,8 @@ def _wrap(
 
 def _wraps_coroutine_function(fn: Callable[..., Any]) -> bool:
     """A plain function that ``functools.wraps`` an ``async def`` (a user's decorator): it may
-    return the coroutine (a pass-through) or run it (``asyncio.run``); only its result tells."""
+    return the coroutine (a pass-through) or run it (``asyncio.run``); only its result tells.
+    """
     try:
         return inspect.iscoroutinefunction(inspect.unwrap(fn))
     except ValueError:  # a __wrapped__ cycle
@@ -326,7 +328,7 @@ async def _awaited(scope: _Scope, coroutine: Any) -> Any:
 
 def _keep(items: list[Any], item: Any) -> None:
     if len(items) < MAX_ITEMS:
-        with guard("decorator.item"):
+        with contain("decorator.item"):
             items.append(to_jsonable(item))
 
 
@@ -393,7 +395,7 @@ def span(
     name: str,
     kind: str = "custom",
     *,
-    input: Any = None,  # noqa: A002 - mirrors the span field
+    input: Any = None,
     metadata: dict[str, Any] | None = None,
 ) -> Iterator[Span]:
     """Open a span for the block and yield it; set ``.output``/``.metadata`` on it freely.
@@ -410,24 +412,24 @@ def span(
     try:
         yield opened
     except GeneratorExit:  # a generator holding the block was closed, or the block never exited
-        with guard("span.close"):
+        with contain("span.close"):
             opened.metadata["closed_early"] = True
             opened.end()
         raise
     except BaseException as exc:
-        with guard("span.fail"):
+        with contain("span.fail"):
             opened.fail(exc)
         raise
     finally:
         leave_span(opened, token)
-    with guard("span.finish"):
+    with contain("span.finish"):
         if opened.output is not None:
             opened.output = to_jsonable(opened.output)
         opened.end()
 
 
-@guard("span.start")
-def _open_block(name: str, kind: str, input: Any, metadata: dict[str, Any] | None) -> Span | None:  # noqa: A002
+@contain("span.start")
+def _open_block(name: str, kind: str, input: Any, metadata: dict[str, Any] | None) -> Span | None:
     opened = start_span(name, kind)
     if input is not None and get_runtime().config.capture_content:
         opened.input = to_jsonable(input)

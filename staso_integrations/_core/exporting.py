@@ -101,7 +101,8 @@ def spawn(
     target: Callable[..., None], *args: Any, name: str = "staso-shutdown", fallback: bool = True
 ) -> threading.Thread | None:
     """``target(*args)`` on a new daemon thread; ``None`` when none can start (Python 3.12+
-    refuses new threads at interpreter exit), after running it inline if ``fallback``."""
+    refuses new threads at interpreter exit), after running it inline if ``fallback``.
+    """
     thread = threading.Thread(target=target, args=args, name=name, daemon=True)
     try:
         thread.start()

@@ -33,7 +33,7 @@ from .exporting import (
     shutdown_exporters,
     spawn,
 )
-from .guard import strict_mode
+from .internal_errors import strict_mode
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
 from .sanitize import sanitize_span

@@ -29,7 +29,7 @@ logger = logging.getLogger("staso_integrations")
 
 
 class Runtime:
-    __slots__ = ("config", "resource", "processor", "session_attrs", "sample_rate", "keep_errors")
+    __slots__ = ("config", "keep_errors", "processor", "resource", "sample_rate", "session_attrs")
 
     def __init__(self, config: Config, processor: Processor) -> None:
         self.config = config

@@ -18,7 +18,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .guard import guard
+from .internal_errors import contain
 from .serialize import MAX_STRING, to_jsonable
 from .span import Span, Usage
 
@@ -40,7 +40,8 @@ def _refuse(value: Any) -> Any:
 def _make_strict_encoder() -> Callable[[Any], str]:
     """``allow_nan=False`` JSON, compact. ``JSONEncoder.encode`` builds its C encoder on every
     call (2 µs, more than the encoding of a small span); this one is built once. Cycles end
-    in RecursionError (no markers dict to keep clean across failed calls)."""
+    in RecursionError (no markers dict to keep clean across failed calls).
+    """
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # no C accelerator (PyPy): the public path
         return json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
@@ -58,7 +59,7 @@ def sanitize_span(span: Span) -> None:
     except Exception:  # a bug of ours costs this span's content, never the batch
         span.input = span.output = span.tool_calls = span.error = None
         span.metadata = {}
-        with guard("sanitize_span"):
+        with contain("sanitize_span"):
             raise
 
 
@@ -98,7 +99,8 @@ def _sanitize(span: Span) -> None:
 
 def encoded_size(span: Span) -> int:
     """Characters of the span's content as JSON (known without a second encode right after
-    :func:`sanitize_span` took the plain path for this span)."""
+    :func:`sanitize_span` took the plain path for this span).
+    """
     last_span, size = _last_size
     if last_span is not span or size is None:
         size = _encoded_length((span.input, span.output, span.metadata, span.error, span.tool_calls))

@@ -83,9 +83,7 @@ def _convert(value: Any, depth: int) -> Any:
             dumped = model_dump()
         return to_jsonable(dumped, depth)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(
-            {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, depth
-        )
+        return to_jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, depth)
     text = repr(value)
     return text if len(text) <= MAX_REPR else text[:MAX_REPR] + "…"
 
@@ -115,7 +113,8 @@ def _string(value: str) -> str:
 
 def _is_base64_payload(value: str) -> bool:
     """Strict: base64's alphabet and length, and a ``+`` or ``/`` (which 1 KB of encoded binary
-    all but surely has: 62/64 per character), so a long hex digest or alphanumeric id stays text."""
+    all but surely has: 62/64 per character), so a long hex digest or alphanumeric id stays text.
+    """
     if not _BASE64.fullmatch(value) or ("+" not in value and "/" not in value):
         return False
     compact = value.replace("\r", "").replace("\n", "")

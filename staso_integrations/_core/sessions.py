@@ -20,7 +20,8 @@ _lock = threading.Lock()
 
 def session_turns(session_id: str, start: int | None = None) -> itertools.count[int]:
     """The turn counter of ``session_id``; ``start`` restarts it there (a caller that knows
-    the turn, e.g. one of several server processes)."""
+    the turn, e.g. one of several server processes).
+    """
     with _lock:
         counter = _turns.get(session_id) if start is None else None
         if counter is None:

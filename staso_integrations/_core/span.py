@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .guard import guard
+from .internal_errors import contain
 
 if TYPE_CHECKING:
     from .processors import Processor
@@ -82,37 +82,37 @@ class Span:
     """One unit of work. Fill fields freely; ``end()``/``fail()`` act once, later calls no-op."""
 
     __slots__ = (
-        "name",
-        "kind",
-        "trace_id",
-        "span_id",
-        "parent_span_id",
-        "start_ns",
-        "end_ns",
-        "status",
-        "error",
-        "input",
-        "output",
-        "metadata",
-        "agent_name",
-        "trace_attrs",
-        "turn_index",
-        "resource",
-        "provider",
-        "operation",
-        "request_model",
-        "response_model",
-        "usage",
-        "cost_usd",
-        "ttft_ms",
-        "finish_reason",
-        "tool_calls",
-        "stream",
-        "sampled",
-        "remote_parent",
-        "parent",
-        "depth",
         "_processor",
+        "agent_name",
+        "cost_usd",
+        "depth",
+        "end_ns",
+        "error",
+        "finish_reason",
+        "input",
+        "kind",
+        "metadata",
+        "name",
+        "operation",
+        "output",
+        "parent",
+        "parent_span_id",
+        "provider",
+        "remote_parent",
+        "request_model",
+        "resource",
+        "response_model",
+        "sampled",
+        "span_id",
+        "start_ns",
+        "status",
+        "stream",
+        "tool_calls",
+        "trace_attrs",
+        "trace_id",
+        "ttft_ms",
+        "turn_index",
+        "usage",
     )
 
     def __init__(
@@ -183,7 +183,7 @@ class Span:
             try:  # free until it raises; a pipeline bug must not reach the caller
                 self._processor.on_end(self)
             except Exception:
-                with guard("span.end"):
+                with contain("span.end"):
                     raise
 
     def fail(self, exc: BaseException) -> None:

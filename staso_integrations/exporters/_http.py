@@ -208,7 +208,8 @@ class Connection:
 
 class Poster:
     """POSTs a body with retries: timeouts, connection errors, 408, 429 and 5xx are tried again
-    with exponential backoff and jitter within ``retry_budget_s``; ``close()`` stops it all."""
+    with exponential backoff and jitter within ``retry_budget_s``; ``close()`` stops it all.
+    """
 
     def __init__(
         self,
@@ -250,7 +251,8 @@ class Poster:
 
     def after_fork(self) -> None:
         """In a forked child: a fresh lock and connection (closing our copy of the parent's
-        socket leaves the parent's connection open; only ``shutdown()`` would end it)."""
+        socket leaves the parent's connection open; only ``shutdown()`` would end it).
+        """
         self._lock = threading.Lock()
         self._connection.close()
         self._connection = Connection(self.url, self._tls)
@@ -294,7 +296,8 @@ class _NothingReceived(Exception):
 
 def _open_socket(host: str, port: int, deadline: float) -> socket.socket:
     """``socket.create_connection``, but a socket whose ``connect`` raises something other than
-    ``OSError`` (a test suite's network block: pytest-recording, pytest-socket) is closed too."""
+    ``OSError`` (a test suite's network block: pytest-recording, pytest-socket) is closed too.
+    """
     error: OSError = ConnectionError(f"no address for {host}")
     for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
         sock = socket.socket(family, kind, proto)
@@ -344,7 +347,8 @@ def _retry_after(raw: str | None) -> float | None:
 
 class Availability:
     """Whether a server is taking requests: after a failure it is left alone for
-    ``probe_interval_s`` (or as long as its ``Retry-After`` asked), then probed once."""
+    ``probe_interval_s`` (or as long as its ``Retry-After`` asked), then probed once.
+    """
 
     def __init__(self, probe_interval_s: float) -> None:
         self.probe_interval_s = probe_interval_s

@@ -45,7 +45,8 @@ def genai_content(span: Span) -> dict[str, Any]:
 
 def _encoded(messages: list[Message]) -> str:
     """JSON of ``messages`` with tool call arguments as objects, as the conventions show them
-    (OpenInference keeps the JSON string the model produced)."""
+    (OpenInference keeps the JSON string the model produced).
+    """
     for message in messages:
         for part in message["parts"]:
             if part["type"] == "tool_call" and isinstance(part.get("arguments"), str):

@@ -36,7 +36,8 @@ def open_private(path: str, flags: int) -> int:
 
 def create_private(path: str) -> None:
     """Create ``path`` empty and owner-only unless it exists (then it is not even opened:
-    closing any descriptor of a SQLite file drops the locks this process holds on it)."""
+    closing any descriptor of a SQLite file drops the locks this process holds on it).
+    """
     fd = _create(path, os.O_WRONLY)
     if fd is not None:
         os.close(fd)

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def format_tokens(usage: Mapping[str, Any] | None) -> str:
-    if not usage or usage.get("input") is None and usage.get("output") is None:
+    if not usage or (usage.get("input") is None and usage.get("output") is None):
         return ""
     text = f"{usage.get('input') or 0}→{usage.get('output') or 0} tok"
     if usage.get("cache_read"):

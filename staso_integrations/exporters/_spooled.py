@@ -165,7 +165,8 @@ class SpooledExporter:
 
     def shutdown(self) -> None:
         """Give the sender up to ``shutdown_wait_s`` to deliver, then stop it; what is left stays
-        in the spool for a later process (the server drops a copy it already took by its key)."""
+        in the spool for a later process (the server drops a copy it already took by its key).
+        """
         if not self._server.down:
             self.flush(self.shutdown_wait_s)
         self._poster.close()  # aborts the request in flight and the backoff

@@ -55,7 +55,9 @@ def rule(
     """
 
     def register(function: R) -> R:
-        add_rule(function, name=name, tools=tools, agents=agents, environments=environments, budget_ms=budget_ms)
+        add_rule(
+            function, name=name, tools=tools, agents=agents, environments=environments, budget_ms=budget_ms
+        )
         return function
 
     return register(fn) if fn is not None else register

@@ -79,7 +79,12 @@ def add_rule(
     if budget_ms <= 0:
         raise ValueError(f"budget_ms must be positive, got {budget_ms!r}")
     rule = Rule(
-        name or getattr(fn, "__name__", "rule"), fn, _names(tools), _names(agents), _names(environments), budget_ms
+        name or getattr(fn, "__name__", "rule"),
+        fn,
+        _names(tools),
+        _names(agents),
+        _names(environments),
+        budget_ms,
     )
     _rules[rule.name] = rule
     return rule
@@ -190,5 +195,6 @@ async def ajudge(call: ToolCall, span: Span | None) -> Decision | None:
 def quarantined() -> dict[str, str]:
     """Rules left out of judging right now, by name, with the reason: ``while its earlier run
     hangs`` (back once that run returns) or ``after 3 runs over budget`` (until registered again).
-    A quarantined rule's verdict is an error, and ``on_error`` decides."""
+    A quarantined rule's verdict is an error, and ``on_error`` decides.
+    """
     return _runner.quarantined(list(_rules.values()))

@@ -105,7 +105,7 @@ def _error(rule: Rule, error: str, duration_ms: float | None = None) -> Verdict:
 def _describe(exc: BaseException) -> str:
     try:
         return f"{type(exc).__name__}: {exc}"
-    except BaseException:  # noqa: BLE001 - an exception whose str() fails
+    except BaseException:
         return type(exc).__name__
 
 
@@ -127,7 +127,7 @@ class Run:
         started = time.perf_counter()
         try:
             verdict = self.evaluate(self.rule, self.call)
-        except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt are the rule's errors too
+        except BaseException as exc:
             verdict = _error(self.rule, _describe(exc), (time.perf_counter() - started) * 1000)
         with _lock:
             self.verdict = verdict
@@ -138,7 +138,8 @@ class Run:
 
     def outcome(self) -> Verdict:
         """The verdict, or, when the run is still going past its budget, an error verdict (and
-        the rule quarantined while it hangs)."""
+        the rule quarantined while it hangs).
+        """
         rule = self.rule
         with _lock:
             if self.verdict is not None:
@@ -161,7 +162,8 @@ def start(
     rules: Sequence[Rule], call: ToolCall, evaluate: Callable[[Rule, ToolCall], Verdict]
 ) -> list[Run | Verdict]:
     """Start every rule on a thread; a quarantined rule (or one no thread could be started for)
-    gets its error verdict at once."""
+    gets its error verdict at once.
+    """
     started: list[Run | Verdict] = []
     for rule in rules:
         with _lock:
@@ -185,7 +187,8 @@ def _remaining(rule: Rule, since: float) -> float:
 
 def wait(runs: list[Run | Verdict], since: float) -> list[Verdict]:
     """Each rule's verdict, waiting for each at most its budget counted from ``since``: the rules
-    run side by side, so a call waits its largest budget, never the sum."""
+    run side by side, so a call waits its largest budget, never the sum.
+    """
     verdicts = []
     for run in runs:
         if isinstance(run, Run):

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import wrapt
 
-from .._core.guard import guard
+from .._core.internal_errors import contain
 from ._patching import Patch
 
 logger = logging.getLogger("staso_integrations")
@@ -137,7 +137,7 @@ class Instrumentor(ABC):
             self._hooked.add(patch.module)
             wrapt.when_imported(patch.module)(lambda _module, name=patch.module: self._on_import(name))
 
-    @guard("instrumentor.on_import")
+    @contain("instrumentor.on_import")
     def _on_import(self, module: str) -> None:
         for patch in [p for p in self._waiting if p.module == module]:
             self._waiting.remove(patch)

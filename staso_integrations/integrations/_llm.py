@@ -34,7 +34,7 @@ _PROVIDER_FIELDS = (
 
 
 class _Target:
-    __slots__ = ("span", "claimed")
+    __slots__ = ("claimed", "span")
 
     def __init__(self, span: Span) -> None:
         self.span = span

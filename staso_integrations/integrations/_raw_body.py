@@ -17,7 +17,7 @@ from typing import Any
 
 import wrapt
 
-from .._core.guard import guard
+from .._core.internal_errors import contain
 from .._core.span import Span
 from ._stream import StreamHandler
 
@@ -27,9 +27,11 @@ Record = Callable[[Span, Any], None]  # fills a span from a parsed non-stream bo
 class BodyWatcher:
     """Decodes the bytes the user reads: SSE events for a stream handler, else one JSON body."""
 
-    __slots__ = ("build", "buffer", "data", "done", "handler", "record", "span")
+    __slots__ = ("buffer", "build", "data", "done", "handler", "record", "span")
 
-    def __init__(self, span: Span, build: Callable[[Any], Any], handler: StreamHandler | None, record: Record) -> None:
+    def __init__(
+        self, span: Span, build: Callable[[Any], Any], handler: StreamHandler | None, record: Record
+    ) -> None:
         self.span = span
         self.build = build  # JSON value -> the SDK's object (a chunk, an event, a completion)
         self.handler = handler  # set for a stream; None for a JSON body
@@ -41,7 +43,7 @@ class BodyWatcher:
     def feed(self, piece: bytes) -> None:
         if self.done:
             return
-        with guard("raw_body.feed"):
+        with contain("raw_body.feed"):
             if self.handler is None:
                 self.buffer += piece
                 return
@@ -63,7 +65,7 @@ class BodyWatcher:
     def decode(self) -> None:
         """Write what was read into the span (stream handler's totals, or the parsed body)."""
         self.done = True
-        with guard("raw_body.decode"):
+        with contain("raw_body.decode"):
             if self.handler is not None:
                 self.handler.on_end(self.span)
             elif self.buffer:
@@ -83,14 +85,16 @@ class BodyWatcher:
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         """The body read to its end, or an error while reading it; a loop the user stopped
-        (``GeneratorExit``) ends the span at ``close()`` or garbage collection instead."""
+        (``GeneratorExit``) ends the span at ``close()`` or garbage collection instead.
+        """
         if not isinstance(exc, GeneratorExit):
             self.finish(exc)
 
 
 class _WatchedBody(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """The httpx response's byte stream (sync, async, or both as a replayed ``ByteStream``),
-    with a watcher on every piece read."""
+    with a watcher on every piece read.
+    """
 
     def __init__(self, wrapped: Any, watcher: BodyWatcher) -> None:
         super().__init__(wrapped)
@@ -142,7 +146,8 @@ def record_raw(result: Any, span: Span, handler: StreamHandler | None, record: R
     the user gets as is; ``True`` when the span ends later, with the body the user reads.
 
     A body the SDK already read (a non-stream ``with_raw_response``) is decoded from its bytes
-    now, the way the SDK's ``parse()`` would (which may be a coroutine: we never call it)."""
+    now, the way the SDK's ``parse()`` would (which may be a coroutine: we never call it).
+    """
     if watch_body(result, span, handler, record):
         return True
     http_response = getattr(result, "http_response", None)
@@ -159,7 +164,8 @@ def record_raw(result: Any, span: Span, handler: StreamHandler | None, record: R
 
 def watch_body(result: Any, span: Span, handler: StreamHandler | None, record: Record) -> bool:
     """Watch the unread body of ``result`` (an SDK ``APIResponse``/``LegacyAPIResponse``);
-    ``False`` when it cannot be watched (already read, or an SDK without these parts)."""
+    ``False`` when it cannot be watched (already read, or an SDK without these parts).
+    """
     http_response = getattr(result, "http_response", None)
     body = getattr(http_response, "stream", None)
     if body is None or getattr(http_response, "is_stream_consumed", True):

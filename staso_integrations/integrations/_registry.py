@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import wrapt
 
-from .._core.guard import guard
+from .._core.internal_errors import contain
 from ._base import INSTRUMENTED, Instrumentor
 
 logger = logging.getLogger("staso_integrations")
@@ -66,9 +66,7 @@ def instrument_all(
     unknown = (include_set or set()) | set(exclude or ())
     unknown -= set(REGISTRY)
     if unknown:
-        raise ValueError(
-            f"unknown integration(s) {sorted(unknown)}; allowed: {', '.join(sorted(REGISTRY))}"
-        )
+        raise ValueError(f"unknown integration(s) {sorted(unknown)}; allowed: {', '.join(sorted(REGISTRY))}")
     skip = set(exclude or ()) | set(disabled)
     report: dict[str, str] = {}
     for name, (module, _) in REGISTRY.items():
@@ -102,7 +100,7 @@ def _instrument(name: str) -> str:
         return f"skipped: error {type(exc).__name__}: {exc}"
 
 
-@guard("registry.on_import")
+@contain("registry.on_import")
 def _on_import(name: str) -> None:
     with _lock:
         if name in _wanted:
@@ -116,5 +114,5 @@ def uninstrument_all() -> None:
     with _lock:
         _wanted.clear()
         for instance in _instances.values():
-            with guard("registry.uninstrument"):
+            with contain("registry.uninstrument"):
                 instance.uninstrument()

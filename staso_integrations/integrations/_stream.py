@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import wrapt
 
-from .._core.guard import guard
+from .._core.internal_errors import contain
 from .._core.span import Span
 
 
@@ -23,12 +23,14 @@ class StreamHandler(Protocol):
 
     def on_end(self, span: Span) -> None:
         """Write what was accumulated (model, usage, output, finish reason, time to the first
-        output token: only the handler knows which item first carried output) into ``span``."""
+        output token: only the handler knows which item first carried output) into ``span``.
+        """
 
 
 class FirstOutput:
     """Base of the handlers: ``first_ns`` is set by ``on_chunk`` when the first chunk with
-    output (text, reasoning, tool arguments...) arrives; ``on_end`` turns it into TTFT."""
+    output (text, reasoning, tool arguments...) arrives; ``on_end`` turns it into TTFT.
+    """
 
     __slots__ = ("first_ns",)
 
@@ -42,9 +44,10 @@ class FirstOutput:
 
 class _StreamState:
     """Everything per stream, on a plain slotted object: ``_self_`` attributes of a wrapt
-    proxy are slow to reach, so the proxy's ``__next__`` touches one and calls in here."""
+    proxy are slow to reach, so the proxy's ``__next__`` touches one and calls in here.
+    """
 
-    __slots__ = ("span", "handler", "on_chunk", "iterator", "done")
+    __slots__ = ("done", "handler", "iterator", "on_chunk", "span")
 
     def __init__(self, span: Span, handler: StreamHandler) -> None:
         self.span = span
@@ -63,14 +66,15 @@ class _StreamState:
         costs one resume here instead of three Python calls through ``__next__``.
 
         ``proxy`` stays referenced from this frame: in ``for c in client.create(...)`` nothing
-        else holds it, and its ``__del__`` would end the span at the first chunk."""
+        else holds it, and its ``__del__`` would end the span at the first chunk.
+        """
         iterator, on_chunk = self.start(proxy.__wrapped__), self.on_chunk
         try:
             for chunk in iterator:
                 try:
                     on_chunk(chunk)
                 except Exception:
-                    with guard("stream.on_chunk"):
+                    with contain("stream.on_chunk"):
                         raise
                 yield chunk
         except GeneratorExit:  # the loop stopped early: close() or garbage collection ends the span
@@ -81,10 +85,10 @@ class _StreamState:
         self.finish()
 
     def seen(self, chunk: Any) -> Any:
-        try:  # not ``with guard(...)``: this runs per chunk, and ``try`` is free until it raises
+        try:  # not ``with contain(...)``: this runs per chunk, and ``try`` is free until it raises
             self.on_chunk(chunk)
         except Exception:
-            with guard("stream.on_chunk"):
+            with contain("stream.on_chunk"):
                 raise
         return chunk
 
@@ -114,8 +118,8 @@ class _StreamState:
         if self.done:
             return
         self.done = True
-        with guard("stream.finish"):
-            with guard("stream.on_end"):
+        with contain("stream.finish"):
+            with contain("stream.on_end"):
                 self.handler.on_end(self.span)
             if early:
                 self.span.metadata["stream_closed_early"] = True
@@ -127,7 +131,8 @@ class _StreamState:
 
 def finish_stream(stream: Any, *, early: bool = True) -> None:
     """End the span of ``stream`` if it is one of our proxies (for SDK helpers that close the
-    underlying response directly instead of calling ``close()`` on the stream they wrap)."""
+    underlying response directly instead of calling ``close()`` on the stream they wrap).
+    """
     if isinstance(stream, _StreamProxy):
         stream._self_state.finish(early=early)
 
@@ -138,7 +143,8 @@ class _StreamProxy(wrapt.ObjectProxy[Any]):
     ``isinstance(proxy, openai.Stream)`` holds and ``proxy.__class__`` is the SDK's class, but
     ``type(proxy)`` is the proxy class. A copy (``copy.copy``/``deepcopy``) copies the SDK
     object as the SDK does and is the same stream: chunks read through either go to the one
-    span, which ends once. Pickling pickles the SDK object (which the SDK's streams refuse)."""
+    span, which ends once. Pickling pickles the SDK object (which the SDK's streams refuse).
+    """
 
     _self_origin: _StreamProxy  # on copies only
 

@@ -100,7 +100,11 @@ BAD_VARIABLES: list[tuple[str, str, str]] = [
     ("STASO_SPOOL_DIR", "/etc/passwd", "STASO_SPOOL_DIR='/etc/passwd' (setting spool_dir) is a file"),
     ("STASO_JSONL_PATH", "/", "STASO_JSONL_PATH='/' (setting jsonl_path) is a directory"),
     ("STASO_SHUTDOWN_TIMEOUT", "-1", "is outside the allowed range 0..300"),
-    ("STASO_SHUTDOWN_TIMEOUT", "soon", "STASO_SHUTDOWN_TIMEOUT='soon' (setting shutdown_timeout) is not a number"),
+    (
+        "STASO_SHUTDOWN_TIMEOUT",
+        "soon",
+        "STASO_SHUTDOWN_TIMEOUT='soon' (setting shutdown_timeout) is not a number",
+    ),
     ("STASO_LLM_CONTENT_MAX_CHARS", "100", "is outside the allowed range 16000..1e+09"),
 ]
 

@@ -100,7 +100,9 @@ def test_secret_looking_values_never_reach_any_exporter(tmp_path: Path) -> None:
     memory = InMemoryExporter()
     db, jsonl = tmp_path / "t.db", tmp_path / "t.jsonl"
     st.init(
-        exporter=[memory, "sqlite", JsonlExporter(str(jsonl)), "console"], sqlite_path=str(db), processor="simple"
+        exporter=[memory, "sqlite", JsonlExporter(str(jsonl)), "console"],
+        sqlite_path=str(db),
+        processor="simple",
     )
 
     @st.tool
@@ -179,7 +181,10 @@ def test_a_raising_redact_hook_drops_content_of_every_span_and_says_so_once(
 
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple", redact=broken)
-    with caplog.at_level(logging.DEBUG, logger="staso_integrations"), st.conversation("c", tags=["vip"], metadata={"plan": "gold"}):
+    with (
+        caplog.at_level(logging.DEBUG, logger="staso_integrations"),
+        st.conversation("c", tags=["vip"], metadata={"plan": "gold"}),
+    ):
         for _ in range(5):
             _llm_with_tool_call()
     assert len(memory.spans) == 5
@@ -199,7 +204,9 @@ def test_capture_off_keeps_tool_names_rule_outcomes_and_error_types_only() -> No
     st.init(exporter=memory, processor="simple", capture_content=False)
     try:
         with st.span("llm", kind="llm", metadata={"note": "user 4242"}) as span:
-            span.metadata["tools"] = [{"type": "function", "function": {"name": "charge", "description": "4242"}}]
+            span.metadata["tools"] = [
+                {"type": "function", "function": {"name": "charge", "description": "4242"}}
+            ]
         with pytest.raises(ValueError):
             charge("4242")
     finally:
@@ -208,7 +215,12 @@ def test_capture_off_keeps_tool_names_rule_outcomes_and_error_types_only() -> No
     assert llm.metadata == {"tools": [{"name": "charge", "type": "function"}]}
     assert tool.error == {"type": "ValueError", "message": MESSAGE_NOT_CAPTURED}
     verdict = tool.metadata["guard"][0]["verdicts"][0]
-    assert (verdict["rule"], verdict["passed"], verdict["error"], verdict["reason"]) == ("why", None, "RuntimeError", None)
+    assert (verdict["rule"], verdict["passed"], verdict["error"], verdict["reason"]) == (
+        "why",
+        None,
+        "RuntimeError",
+        None,
+    )
     assert "4242" not in str([s.to_dict() for s in memory.spans])
 
 

@@ -50,9 +50,7 @@ def test_thread_with_copied_context_parents_correctly(exporter: InMemoryExporter
         return i
 
     with st.span("request") as request:
-        threads = [
-            threading.Thread(target=contextvars.copy_context().run, args=(work, i)) for i in range(16)
-        ]
+        threads = [threading.Thread(target=contextvars.copy_context().run, args=(work, i)) for i in range(16)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -118,7 +116,11 @@ def test_trace_fields_come_from_init(exporter: InMemoryExporter) -> None:
     with st.span("x"):
         pass
     data = memory.spans[0].to_dict()
-    assert (data["environment"], data["workspace_slug"], data["source_type"]) == ("prod", "acme", "eval_replay")
+    assert (data["environment"], data["workspace_slug"], data["source_type"]) == (
+        "prod",
+        "acme",
+        "eval_replay",
+    )
 
 
 def test_sampling_keeps_or_drops_whole_traces() -> None:

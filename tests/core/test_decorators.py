@@ -116,9 +116,7 @@ def test_nested_spans_inside_a_generator_parent_to_it(exporter: InMemoryExporter
 
 
 @pytest.mark.parametrize("shape", ["sync", "async", "gen", "agen"])
-def test_user_exception_propagates_unchanged_and_is_recorded(
-    shape: str, exporter: InMemoryExporter
-) -> None:
+def test_user_exception_propagates_unchanged_and_is_recorded(shape: str, exporter: InMemoryExporter) -> None:
     error = RuntimeError("boom")
 
     @st.trace(name="f")

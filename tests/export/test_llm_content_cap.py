@@ -94,5 +94,7 @@ def test_the_cap_is_configurable_and_checked(monkeypatch: pytest.MonkeyPatch) ->
         with pytest.raises(ValueError, match=re.escape(f"llm_content_max_chars={bad!r} {why}")):
             load_config({}, llm_content_max_chars=bad)
     monkeypatch.setenv("STASO_LLM_CONTENT_MAX_CHARS", "-1")
-    with pytest.raises(ValueError, match="STASO_LLM_CONTENT_MAX_CHARS='-1' .setting llm_content_max_chars. is outside"):
+    with pytest.raises(
+        ValueError, match="STASO_LLM_CONTENT_MAX_CHARS='-1' .setting llm_content_max_chars. is outside"
+    ):
         st.init(exporter="memory")

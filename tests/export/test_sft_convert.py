@@ -137,7 +137,9 @@ def test_legacy_function_calling_pairs_results_in_order() -> None:
         ],
         {"role": "assistant", "content": None},
         [{"id": None, "name": "get_weather", "arguments": '{"city": "Rome"}'}],
-        tools=[{"name": "get_weather", "parameters": {"type": "object"}}],  # as the OpenAI hook stores ``functions=``
+        tools=[
+            {"name": "get_weather", "parameters": {"type": "object"}}
+        ],  # as the OpenAI hook stores ``functions=``
     )
     asked, answered, final = record["messages"][1:]
     assert answered == {"role": "tool", "tool_call_id": asked["tool_calls"][0]["id"], "content": "18C"}

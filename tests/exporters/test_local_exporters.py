@@ -56,7 +56,9 @@ def test_sqlite_round_trips_a_trace_with_every_field(tmp_path: Path) -> None:
     assert trace is not None
     assert trace["usage"]["cache_read"] == 50
     assert trace["error_count"] == 1
-    assert trace["cost_usd"] == pytest.approx(expected[[s for s in spans if s["kind"] == "llm"][0]["span_id"]]["cost_usd"])
+    assert trace["cost_usd"] == pytest.approx(
+        expected[[s for s in spans if s["kind"] == "llm"][0]["span_id"]]["cost_usd"]
+    )
     assert (trace["agent_name"], trace["conversation_id"], trace["session_id"], trace["turn_index"]) == (
         "bot", "conv-1", "s-1", 0
     )  # fmt: skip

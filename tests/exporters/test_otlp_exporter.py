@@ -192,7 +192,9 @@ def test_shutdown_ends_a_request_to_a_hanging_collector_at_once(otlp_receiver: S
 
 
 def test_without_the_sdk_everything_else_works_and_otlp_names_the_extra(tmp_path: Path) -> None:
-    code = BLOCK_OTEL + """
+    code = (
+        BLOCK_OTEL
+        + """
 import staso_integrations as st
 st.init(exporter="jsonl", processor="simple")
 with st.span("fine"):
@@ -203,6 +205,7 @@ except ValueError as exc:  # refused by init(), before any import
     print("ERROR", exc)
 assert not any(name.startswith("opentelemetry") for name in sys.modules)
 """
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True,
                          text=True, timeout=30, check=True)  # fmt: skip

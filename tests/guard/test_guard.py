@@ -69,7 +69,9 @@ def test_audit_records_the_verdict_and_lets_the_call_run(call_tool, exporter: In
 def test_enforce_blocks_with_tool_blocked(call_tool, exporter: InMemoryExporter) -> None:  # type: ignore[no-untyped-def]
     st.guard.rule(_no_system_paths)
     st.guard.policy(mode="enforce")
-    with pytest.raises(ToolBlocked, match="tool 'delete_file' blocked by guard: _no_system_paths: system path") as info:
+    with pytest.raises(
+        ToolBlocked, match="tool 'delete_file' blocked by guard: _no_system_paths: system path"
+    ) as info:
         call_tool("/etc/passwd")
     assert ran == []
     assert info.value.reason == "_no_system_paths: system path"
@@ -81,7 +83,10 @@ def test_enforce_blocks_with_tool_blocked(call_tool, exporter: InMemoryExporter)
 
 @pytest.mark.parametrize(("on_error", "blocked"), [("open", False), ("closed", True)])
 def test_a_rule_that_raises_is_an_error_verdict_and_on_error_decides(
-    call_tool, on_error: str, blocked: bool, exporter: InMemoryExporter  # type: ignore[no-untyped-def]
+    call_tool,
+    on_error: str,
+    blocked: bool,
+    exporter: InMemoryExporter,  # type: ignore[no-untyped-def]
 ) -> None:
     @st.guard.rule
     def broken(call: ToolCall) -> bool:

@@ -21,7 +21,7 @@ from staso_integrations.integrations._llm import start_llm_span
 from staso_integrations.integrations._patching import Patch
 from staso_integrations.integrations._stream import AsyncStreamProxy, SyncStreamProxy
 
-FAKE_LIBRARY = '''
+FAKE_LIBRARY = """
 class Base:
     def ping(self):
         return "pong"
@@ -31,7 +31,7 @@ class Client(Base):
         if prompt == "fail":
             raise ValueError("bad prompt")
         return {"text": prompt.upper(), "tokens": len(prompt)}
-'''
+"""
 _counter = itertools.count()
 
 
@@ -50,6 +50,7 @@ def _complete_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs
 def _make_instrumentor(module: str, requires: tuple[str, ...] = ("wrapt>=2",), broken: bool = False) -> type:
     class FakeInstrumentor(Instrumentor):
         name = module
+
         def _patches(self) -> Sequence[Patch]:
             if broken:
                 raise RuntimeError("integration bug")
@@ -249,7 +250,9 @@ class Collect:
 
 def _proxy(items: list[Any], **kwargs: Any) -> tuple[SyncStreamProxy, FakeStream]:
     stream = FakeStream(items, **kwargs)
-    return SyncStreamProxy(stream, start_llm_span("s", provider="p", operation="chat", request_model="m"), Collect()), stream
+    return SyncStreamProxy(
+        stream, start_llm_span("s", provider="p", operation="chat", request_model="m"), Collect()
+    ), stream
 
 
 def test_stream_exhausted_ends_once_leaving_ttft_to_the_handler(exporter: InMemoryExporter) -> None:
@@ -286,7 +289,9 @@ def test_stream_broken_early_ends_at_garbage_collection(exporter: InMemoryExport
     assert len(exporter.spans) == 1 and exporter.spans[0].output == "ab"
 
 
-def test_stream_iterated_with_no_reference_to_its_proxy_ends_at_exhaustion(exporter: InMemoryExporter) -> None:
+def test_stream_iterated_with_no_reference_to_its_proxy_ends_at_exhaustion(
+    exporter: InMemoryExporter,
+) -> None:
     # ``for c in client.create(stream=True)``: only the loop holds the proxy.
     seen = []
     for chunk in _proxy(["a", "b", "c"])[0]:

@@ -28,7 +28,9 @@ USAGES = [
 @pytest.mark.parametrize(("provider", "model"), MODELS)
 def test_fast_path_equals_calc_price(provider: str, model: str) -> None:
     for usage in USAGES:
-        assert cost_for(provider, model, usage) == pytest.approx(_calc_price(_id(provider), model, usage), rel=1e-12)
+        assert cost_for(provider, model, usage) == pytest.approx(
+            _calc_price(_id(provider), model, usage), rel=1e-12
+        )
 
 
 def _id(provider: str) -> str | None:
@@ -39,7 +41,9 @@ def test_known_figure_from_genai_prices() -> None:
     # gpt-4o-mini: 216 uncached x $0.15/M + 1024 cached x $0.075/M + 9 x $0.60/M
     expected = float(calc_price(PriceUsage(input_tokens=1240, output_tokens=9, cache_read_tokens=1024), "gpt-4o-mini",
                                 provider_id="openai").total_price)  # fmt: skip
-    assert cost_for("openai", "gpt-4o-mini", Usage(input=1240, output=9, cache_read=1024)) == pytest.approx(expected)
+    assert cost_for("openai", "gpt-4o-mini", Usage(input=1240, output=9, cache_read=1024)) == pytest.approx(
+        expected
+    )
 
 
 def test_unknown_model_or_missing_usage_is_none() -> None:
@@ -63,13 +67,22 @@ def test_current_claude_models_take_the_fast_path_below_their_tier(
 
 def _priced(exporter: InMemoryExporter, request_model: str, response_model: str, usage: Usage) -> Span:
     with st.span("chat", kind="llm") as span:  # priced by the pipeline, as every llm span is
-        span.provider, span.request_model, span.response_model, span.usage = "openai", request_model, response_model, usage
+        span.provider, span.request_model, span.response_model, span.usage = (
+            "openai",
+            request_model,
+            response_model,
+            usage,
+        )
     (exported,) = exporter.spans
     return exported
 
 
-def test_a_response_model_unknown_to_the_price_data_is_priced_by_the_request_model(exporter: InMemoryExporter) -> None:
-    span = _priced(exporter, "gpt-4o-mini", "acme-gateway-4o-mini-v7", Usage(input=1240, output=9, cache_read=1024))
+def test_a_response_model_unknown_to_the_price_data_is_priced_by_the_request_model(
+    exporter: InMemoryExporter,
+) -> None:
+    span = _priced(
+        exporter, "gpt-4o-mini", "acme-gateway-4o-mini-v7", Usage(input=1240, output=9, cache_read=1024)
+    )
     assert span.cost_usd is not None and span.cost_usd == cost_for("openai", "gpt-4o-mini", span.usage)
     assert span.metadata["priced_as"] == "gpt-4o-mini"
 

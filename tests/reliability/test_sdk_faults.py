@@ -32,12 +32,17 @@ def _openai_create() -> Any:
 
 def _openai_stream() -> Any:
     client = openai.OpenAI(api_key="sk-test", max_retries=0)
-    return [chunk.model_dump(warnings=False) for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)]
+    return [
+        chunk.model_dump(warnings=False)
+        for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    ]
 
 
 def _anthropic_create() -> Any:
     client = anthropic.Anthropic(api_key="sk-ant-test", max_retries=0)
-    return client.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=MESSAGES).model_dump(warnings=False)
+    return client.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=MESSAGES).model_dump(
+        warnings=False
+    )
 
 
 def _anthropic_stream() -> Any:
@@ -48,7 +53,9 @@ def _anthropic_stream() -> Any:
 
 
 _REPLAY = vcr.VCR(
-    record_mode="none", match_on=["method", "host", "path"], cassette_library_dir=str(REPO / "cassettes" / "reliability")
+    record_mode="none",
+    match_on=["method", "host", "path"],
+    cassette_library_dir=str(REPO / "cassettes" / "reliability"),
 )
 
 
@@ -158,7 +165,10 @@ def _first_then_drop_anthropic() -> Any:
     return next(iter(stream)).model_dump(warnings=False)
 
 
-ABANDONED = [("openai_stream_odd_chunks", _first_then_drop_openai), ("anthropic_stream_unknown_event", _first_then_drop_anthropic)]
+ABANDONED = [
+    ("openai_stream_odd_chunks", _first_then_drop_openai),
+    ("anthropic_stream_unknown_event", _first_then_drop_anthropic),
+]
 
 
 @pytest.mark.parametrize(("cassette", "call"), ABANDONED, ids=["openai", "anthropic"])

@@ -22,7 +22,7 @@ from typing import Any
 
 import wrapt
 
-from ..._core.guard import guard
+from ..._core.internal_errors import contain
 from ..._core.span import Span
 from .._stream import AsyncStreamProxy, FirstOutput, SyncStreamProxy
 from ._response import block_dict, make_usage, parse_arguments, record_web_searches, usage_of
@@ -151,20 +151,20 @@ class _ManagerProxy(wrapt.ObjectProxy[Any]):
         self._self_suppress = suppress
 
     def _self_begin(self) -> tuple[Span, MessageAccumulator] | None:
-        with guard("anthropic.stream.start"):
+        with contain("anthropic.stream.start"):
             return self._self_start()
         return None
 
     @staticmethod
     def _self_fail(span: Span, exc: BaseException) -> None:
-        with guard("anthropic.stream.fail"):
+        with contain("anthropic.stream.fail"):
             span.fail(exc)
 
     @staticmethod
     def _self_attach(message_stream: Any, started: tuple[Span, MessageAccumulator], proxy: type) -> Any:
         """Put our proxy in front of the raw event stream that the ``MessageStream`` reads."""
         span, handler = started
-        with guard("anthropic.stream.wrap"):
+        with contain("anthropic.stream.wrap"):
             raw = getattr(message_stream, "_raw_stream", None)
             if raw is None:  # an SDK without the attribute: keep the call's data we have
                 handler.on_end(span)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from ..._core.guard import guard
+from ..._core.internal_errors import contain
 from ..._core.runtime import start_span
 from ..._core.span import Span
 from .._llm import capture_content, start_llm_span
@@ -55,7 +55,7 @@ Begin = Callable[[Any, tuple[Any, ...], dict[str, Any]], "_Call | None"]
 
 
 def _begin(client: Any, kwargs: dict[str, Any], stream: bool) -> _Call | None:
-    with guard("anthropic.start"):
+    with contain("anthropic.start"):
         materialize(kwargs)
         model = kwargs.get("model")
         span = start_llm_span(
@@ -79,7 +79,7 @@ def _begin_message(resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
 # and errors, but it generates nothing: it gets no usage (trace roll-ups would count its tokens
 # as spent, and price them) and it must not claim a framework's llm span (``start_llm_span``).
 def _count(client: Any, kwargs: dict[str, Any]) -> _Call | None:
-    with guard("anthropic.count_tokens.start"):
+    with contain("anthropic.count_tokens.start"):
         materialize(kwargs)
         model = kwargs.get("model")
         span = start_span(f"count_tokens {model}", "custom")
@@ -97,10 +97,11 @@ def _begin_count(resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 def _begin_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
     """``request()`` of a messages call that no resource hook traced: the user bound the method
     (``create = client.messages.create``, a ``with_raw_response`` wrapper, a stream manager)
-    before we patched, or posted to the route directly. Inside a traced call it passes through."""
+    before we patched, or posted to the route directly. Inside a traced call it passes through.
+    """
     if _traced_call.get():
         return None
-    with guard("anthropic.request"):
+    with contain("anthropic.request"):
         read = read_options(args, kwargs)
         if read is not None:
             arguments, count = read
@@ -111,13 +112,13 @@ def _begin_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 
 
 def _fail(call: _Call, exc: BaseException) -> None:
-    with guard("anthropic.fail"):
+    with contain("anthropic.fail"):
         call.span.fail(exc)
 
 
 def _finish(call: _Call, result: Any, proxy: type) -> Any:
     """End the span from the result, or hand a stream to a proxy that ends it later."""
-    with guard("anthropic.finish"):
+    with contain("anthropic.finish"):
         span = call.span
         if call.stream and (hasattr(type(result), "__next__") or hasattr(type(result), "__anext__")):
             return proxy(result, span, MessageAccumulator(call.capture))
@@ -129,11 +130,13 @@ def _finish(call: _Call, result: Any, proxy: type) -> Any:
             span.metadata["raw_response"] = True
             capture = call.capture
             handler = MessageAccumulator(capture) if call.stream else None
-            if record_raw(result, span, handler, lambda span, message: record_message(span, message, capture)):
+            if record_raw(
+                result, span, handler, lambda span, message: record_message(span, message, capture)
+            ):
                 return result  # the span ends with the body the user reads
         span.end()
         return result
-    with guard("anthropic.finish.end"):
+    with contain("anthropic.finish.end"):
         call.span.end()
     return result
 
@@ -189,7 +192,7 @@ def _stream_starter(instance: Any, kwargs: dict[str, Any]) -> Any:
 
 
 def _wrap_manager(instance: Any, kwargs: dict[str, Any], manager: Any, proxy: type) -> Any:
-    with guard("anthropic.stream"):
+    with contain("anthropic.stream"):
         return proxy(manager, _stream_starter(instance, kwargs), _SdkSpanOff)
     return manager
 
@@ -201,7 +204,7 @@ def _stream_wrapper(proxy: type) -> Wrapper:
     """
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        with guard("anthropic.stream.materialize"):
+        with contain("anthropic.stream.materialize"):
             materialize(kwargs)  # the SDK captures the arguments now, in a partial
         return _wrap_manager(instance, kwargs, wrapped(*args, **kwargs), proxy)
 

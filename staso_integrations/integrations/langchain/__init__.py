@@ -29,7 +29,7 @@ from typing import ClassVar
 
 import wrapt
 
-from ..._core.guard import guard, strict_mode
+from ..._core.internal_errors import contain, strict_mode
 from .._base import Instrumentor
 from .._patching import Patch
 
@@ -106,7 +106,7 @@ def _langgraph_patch() -> Patch:
     return Patch(_LANGGRAPH, "_set_config_context", wrap_set_config_context)
 
 
-@guard("langchain.langgraph_import")
+@contain("langchain.langgraph_import")
 def _patch_langgraph_late() -> None:
     """LangGraph imported after ``instrument()``: add its patch to the instrumentor's list."""
     instrumentor = _instrumented

@@ -23,7 +23,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from ..._core.context import _current_span
-from ..._core.guard import guard
+from ..._core.internal_errors import contain
 from ..._core.runtime import start_span
 from ..._core.span import Span
 from .._llm import _target, capture_content, full_content
@@ -39,7 +39,8 @@ _CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "ParentCommand"}) 
 class PendingTarget:
     """A ``provider_enriches`` target whose span is not known yet (``stream()`` opens the run
     inside the generator). The handler fills it when the run starts; until then it is
-    ``claimed`` so no provider call can take it."""
+    ``claimed`` so no provider call can take it.
+    """
 
     __slots__ = ("claimed", "span")
 
@@ -61,8 +62,9 @@ def swallow(where: str, error: Exception) -> None:
     """Log our bug at debug level (re-raise it under STASO_STRICT), for code that catches
     inline because it runs per callback or per step. Callbacks use no decorator: LangChain
     passes a dozen keyword arguments, and a ``*args, **kwargs`` wrapper layer cost ~5 k
-    instructions per callback (two per tool call: 7% of what tracing a LangChain tool adds)."""
-    with guard(f"langchain.{where}"):
+    instructions per callback (two per tool call: 7% of what tracing a LangChain tool adds).
+    """
+    with contain(f"langchain.{where}"):
         raise error
 
 
@@ -309,7 +311,9 @@ class StasoCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         try:
-            span = self._open(run_id, parent_run_id, ex.run_name(serialized, kwargs, "retriever"), "retriever")
+            span = self._open(
+                run_id, parent_run_id, ex.run_name(serialized, kwargs, "retriever"), "retriever"
+            )
             if capture_content():
                 span.input = query
         except Exception as error:
@@ -365,7 +369,8 @@ ACTIVE: StasoCallbackHandler | None = None
 class HandlerSlot:
     """What ``register_configure_hook`` reads instead of a ``ContextVar``: only ``get()`` is
     called (``langchain_core/callbacks/manager.py::_configure``). A real ContextVar set at
-    instrument time would not reach threads started later; this answers the same everywhere."""
+    instrument time would not reach threads started later; this answers the same everywhere.
+    """
 
     __slots__ = ()
 

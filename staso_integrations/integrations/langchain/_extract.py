@@ -80,11 +80,15 @@ _OUTPUT_BLOCK_KEYS = ("text", "thinking", "reasoning", "partial_json")
 
 def chunk_has_output(chunk: Any) -> bool:
     """Whether a streamed generation chunk carries generated output besides its ``text``:
-    tool-call arguments, thinking or reasoning blocks, a legacy function call's arguments."""
+    tool-call arguments, thinking or reasoning blocks, a legacy function call's arguments.
+    """
     msg = getattr(chunk, "message", None)
     if msg is None:
         return False
-    if any(isinstance(call, Mapping) and call.get("args") for call in getattr(msg, "tool_call_chunks", None) or ()):
+    if any(
+        isinstance(call, Mapping) and call.get("args")
+        for call in getattr(msg, "tool_call_chunks", None) or ()
+    ):
         return True
     content = getattr(msg, "content", None)
     if isinstance(content, list):

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from ..._core.guard import guard
+from ..._core.internal_errors import contain
 from ..._core.runtime import start_span
 from ..._core.serialize import to_jsonable
 from ...guard._engine import ajudge, current_policy, has_rules, judge, tool_call
@@ -57,7 +57,7 @@ def _tool_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return args[0] if args else kwargs.get("tool_input")
 
 
-@guard("langchain.guard.call")
+@contain("langchain.guard.call")
 def _proposed(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     given = _tool_input(args, kwargs)
     arguments = dict(given) if isinstance(given, dict) else {"input": given}
@@ -67,7 +67,7 @@ def _proposed(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
 def _refusal(instance: Any, decision: Decision, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Record the blocked call as a tool span, then answer it as LangChain would a failed tool."""
     blocked = ToolBlocked(decision)
-    with guard("langchain.guard.span"):
+    with contain("langchain.guard.span"):
         span = start_span(str(getattr(instance, "name", "tool")), "tool")
         if capture_content():
             span.input = to_jsonable(_tool_input(args, kwargs))
@@ -83,16 +83,20 @@ def _refusal(instance: Any, decision: Decision, args: tuple[Any, ...], kwargs: d
         return content
     from langchain_core.messages import ToolMessage
 
-    return ToolMessage(content=content, name=getattr(instance, "name", None), tool_call_id=call_id, status="error")
+    return ToolMessage(
+        content=content, name=getattr(instance, "name", None), tool_call_id=call_id, status="error"
+    )
 
 
-def wrap_tool_run(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def wrap_tool_run(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     if not has_rules():
         return wrapped(*args, **kwargs)
     decision = None
     call = _proposed(instance, args, kwargs)
     if call is not None:
-        with guard("langchain.guard.judge"):
+        with contain("langchain.guard.judge"):
             decision = judge(call, None)
     if decision is not None and decision.blocked:
         return _refusal(instance, decision, args, kwargs)
@@ -108,7 +112,7 @@ async def wrap_tool_arun(
     decision = None
     call = _proposed(instance, args, kwargs)
     if call is not None:
-        with guard("langchain.guard.ajudge"):
+        with contain("langchain.guard.ajudge"):
             decision = await ajudge(call, None)
     if decision is not None and decision.blocked:
         return _refusal(instance, decision, args, kwargs)

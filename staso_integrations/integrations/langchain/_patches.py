@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from ..._core.context import _current_span
-from ..._core.guard import guard
+from ..._core.internal_errors import contain
 from .._llm import _target, provider_enriches
 from . import _callback
 
@@ -71,7 +71,7 @@ def wrap_generate(index: int, name: str) -> Wrapped:
 
     def wrapper(wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         span = None
-        with guard("langchain.generate"):
+        with contain("langchain.generate"):
             span = _llm_span(_run_manager(args, kwargs, index, name))
         if span is None:
             return wrapped(*args, **kwargs)
@@ -84,7 +84,7 @@ def wrap_generate(index: int, name: str) -> Wrapped:
 def wrap_agenerate(index: int, name: str) -> Wrapped:
     async def wrapper(wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         span = None
-        with guard("langchain.agenerate"):
+        with contain("langchain.agenerate"):
             span = _llm_span(_run_manager(args, kwargs, index, name))
         if span is None:
             return await wrapped(*args, **kwargs)

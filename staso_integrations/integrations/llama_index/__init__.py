@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from ..._core import runtime
-from ..._core.guard import guard
+from ..._core.internal_errors import contain
 from .. import _llm
 from .._base import Instrumentor
 from .._patching import Patch
@@ -70,7 +70,7 @@ class LlamaIndexInstrumentor(Instrumentor):
                 self._hooked.add(module)
                 wrapt.when_imported(module)(self._on_sdk_import)
 
-    @guard("llama_index.on_import")
+    @contain("llama_index.on_import")
     def _on_sdk_import(self, module: Any) -> None:
         if self._span_handler is not None:
             self._patch_sdk_calls(module.__name__)

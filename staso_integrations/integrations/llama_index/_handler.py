@@ -33,7 +33,7 @@ from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 
 from ..._core.context import _current_span
-from ..._core.guard import guard
+from ..._core.internal_errors import contain
 from ..._core.runtime import open_span
 from ..._core.span import Span
 from . import _extract
@@ -72,7 +72,7 @@ class SpanMap:
 
     def resolve_parent(self, ours: Span | None) -> Span | None:
         """For ``runtime.start_span``: the innermost open span, LlamaIndex's or ours."""
-        with guard("llama_index.resolve_parent"):
+        with contain("llama_index.resolve_parent"):
             entry = self.current()
             if entry is not None:
                 return deeper(entry.span, ours)
@@ -171,7 +171,7 @@ def finish(entry: Entry, result: Any) -> None:
     """Fill the fields the provider hook left empty (provider data wins), then end the span."""
     span = entry.span
     assert span is not None
-    with guard("llama_index.finish"):
+    with contain("llama_index.finish"):
         if span.output is None:
             span.output = _extract.call_output(span.kind, result)
         if span.kind == "llm":
@@ -197,13 +197,13 @@ class StasoSpanHandler(BaseSpanHandler[Any]):
         tags: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        with guard("llama_index.span_enter"):
+        with contain("llama_index.span_enter"):
             SPANS.enter(id_, bound_args, instance, parent_id, tags)
 
     def span_exit(
         self, id_: str, bound_args: Any, instance: Any | None = None, result: Any | None = None, **kwargs: Any
     ) -> None:
-        with guard("llama_index.span_exit"):
+        with contain("llama_index.span_exit"):
             SPANS.exit(id_, result)
 
     def span_drop(
@@ -214,7 +214,7 @@ class StasoSpanHandler(BaseSpanHandler[Any]):
         err: BaseException | None = None,
         **kwargs: Any,
     ) -> None:
-        with guard("llama_index.span_drop"):
+        with contain("llama_index.span_drop"):
             SPANS.drop(id_, err)
 
     # BaseSpanHandler's bookkeeping (open_spans) is not used: span_enter/exit are overridden.
@@ -236,7 +236,7 @@ class StasoEventHandler(BaseEventHandler):
         return "StasoEventHandler"
 
     def handle(self, event: Any, **kwargs: Any) -> None:
-        with guard("llama_index.event"):
+        with contain("llama_index.event"):
             SPANS.event(event)
 
 
@@ -245,7 +245,8 @@ SPANS = SpanMap()
 
 def _has_output(response: Any) -> bool:
     """Whether a streamed response so far holds generated output: text in its delta, or tool
-    calls (LlamaIndex accumulates them on the message; the role chunk carries neither)."""
+    calls (LlamaIndex accumulates them on the message; the role chunk carries neither).
+    """
     if getattr(response, "delta", None):
         return True
     message = getattr(response, "message", None)

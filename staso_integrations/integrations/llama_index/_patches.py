@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from ..._core.context import use_span
-from ..._core.guard import guard
+from ..._core.internal_errors import contain
 from ..._core.runtime import start_span
 from ..._core.serialize import to_jsonable
 from ..._core.span import Span
@@ -51,7 +51,7 @@ def claim_llm_span() -> Span | None:
 
 def wrap_sdk_call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     span = None
-    with guard("llama_index.sdk_call"):
+    with contain("llama_index.sdk_call"):
         span = claim_llm_span()
     if span is None:
         return wrapped(*args, **kwargs)
@@ -93,7 +93,7 @@ async def _enriched_async_generator(gen: AsyncIterator[Any], span: Span) -> Asyn
         yield item
 
 
-@guard("llama_index.tool.start")
+@contain("llama_index.tool.start")
 def _start_tool(tool: Any, args: Any, kwargs: Any) -> Span:
     metadata = getattr(tool, "metadata", None)
     name = getattr(metadata, "name", None) or type(tool).__name__
@@ -103,7 +103,7 @@ def _start_tool(tool: Any, args: Any, kwargs: Any) -> Span:
 
 
 def _finish_tool(span: Span, result: Any) -> None:
-    with guard("llama_index.tool.finish"):
+    with contain("llama_index.tool.finish"):
         output, error = _extract.tool_output(result)
         span.output = to_jsonable(output)
         if error is not None:
@@ -131,7 +131,7 @@ def wrap_tool_call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
         return wrapped(*args, **kwargs)
     if has_rules():
         decision = None
-        with guard("llama_index.guard"):
+        with contain("llama_index.guard"):
             decision = judge(tool_call(span.name, dict(kwargs), "llama_index", span), span)
         if decision is not None and decision.blocked:
             return _refusal(span, decision, kwargs)
@@ -151,7 +151,7 @@ async def async_wrap_tool_call(wrapped: Callable[..., Any], instance: Any, args:
         return await wrapped(*args, **kwargs)
     if has_rules():
         decision = None
-        with guard("llama_index.guard"):
+        with contain("llama_index.guard"):
             decision = await ajudge(tool_call(span.name, dict(kwargs), "llama_index", span), span)
         if decision is not None and decision.blocked:
             return _refusal(span, decision, kwargs)

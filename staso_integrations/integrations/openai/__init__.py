@@ -51,8 +51,22 @@ class OpenAIInstrumentor(Instrumentor):
         return [
             Patch("openai._base_client", "SyncAPIClient.request", wrap_request),
             Patch("openai._base_client", "AsyncAPIClient.request", async_wrap_request),
-            Patch(_CHAT_STREAM, "ChatCompletionStream.close", wrap_helper_close, optional=True, on_import=True),
-            Patch(_CHAT_STREAM, "AsyncChatCompletionStream.close", async_wrap_helper_close, optional=True, on_import=True),
+            Patch(
+                _CHAT_STREAM, "ChatCompletionStream.close", wrap_helper_close, optional=True, on_import=True
+            ),
+            Patch(
+                _CHAT_STREAM,
+                "AsyncChatCompletionStream.close",
+                async_wrap_helper_close,
+                optional=True,
+                on_import=True,
+            ),
             Patch(_RESPONSE_STREAM, "ResponseStream.close", wrap_helper_close, optional=True, on_import=True),
-            Patch(_RESPONSE_STREAM, "AsyncResponseStream.close", async_wrap_helper_close, optional=True, on_import=True),
+            Patch(
+                _RESPONSE_STREAM,
+                "AsyncResponseStream.close",
+                async_wrap_helper_close,
+                optional=True,
+                on_import=True,
+            ),
         ]

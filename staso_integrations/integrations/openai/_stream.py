@@ -115,11 +115,16 @@ class ChatStream(_Common):
         if capture and (texts or calls or refusals):
             outputs = []
             for index in sorted({*texts, *refusals, *(c for c, _ in calls)}):
-                message: dict[str, Any] = {"role": "assistant", "content": "".join(texts.get(index, ())) or None}
+                message: dict[str, Any] = {
+                    "role": "assistant",
+                    "content": "".join(texts.get(index, ())) or None,
+                }
                 if index in refusals:
                     message["refusal"] = "".join(refusals[index])
                 own = [
-                    (at, tool_call(i, n, "".join(a), True)) for (c, at), (i, n, a) in calls.items() if c == index
+                    (at, tool_call(i, n, "".join(a), True))
+                    for (c, at), (i, n, a) in calls.items()
+                    if c == index
                 ]
                 tools = [call for at, call in own if at != LEGACY_FUNCTION]
                 if tools:
@@ -233,7 +238,7 @@ class ResponsesStream(FirstOutput):
             span.output = {"role": "assistant", "content": "".join(self.texts)}
 
 
-_HANDLERS: dict[str, type[ChatStream] | type[CompletionStream] | type[ResponsesStream]] = {
+_HANDLERS: dict[str, type[ChatStream | CompletionStream | ResponsesStream]] = {
     "chat": ChatStream,
     "responses": ResponsesStream,
     "completion": CompletionStream,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._core.guard import guard
+from ..._core.internal_errors import contain
 from ..._core.span import Span
 from .._llm import capture_content, start_llm_span
 from .._raw_body import record_raw
@@ -40,16 +40,17 @@ def start_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         kind="embedding" if operation == "embeddings" else "llm",
     )
     capture = capture_content()
-    with guard("openai.request"):
+    with contain("openai.request"):
         record_request(span, info, capture)
     return Call(span, info, capture)
 
 
 def finish_call(call: Call, result: Any, proxy: type[SyncStreamProxy | AsyncStreamProxy]) -> Any:
     """End the span from ``result`` (or hand a stream to a proxy that ends it); returns what the
-    user gets: ``result`` itself, or the proxy around the SDK's stream."""
+    user gets: ``result`` itself, or the proxy around the SDK's stream.
+    """
     span, info = call.span, call.info
-    with guard("openai.response"):
+    with contain("openai.response"):
         if info.raw is not None:
             if _record_raw(call, result):
                 return result  # the span ends with the body the user reads
@@ -65,7 +66,8 @@ def finish_call(call: Call, result: Any, proxy: type[SyncStreamProxy | AsyncStre
 
 def _record_raw(call: Call, result: Any) -> bool:
     """``with_raw_response``/``with_streaming_response``: the user gets the SDK object as is;
-    ``True`` when the span ends with the body the user reads."""
+    ``True`` when the span ends with the body the user reads.
+    """
     span, info = call.span, call.info
     span.metadata["raw_response"] = info.raw
     request_id = getattr(result, "request_id", None)
@@ -75,13 +77,15 @@ def _record_raw(call: Call, result: Any) -> bool:
     if info.stream and handler is None:
         return False
     operation, capture = info.operation, call.capture
-    return record_raw(result, span, handler, lambda span, parsed: record_response(span, operation, parsed, capture))
+    return record_raw(
+        result, span, handler, lambda span, parsed: record_response(span, operation, parsed, capture)
+    )
 
 
 def wrap_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Wrapper of ``SyncAPIClient.request``."""
     call = None
-    with guard("openai.start"):
+    with contain("openai.start"):
         call = start_call(instance, args, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
@@ -98,7 +102,7 @@ async def async_wrap_request(
 ) -> Any:
     """Wrapper of ``AsyncAPIClient.request`` (a coroutine function the SDK awaits)."""
     call = None
-    with guard("openai.start"):
+    with contain("openai.start"):
         call = start_call(instance, args, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)
@@ -112,7 +116,8 @@ async def async_wrap_request(
 
 def wrap_helper_close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``ChatCompletionStream.close``/``ResponseStream.close`` close the HTTP response directly,
-    past our proxy of the raw stream: end its span now rather than at garbage collection."""
+    past our proxy of the raw stream: end its span now rather than at garbage collection.
+    """
     try:
         return wrapped(*args, **kwargs)
     finally:

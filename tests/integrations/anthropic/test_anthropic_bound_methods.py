@@ -165,7 +165,9 @@ def test_bound_with_raw_response(exporter: InMemoryExporter, mode: str) -> None:
     assert raw.headers["request-id"] == "req_011CVT5nQ1kq9x4GJ2sEbM7a"
     [span] = exporter.spans
     assert span.ended and span.metadata["raw_response"] is True and span.request_model == HAIKU
-    assert span.usage == Usage(input=21, output=6, cache_read=0, cache_write=0)  # read from the body the SDK read
+    assert span.usage == Usage(
+        input=21, output=6, cache_read=0, cache_write=0
+    )  # read from the body the SDK read
 
 
 @pytest.mark.vcr

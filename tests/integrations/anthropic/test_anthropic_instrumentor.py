@@ -34,16 +34,20 @@ COUNT = {
     "messages": [{"role": "user", "content": "Count to three."}],
 }
 _METHODS = ("create", "parse", "stream")
-_TARGETS = [
-    (module.__name__, cls, method)
-    for module in (first_party, beta_messages, bedrock_beta, vertex_beta)
-    for cls in ("Messages", "AsyncMessages")
-    for method in _METHODS
-] + [
-    (m.__name__, cls, "count_tokens")
-    for m in (first_party, beta_messages)
-    for cls in ("Messages", "AsyncMessages")
-] + [("anthropic._base_client", cls, "request") for cls in ("SyncAPIClient", "AsyncAPIClient")]
+_TARGETS = (
+    [
+        (module.__name__, cls, method)
+        for module in (first_party, beta_messages, bedrock_beta, vertex_beta)
+        for cls in ("Messages", "AsyncMessages")
+        for method in _METHODS
+    ]
+    + [
+        (m.__name__, cls, "count_tokens")
+        for m in (first_party, beta_messages)
+        for cls in ("Messages", "AsyncMessages")
+    ]
+    + [("anthropic._base_client", cls, "request") for cls in ("SyncAPIClient", "AsyncAPIClient")]
+)
 
 
 def _attrs() -> dict[tuple[str, str, str], Any]:

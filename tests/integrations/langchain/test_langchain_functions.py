@@ -28,7 +28,9 @@ FUNCTION_CALL = {"name": "get_weather", "arguments": '{"city":"Paris"}'}
 @pytest.mark.parametrize("streaming", [False, True], ids=["invoke", "stream"])
 def test_function_call(mode: str, streaming: bool, exporter: InMemoryExporter) -> None:
     st.instrument_all(include=["openai", "langchain"])
-    model = ChatOpenAI(model="gpt-4o-mini", api_key="test-key", max_retries=0, streaming=streaming, stream_usage=True)
+    model = ChatOpenAI(
+        model="gpt-4o-mini", api_key="test-key", max_retries=0, streaming=streaming, stream_usage=True
+    )
     runnable = model.bind(functions=[GET_WEATHER])
     message = runnable.invoke(QUESTION) if mode == "sync" else asyncio.run(runnable.ainvoke(QUESTION))
 

@@ -146,7 +146,9 @@ def test_secret_keys_in_tool_and_chain_inputs_are_redacted(langchain_only: InMem
         """Log in."""
         return f"hello {user}"
 
-    step = RunnableLambda(lambda data: login.invoke({"user": data["user"], "password": data["password"]}), name="step")
+    step = RunnableLambda(
+        lambda data: login.invoke({"user": data["user"], "password": data["password"]}), name="step"
+    )
     assert step.invoke({"user": "ada", "password": "hunter2", "api_key": "abc"}) == "hello ada"
     by_name = {s.name: s for s in langchain_only.spans}
     assert by_name["login"].input == {"user": "ada", "password": "<redacted>"}

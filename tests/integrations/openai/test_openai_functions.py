@@ -47,7 +47,11 @@ def test_function_call_stream(api: Any, instrumented: Any) -> None:
         stream_options={"include_usage": True},
     )
 
-    pieces = [c.choices[0].delta.function_call.arguments for c in chunks if c.choices and c.choices[0].delta.function_call]
+    pieces = [
+        c.choices[0].delta.function_call.arguments
+        for c in chunks
+        if c.choices and c.choices[0].delta.function_call
+    ]
     assert "".join(pieces) == '{"city":"Paris"}'
     (span,) = instrumented.spans
     assert span.tool_calls == [CALL]

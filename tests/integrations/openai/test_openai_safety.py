@@ -53,7 +53,10 @@ def test_user_exception_propagates_as_the_same_object(instrumented: Any) -> None
     assert type(traced) is type(untraced)
     assert traced is boom or traced.__cause__ is boom
     (span,) = instrumented.spans
-    assert span.status == "error" and span.error["type"] == f"{type(traced).__module__}.{type(traced).__qualname__}"
+    assert (
+        span.status == "error"
+        and span.error["type"] == f"{type(traced).__module__}.{type(traced).__qualname__}"
+    )
 
 
 @pytest.fixture
@@ -83,7 +86,9 @@ def test_extraction_bug_is_swallowed_and_result_intact(api: Any, instrumented: A
 
 @pytest.mark.vcr
 @pytest.mark.default_cassette("chat_stream_usage.yaml")
-def test_stream_assembly_bug_is_swallowed(api: Any, instrumented: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stream_assembly_bug_is_swallowed(
+    api: Any, instrumented: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("STASO_STRICT")
 
     def broken(*args: Any) -> None:

@@ -1,6 +1,6 @@
 """Our own bugs never reach the user's code.
 
-``guard`` swallows and logs exceptions raised by instrumentation code. With
+``contain`` swallows and logs exceptions raised by instrumentation code. With
 ``STASO_STRICT=1`` (the test suite sets it) it re-raises them instead, so tests see our bugs.
 """
 
@@ -22,7 +22,7 @@ def strict_mode() -> bool:
     return os.environ.get("STASO_STRICT", "").lower() in ("1", "true", "yes")
 
 
-class guard:  # noqa: N801 - used like a function: ``with guard("where"):`` / ``@guard("where")``
+class contain:  # noqa: N801 - used like a function: ``with contain("where"):`` / ``@contain("where")``
     """Context manager and decorator that keeps our exceptions away from user code."""
 
     __slots__ = ("where",)
@@ -51,7 +51,7 @@ class guard:  # noqa: N801 - used like a function: ``with guard("where"):`` / ``
 
         @functools.wraps(fn)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            with guard(where):
+            with contain(where):
                 return fn(*args, **kwargs)
             return None
 
