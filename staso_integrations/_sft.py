@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 # The notes ``_core/serialize.py`` leaves where it cut or replaced content at capture.
 _CUT_NOTE = re.compile(
@@ -189,7 +189,8 @@ class _Conversation:
         """A tool call in any stored form (flat, OpenAI nested, Anthropic block) -> the chat form."""
         if call.get("type") not in (None, "function", "tool_use"):
             raise Unconvertible(f"tool call of type {call.get('type')!r}")
-        function = call.get("function") if isinstance(call.get("function"), dict) else call
+        nested = call.get("function")
+        function: dict[str, Any] = nested if isinstance(nested, dict) else call
         name = function.get("name")
         arguments = function.get("arguments", function.get("input"))
         call_id = call.get("id") or self._legacy_id()
@@ -284,7 +285,7 @@ def _text_only(content: Any, role: str) -> str | None:
         return "\n".join(part["text"] for part in text)
     if text is None and content:
         raise Unconvertible(f"non-text {role} content")
-    return text
+    return cast("str | None", text)
 
 
 def _tool(tool: Any) -> dict[str, Any]:

@@ -61,8 +61,11 @@ def run_demo(db: str, live: bool = False) -> int:
     except Exception as exc:
         if not live or not _is_openai_error(exc):
             raise
-        print(f"demo --live could not get an answer from the OpenAI API: {_one_line(exc)} "
-              "(check the network and OPENAI_API_KEY, or run the demo offline without --live)", file=sys.stderr)  # fmt: skip
+        print(
+            f"demo --live could not get an answer from the OpenAI API: {_one_line(exc)} "
+            "(check the network and OPENAI_API_KEY, or run the demo offline without --live)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         st.shutdown()

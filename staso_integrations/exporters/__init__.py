@@ -50,8 +50,14 @@ def build_exporters(config: Config) -> list[Any]:
             )
         elif name == "decimalai":
             assert config.decimalai_api_key is not None  # load_config refuses 'decimalai' without a key
-            built.append(DecimalAIExporter(config.decimalai_api_key, config.decimalai_base_url,
-                                           spool_dir=config.spool_dir, spool_max_bytes=config.spool_max_bytes))  # fmt: skip
+            built.append(
+                DecimalAIExporter(
+                    config.decimalai_api_key,
+                    config.decimalai_base_url,
+                    spool_dir=config.spool_dir,
+                    spool_max_bytes=config.spool_max_bytes,
+                )
+            )
         elif name == "otlp":
             from .otlp import OtlpExporter  # the OpenTelemetry SDK is an optional extra
 

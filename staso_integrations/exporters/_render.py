@@ -66,8 +66,10 @@ def _span_line(span: Mapping[str, Any]) -> str:
     parts.append(format_cost(span.get("cost_usd")))
     if span.get("ttft_ms") is not None:
         parts.append(f"ttft {format_ms(span['ttft_ms'])}")
-    for decision in (span.get("metadata") or {}).get("guard", []):
-        parts.append(f"guard[{decision.get('mode')}]: {decision.get('decision')} ({decision.get('reason')})")
+    parts.extend(
+        f"guard[{decision.get('mode')}]: {decision.get('decision')} ({decision.get('reason')})"
+        for decision in (span.get("metadata") or {}).get("guard", [])
+    )
     if span.get("status") == "error":
         error = span.get("error") or {}
         parts.append(f"ERROR {error.get('type', '')}: {str(error.get('message', ''))[:120]}")

@@ -48,8 +48,15 @@ class Batch:
 
     __slots__ = ("entry", "gzipped", "key", "plain", "resent", "span_count")
 
-    def __init__(self, key: str, span_count: int, gzipped: bytes, entry: SpoolEntry | None,
-                 plain: bytes | None = None, resent: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        key: str,
+        span_count: int,
+        gzipped: bytes,
+        entry: SpoolEntry | None,
+        plain: bytes | None = None,
+        resent: bool = False,
+    ) -> None:
         self.key = key
         self.span_count = span_count
         self.gzipped = gzipped
@@ -90,13 +97,29 @@ class SpooledExporter:
         self.compress = compress
         self.spool = Spool(spool_dir, spool_max_bytes)
         self.shutdown_wait_s = shutdown_wait_s
-        self._poster = Poster(self.url, timeout_s=timeout_s, max_attempts=max_attempts, backoff_s=backoff_s,
-                              backoff_max_s=backoff_max_s, retry_budget_s=retry_budget_s)  # fmt: skip
+        self._poster = Poster(
+            self.url,
+            timeout_s=timeout_s,
+            max_attempts=max_attempts,
+            backoff_s=backoff_s,
+            backoff_max_s=backoff_max_s,
+            retry_budget_s=retry_budget_s,
+        )
         self.stats: dict[str, int] = dict.fromkeys(
-            ("batches_sent", "spans_sent", "retries", "spooled_batches", "spooled_spans", "resent_batches",
-             "dropped_batches", "dropped_spans", "rejected_traces", "receipt_spans_dropped"),
+            (
+                "batches_sent",
+                "spans_sent",
+                "retries",
+                "spooled_batches",
+                "spooled_spans",
+                "resent_batches",
+                "dropped_batches",
+                "dropped_spans",
+                "rejected_traces",
+                "receipt_spans_dropped",
+            ),
             0,
-        )  # fmt: skip
+        )
         self._logged: set[str] = set()
         self._server = Availability(probe_interval_s)
         self._reset_sender_state()
@@ -137,8 +160,11 @@ class SpooledExporter:
         try:
             entry: SpoolEntry | None = self.spool.put(key, gzipped, len(spans), claimed=direct)
         except OSError as exc:
-            self._log_once("spool-write", f"{self.label} spool: cannot write to {self.spool.directory} ({exc}); "
-                           "batches are sent from memory only")  # fmt: skip
+            self._log_once(
+                "spool-write",
+                f"{self.label} spool: cannot write to {self.spool.directory} ({exc}); "
+                "batches are sent from memory only",
+            )
             entry = None
             if not direct:
                 self._lose(len(spans), f"not sent and not spooled ({exc})")
@@ -284,8 +310,11 @@ class SpooledExporter:
             if not self._closing.is_set() and self._server.mark_down(result.retry_after):
                 logger.warning(
                     "%s not taking batches at %s (%s); they wait in the spool at %s until it does",
-                    self.service, self.url, result.cause, self.spool.directory,
-                )  # fmt: skip
+                    self.service,
+                    self.url,
+                    result.cause,
+                    self.spool.directory,
+                )
             with self._cond:
                 waiting = list(self._outbox)
                 self._outbox.clear()

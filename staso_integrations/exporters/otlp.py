@@ -96,8 +96,15 @@ class OtlpExporter:
         if self._compression in _COMPRESSORS:
             self._headers["Content-Encoding"] = self._compression
         timeout = timeout_s if timeout_s is not None else float(_env("TIMEOUT") or DEFAULT_TIMEOUT_S)
-        self._poster = Poster(self.endpoint, timeout_s=timeout, max_attempts=max_attempts, backoff_s=0.25,
-                              backoff_max_s=2.0, retry_budget_s=timeout, tls=_tls_context(self.endpoint))  # fmt: skip
+        self._poster = Poster(
+            self.endpoint,
+            timeout_s=timeout,
+            max_attempts=max_attempts,
+            backoff_s=0.25,
+            backoff_max_s=2.0,
+            retry_budget_s=timeout,
+            tls=_tls_context(self.endpoint),
+        )
         self._collector = Availability(probe_interval_s)
         self._conventions = config.otlp_conventions if config is not None else "both"
         self.exported = 0
@@ -110,8 +117,11 @@ class OtlpExporter:
         if not spans:
             return
         if self._poster.closing.is_set() or self._collector.resting():
-            self._lose(len(spans), "exporter", "the collector is not taking spans" if self._collector.down
-                       else "the exporter is shut down")  # fmt: skip
+            self._lose(
+                len(spans),
+                "exporter",
+                "the collector is not taking spans" if self._collector.down else "the exporter is shut down",
+            )
             return
         try:
             body = self._encode([self.to_readable(span) for span in spans]).SerializePartialToString()
@@ -132,8 +142,12 @@ class OtlpExporter:
             self.failed += len(spans)  # these spans as its own loss, so they are not counted twice
         else:
             self._collector.mark_down(result.retry_after)
-            self._lose(len(spans), "exporter", f"the collector did not answer ({result.cause}); "
-                       f"spans are dropped for {self._collector.probe_interval_s:g} s, then it is tried again")  # fmt: skip
+            self._lose(
+                len(spans),
+                "exporter",
+                f"the collector did not answer ({result.cause}); "
+                f"spans are dropped for {self._collector.probe_interval_s:g} s, then it is tried again",
+            )
 
     def shutdown(self) -> None:
         """Ends a request in flight at once; later batches are counted as dropped."""

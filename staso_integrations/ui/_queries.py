@@ -76,7 +76,8 @@ def classify(path: str, exc: sqlite3.Error) -> StoreUnavailable:
         return StoreUnavailable(
             "corrupt",
             f"{path} is not a readable SQLite database ({exc})",
-            "The file is damaged or is not a trace store. Move it aside: the next traced run creates a new one.",
+            "The file is damaged or is not a trace store. "
+            "Move it aside: the next traced run creates a new one.",
         )
     return StoreUnavailable(
         "unreadable", f"Cannot read the trace store {path} ({exc})", "Check the path and its permissions."

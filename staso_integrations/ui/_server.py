@@ -74,8 +74,12 @@ class ViewerHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         host = self.headers.get("Host", "")
         if host not in self.server.allowed_hosts:
-            self._send(HTTPStatus.FORBIDDEN, b"refused: this viewer answers only to " +
-                       " or ".join(sorted(self.server.allowed_hosts)).encode(), "text/plain; charset=utf-8")  # fmt: skip
+            self._send(
+                HTTPStatus.FORBIDDEN,
+                b"refused: this viewer answers only to "
+                + " or ".join(sorted(self.server.allowed_hosts)).encode(),
+                "text/plain; charset=utf-8",
+            )
             return
         url = urlsplit(self.path)
         path = unquote(url.path)
@@ -94,7 +98,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
             HTTPStatus.METHOD_NOT_ALLOWED, {"error": "read_only", "message": "the viewer is read-only"}
         )
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _other_method
+    do_POST = do_PUT = do_DELETE = do_PATCH = _other_method  # noqa: N815 - http.server's method names
 
     def _api(self, route: str, params: dict[str, str]) -> None:
         name, _, rest = route.partition("/")
@@ -179,8 +183,10 @@ def serve(db: str, port: int, open_browser: bool = False) -> int:
     try:
         server = ViewerServer(db, port)
     except OSError as exc:
-        print(f"error: cannot listen on {HOST}:{port} ({exc.strerror}): pass --port N (0 picks a free one)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: cannot listen on {HOST}:{port} ({exc.strerror}): pass --port N (0 picks a free one)",
+            file=sys.stderr,
+        )
         return 2
     try:  # from here on, Ctrl+C at any moment is a clean stop
         print(f"staso trace viewer on {server.url} (store {db}, read-only); Ctrl+C stops it", flush=True)
