@@ -11,8 +11,8 @@ from ...pricing import WEB_SEARCHES
 from .._llm import full_content
 
 
-def usage_of(usage: Any) -> Usage | None:
-    """Normalise Anthropic usage: ``input`` adds back cache reads and writes it reports apart."""
+def read_usage(usage: Any) -> Usage | None:
+    """An Anthropic usage block -> ``Usage``: ``input`` adds back cache reads and writes it reports apart."""
     if usage is None:
         return None
     return make_usage(
@@ -60,7 +60,7 @@ def record_message(span: Span, message: Any, capture: bool) -> None:
     span.response_model = getattr(message, "model", None)
     span.finish_reason = getattr(message, "stop_reason", None)
     usage = getattr(message, "usage", None)
-    span.usage = usage_of(usage)
+    span.usage = read_usage(usage)
     record_web_searches(span, usage)
     message_id = getattr(message, "id", None)
     if message_id is not None:

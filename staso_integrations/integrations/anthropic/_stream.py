@@ -25,7 +25,7 @@ import wrapt
 from ..._core.internal_errors import contain
 from ..._core.span import Span
 from .._stream import AsyncStreamProxy, FirstOutput, SyncStreamProxy
-from ._response import block_dict, make_usage, parse_arguments, record_web_searches, usage_of
+from ._response import block_dict, make_usage, parse_arguments, read_usage, record_web_searches
 
 # content block kinds whose deltas we collect, by the delta field that carries the text
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use"})
@@ -110,7 +110,7 @@ class MessageAccumulator(FirstOutput):
         start = getattr(self.message, "usage", None)
         last = self.delta_usage
         if last is None:
-            return usage_of(start)
+            return read_usage(start)
 
         # The last message_delta is authoritative (server tools change input counts mid-stream);
         # fields it leaves out keep their message_start values.

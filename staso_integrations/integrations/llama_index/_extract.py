@@ -201,7 +201,7 @@ def response_details(response: Any) -> tuple[str | None, Usage | None, str | Non
     """``(response_model, usage, finish_reason)`` from a Chat/CompletionResponse's ``raw``."""
     raw = getattr(response, "raw", None)
     model = _get(raw, "model")
-    usage = _usage(_get(raw, "usage"))
+    usage = read_usage(_get(raw, "usage"))
     finish = None
     choices = _get(raw, "choices")
     if isinstance(choices, list) and choices:
@@ -209,7 +209,8 @@ def response_details(response: Any) -> tuple[str | None, Usage | None, str | Non
     return (model if isinstance(model, str) else None), usage, (finish if isinstance(finish, str) else None)
 
 
-def _usage(raw: Any) -> Usage | None:
+def read_usage(raw: Any) -> Usage | None:
+    """A provider's usage block in a LlamaIndex response's ``raw`` (object or dict) -> ``Usage``."""
     if raw is None:
         return None
     prompt = _get(raw, "prompt_tokens")

@@ -13,10 +13,19 @@ from ..._core.span import Span, Usage
 from ...pricing import WEB_SEARCHES
 
 
-def _usage(usage: Any, prompt: str, completion: str) -> Usage | None:
-    """``usage`` whose counts are ``<prompt>_tokens``/``<completion>_tokens`` with ``*_details``."""
+def read_usage(usage: Any) -> Usage | None:
+    """An OpenAI usage block -> ``Usage``: ``CompletionUsage`` (chat, legacy completions) counts
+    ``prompt``/``completion`` tokens, ``ResponseUsage`` ``input``/``output`` (cached ones included).
+    """
     if usage is None:
         return None
+    if type(usage).__name__ == "ResponseUsage":
+        return _usage(usage, "input", "output")
+    return _usage(usage, "prompt", "completion")
+
+
+def _usage(usage: Any, prompt: str, completion: str) -> Usage:
+    """``usage`` whose counts are ``<prompt>_tokens``/``<completion>_tokens`` with ``*_details``."""
     prompt_details = getattr(usage, f"{prompt}_tokens_details", None)
     completion_details = getattr(usage, f"{completion}_tokens_details", None)
     return Usage(
@@ -27,16 +36,6 @@ def _usage(usage: Any, prompt: str, completion: str) -> Usage | None:
         cache_write=getattr(prompt_details, "cache_write_tokens", None),
         reasoning=getattr(completion_details, "reasoning_tokens", None),
     )
-
-
-def chat_usage(usage: Any) -> Usage | None:
-    """``CompletionUsage`` (chat and legacy completions) -> ``Usage``."""
-    return _usage(usage, "prompt", "completion")
-
-
-def responses_usage(usage: Any) -> Usage | None:
-    """``ResponseUsage`` -> ``Usage`` (``input_tokens`` already includes cached ones)."""
-    return _usage(usage, "input", "output")
 
 
 def tool_call(call_id: Any, name: Any, arguments: Any, capture: bool) -> dict[str, Any]:
@@ -53,7 +52,7 @@ def _set_common(span: Span, result: Any) -> None:
 def record_chat(span: Span, completion: Any, capture: bool) -> None:
     """``ChatCompletion`` / ``ParsedChatCompletion``."""
     _set_common(span, completion)
-    span.usage = chat_usage(completion.usage)
+    span.usage = read_usage(completion.usage)
     outputs: list[Any] = []
     calls: list[dict[str, Any]] = []
     for choice in completion.choices or ():
@@ -95,7 +94,7 @@ def _message(message: Any) -> dict[str, Any]:
 def record_responses(span: Span, response: Any, capture: bool) -> None:
     """``Response`` / ``ParsedResponse`` (also the final snapshot of a stream)."""
     _set_common(span, response)
-    span.usage = responses_usage(response.usage)
+    span.usage = read_usage(response.usage)
     incomplete = getattr(response, "incomplete_details", None)
     span.finish_reason = getattr(incomplete, "reason", None) or response.status
     calls: list[dict[str, Any]] = []
@@ -125,7 +124,7 @@ def record_responses(span: Span, response: Any, capture: bool) -> None:
 def record_completion(span: Span, completion: Any, capture: bool) -> None:
     """Legacy ``Completion``."""
     _set_common(span, completion)
-    span.usage = chat_usage(completion.usage)
+    span.usage = read_usage(completion.usage)
     choices = completion.choices or ()
     if choices:
         span.finish_reason = choices[0].finish_reason

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..._core.span import Span
 from .._stream import FirstOutput
-from ._response import chat_usage, record_responses, tool_call
+from ._response import read_usage, record_responses, tool_call
 
 ToolCalls = dict[tuple[int, int], list[Any]]  # (choice, index) -> [id, name, [argument pieces]]
 LEGACY_FUNCTION = -1  # the tool-call index of a legacy ``delta.function_call``
@@ -49,7 +49,7 @@ class _Common(FirstOutput):
     def _record(self, span: Span) -> None:
         self.record_ttft(span)
         if self.usage is not None:
-            span.usage = chat_usage(self.usage)
+            span.usage = read_usage(self.usage)
         if self.model:
             span.response_model = self.model
         if self.response_id:
