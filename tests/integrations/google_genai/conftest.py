@@ -3,7 +3,7 @@
 Cassettes live in ``cassettes/google_genai/``; re-record live with
 ``GOOGLE_API_KEY=... pytest tests/integrations/google_genai --record-mode=once`` after deleting
 the cassette (sync and async send the same body, so they share one). The SDK sends the key in
-``x-goog-api-key``, which is filtered out of the recording.
+``x-goog-api-key``, one of the headers ``tests/conftest.py`` filters out of every recording.
 """
 
 from __future__ import annotations
@@ -18,24 +18,18 @@ from google import genai
 
 import staso_integrations as st
 from staso_integrations.exporters import InMemoryExporter
-from tests.conftest import SECRET_HEADERS, _scrub_response
 
 
 @pytest.fixture(autouse=True)
 def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_API_KEY", os.environ.get("GOOGLE_API_KEY", "test-google-key"))
-    for name in ("GEMINI_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_HTTP_CLIENT"):
+    for name in (
+        "GEMINI_API_KEY",
+        "GOOGLE_GENAI_USE_VERTEXAI",
+        "GOOGLE_GENAI_HTTP_CLIENT",
+        "GOOGLE_CLOUD_PROJECT",
+    ):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def vcr_config() -> dict[str, Any]:
-    return {
-        "filter_headers": [*SECRET_HEADERS, "x-goog-api-key"],
-        "before_record_response": _scrub_response,
-        "decode_compressed_response": True,
-        "match_on": ["method", "scheme", "host", "port", "path", "query", "body"],
-    }
 
 
 @pytest.fixture

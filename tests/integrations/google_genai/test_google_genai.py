@@ -14,7 +14,9 @@ from google.genai import errors, models, types
 
 import staso_integrations as st
 from staso_integrations._core.span import Usage
+from staso_integrations.export import sft_record
 from staso_integrations.exporters import InMemoryExporter
+from staso_integrations.exporters._otel_attributes import span_attributes
 from staso_integrations.integrations import _registry
 from staso_integrations.integrations.google_genai import GoogleGenAIInstrumentor, _wrappers
 
@@ -300,3 +302,62 @@ def test_registry_and_requirement() -> None:
     extras = pyproject["project"]["optional-dependencies"]
     assert list(GoogleGenAIInstrumentor.requires) == extras["google-genai"]
     assert json.dumps(extras["test"]).count("google-genai") == 1
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("generate_stream_error_429.yaml")
+def test_stream_refused_propagates_and_fails_the_span(gemini: Driver, traced: InMemoryExporter) -> None:
+    with pytest.raises(errors.ClientError) as raised:
+        gemini.stream(model=FLASH, contents="Count to three.")
+    assert raised.value.code == 429
+    [span] = traced.spans
+    assert (span.status, span.stream, span.output) == ("error", True, None)
+    assert span.error["type"] == "google.genai.errors.ClientError"
+    assert "RESOURCE_EXHAUSTED" in span.error["message"]
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("vertex_generate.yaml")
+def test_vertex_ai_client(traced: InMemoryExporter) -> None:
+    with genai.Client(vertexai=True) as client:
+        assert client.models.generate_content(model=FLASH, contents=QUESTION).text == "Paris"
+    [span] = traced.spans
+    assert (span.provider, span.response_model) == ("vertex", FLASH)
+    assert span.usage == Usage(input=18, output=40, total=58, reasoning=39)
+    assert span.cost_usd == pytest.approx(_price(FLASH, input_tokens=18, output_tokens=40))
+    assert span_attributes(span)["gen_ai.provider.name"] == "gcp.vertex_ai"
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("generate_basic.yaml")
+def test_chat_send_message_is_traced(traced: InMemoryExporter) -> None:
+    with genai.Client() as client:
+        chat = client.chats.create(model=FLASH, config=BASIC["config"])
+        assert chat.send_message(QUESTION).text == "Paris"
+    [span] = traced.spans
+    assert span.input["messages"] == [{"role": "user", "content": [{"type": "text", "text": QUESTION}]}]
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("generate_tools.yaml")
+def test_exporters_read_the_span(traced: InMemoryExporter) -> None:
+    with genai.Client() as client:
+        client.models.generate_content(
+            model=FLASH,
+            contents=ASK_WEATHER,
+            config=types.GenerateContentConfig(tools=[types.Tool(function_declarations=[WEATHER])]),
+        )
+    [span] = traced.spans
+    attributes = span_attributes(span)
+    assert attributes["gen_ai.provider.name"] == "gcp.gemini" and attributes["llm.provider"] == "google"
+    assert attributes["gen_ai.usage.reasoning.output_tokens"] == 48
+    assert attributes["llm.output_messages.0.message.tool_calls.0.tool_call.function.name"] == "get_weather"
+    assert json.loads(attributes["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": ASK_WEATHER}]}
+    ]
+    record, reason = sft_record(json.loads(json.dumps(span.to_dict())))
+    assert reason is None and record["tools"][0]["function"]["name"] == "get_weather"
+    assert record["messages"][-1]["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+    }
