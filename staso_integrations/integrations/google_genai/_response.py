@@ -111,10 +111,11 @@ def record_response(span: Span, response: Any, capture: bool) -> None:
 def record_embeddings(span: Span, response: Any, capture: bool) -> None:
     """``EmbedContentResponse``: usage and shape, never the vectors.
 
-    The Gemini API reports ``usage_metadata``; Vertex AI counts tokens per embedding instead.
+    The Gemini API reports ``usage_metadata`` (google-genai 3.x); Vertex AI counts tokens per
+    embedding instead.
     """
     embeddings = response.embeddings or ()
-    usage = response.usage_metadata
+    usage = getattr(response, "usage_metadata", None)
     tokens = usage.prompt_token_count if usage is not None else None
     if tokens is None:
         counts = [getattr(item.statistics, "token_count", None) for item in embeddings]

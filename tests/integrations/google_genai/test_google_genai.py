@@ -18,7 +18,12 @@ from staso_integrations.export import sft_record
 from staso_integrations.exporters import InMemoryExporter
 from staso_integrations.exporters._otel_attributes import span_attributes
 from staso_integrations.integrations import _registry
-from staso_integrations.integrations.google_genai import GoogleGenAIInstrumentor, _wrappers
+from staso_integrations.integrations.google_genai import (
+    GoogleGenAIInstrumentor,
+    _request,
+    _response,
+    _wrappers,
+)
 
 if TYPE_CHECKING:
     from conftest import Driver
@@ -361,3 +366,41 @@ def test_exporters_read_the_span(traced: InMemoryExporter) -> None:
         "name": "get_weather",
         "arguments": '{"city": "Paris"}',
     }
+
+
+def test_readers_of_shapes_the_cassettes_do_not_hold(exporter: InMemoryExporter) -> None:
+    vertex = types.EmbedContentResponse(
+        embeddings=[
+            types.ContentEmbedding(
+                values=[0.1, 0.2], statistics=types.ContentEmbeddingStatistics(token_count=3)
+            ),
+            types.ContentEmbedding(
+                values=[0.3, 0.4], statistics=types.ContentEmbeddingStatistics(token_count=4)
+            ),
+        ]
+    )
+    with st.span("embeddings", kind="embedding") as span:
+        _response.record_embeddings(span, vertex, True)  # Vertex AI counts tokens per embedding
+    assert span.usage == Usage(input=7, output=0, total=7) and span.output == {"count": 2, "dimensions": 2}
+    blocked = types.GenerateContentResponse(
+        prompt_feedback=types.GenerateContentResponsePromptFeedback(block_reason=types.BlockedReason.SAFETY),
+        usage_metadata=types.GenerateContentResponseUsageMetadata(prompt_token_count=9, total_token_count=9),
+    )
+    with st.span("chat", kind="llm") as span:
+        _response.record_response(span, blocked, True)
+    assert (span.finish_reason, span.usage, span.output) == ("SAFETY", Usage(input=9, total=9), None)
+    mixed = [
+        "Describe",
+        types.Part(inline_data=types.Blob(mime_type="image/png", data=b"\x89PNG")),
+        "briefly",
+    ]
+    assert _request.messages(mixed) == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Describe"},
+                {"inline_data": {"mime_type": "image/png", "data": "iVBORw=="}},
+                {"type": "text", "text": "briefly"},
+            ],
+        }
+    ]
