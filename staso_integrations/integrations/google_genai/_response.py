@@ -25,12 +25,10 @@ def field(value: Any, name: str) -> Any:
 def part_block(part: Any) -> Any:
     """One ``Part`` (object or dict) as a content block; a plain string is a text block."""
     if isinstance(part, str):
-        return {"type": "text", "text": to_jsonable(part)}
+        return text_block(part, False)
     text = field(part, "text")
     if text is not None:
-        if field(part, "thought"):
-            return {"type": "thinking", "thinking": to_jsonable(text)}
-        return {"type": "text", "text": to_jsonable(text)}
+        return text_block(text, bool(field(part, "thought")))
     call = field(part, "function_call")
     if call is not None:
         return {
@@ -48,6 +46,13 @@ def part_block(part: Any) -> Any:
             "content": to_jsonable(field(answer, "response")),
         }
     return to_jsonable(part)  # inline data, files, code execution: as the SDK dumps them
+
+
+def text_block(text: str, thought: bool) -> dict[str, Any]:
+    """A text part; a thought summary (``thought=True``) is a ``thinking`` block."""
+    if thought:
+        return {"type": "thinking", "thinking": to_jsonable(text)}
+    return {"type": "text", "text": to_jsonable(text)}
 
 
 def role_of(role: Any) -> str:

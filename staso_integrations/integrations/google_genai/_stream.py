@@ -16,7 +16,7 @@ from typing import Any
 from ..._core.span import Span
 from .._llm import full_content
 from .._stream import FirstOutput
-from ._response import finish_name, part_block, tool_call, usage_of
+from ._response import finish_name, part_block, text_block, tool_call, usage_of
 
 
 class GenerateStream(FirstOutput):
@@ -32,7 +32,8 @@ class GenerateStream(FirstOutput):
         self.usage: Any = None  # the latest chunk's: the last one holds the final counts
         self.finish_reason: Any = None
         self.calls: list[dict[str, Any]] = []
-        self.blocks: list[list[Any]] = []  # [kind, text fragments] or [block]: in order of arrival
+        # In order of arrival: finished blocks, and (thought, [fragments]) for runs of text.
+        self.blocks: list[Any] = []
 
     def on_chunk(self, chunk: Any) -> None:
         if self.model is None:
@@ -58,21 +59,21 @@ class GenerateStream(FirstOutput):
             if call is not None:
                 self.calls.append(tool_call(call, capture))
                 if capture:
-                    self.blocks.append([part_block(part)])
+                    self.blocks.append(part_block(part))
             elif capture:
                 self._add(part)
 
     def _add(self, part: Any) -> None:
-        text = part.text
+        text, blocks = part.text, self.blocks
         if text is None:
-            self.blocks.append([part_block(part)])
+            blocks.append(part_block(part))
             return
-        kind = "thinking" if part.thought else "text"
-        blocks = self.blocks
-        if blocks and blocks[-1][0] == kind:
-            blocks[-1][1].append(text)
+        thought = bool(part.thought)
+        last = blocks[-1] if blocks else None
+        if type(last) is tuple and last[0] is thought:
+            last[1].append(text)
         else:
-            blocks.append([kind, [text]])
+            blocks.append((thought, [text]))
 
     def on_end(self, span: Span) -> None:
         self.record_ttft(span)
@@ -88,12 +89,5 @@ class GenerateStream(FirstOutput):
             span.output = {"role": "assistant", "content": full_content(_content, self.blocks)}
 
 
-def _content(blocks: list[list[Any]]) -> list[Any]:
-    out: list[Any] = []
-    for entry in blocks:
-        if len(entry) == 1:
-            out.append(entry[0])
-        else:
-            kind, fragments = entry
-            out.append(part_block({"text": "".join(fragments), "thought": kind == "thinking"}))
-    return out
+def _content(blocks: list[Any]) -> list[Any]:
+    return [text_block("".join(block[1]), block[0]) if type(block) is tuple else block for block in blocks]

@@ -103,6 +103,31 @@ def test_stream(gemini: Driver, traced: InMemoryExporter) -> None:
 
 
 @pytest.mark.vcr
+@pytest.mark.default_cassette("generate_stream_thinking_tools.yaml")
+def test_stream_with_thoughts_and_a_function_call(gemini: Driver, traced: InMemoryExporter) -> None:
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])],
+        thinking_config=types.ThinkingConfig(include_thoughts=True),
+    )
+    chunks = gemini.stream(model=FLASH, contents=ASK_WEATHER, config=config)
+    assert chunks[-1].function_calls[0].name == "get_weather"
+    [span] = traced.spans
+    assert span.output == {
+        "role": "assistant",
+        "content": [
+            {
+                "type": "thinking",
+                "thinking": "**Finding the tool**\n\nThe user wants Paris weather; get_weather takes a city.",
+            },
+            {"type": "tool_use", "id": None, "name": "get_weather", "input": {"city": "Paris"}},
+        ],
+    }
+    assert span.tool_calls == [{"id": None, "name": "get_weather", "arguments": '{"city": "Paris"}'}]
+    assert span.usage == Usage(input=61, output=67, total=128, reasoning=52)
+    assert span.metadata["params"]["thinking_config"] == {"include_thoughts": True}
+
+
+@pytest.mark.vcr
 @pytest.mark.default_cassette("generate_stream.yaml")
 def test_stream_stopped_early_keeps_what_arrived(gemini: Driver, traced: InMemoryExporter) -> None:
     gemini.stream(stop_after=1, model=FLASH, contents="Count to three.")
