@@ -32,6 +32,18 @@ def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def _upper_method(request: Any) -> Any:
+    # With aiohttp installed the SDK's async client uses it, with the method as the SDK spells
+    # it ('post'); vcrpy's aiohttp stub records and matches it as given.
+    request.method = request.method.upper()
+    return request
+
+
+@pytest.fixture(scope="module")
+def vcr_config(vcr_config: dict[str, Any]) -> dict[str, Any]:
+    return {**vcr_config, "before_record_request": _upper_method}
+
+
 @pytest.fixture
 def traced(exporter: InMemoryExporter) -> Iterator[InMemoryExporter]:
     """The exporter, with the Gemini integration on."""

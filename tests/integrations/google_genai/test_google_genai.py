@@ -28,6 +28,12 @@ from staso_integrations.integrations.google_genai import (
 if TYPE_CHECKING:
     from conftest import Driver
 
+# Where aiohttp is installed (the LlamaIndex env), the SDK's async client subclasses
+# ``aiohttp.ClientSession``, which aiohttp warns about: the SDK's warning, not ours.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Inheritance class Aiohttp\\w* from ClientSession is discouraged:DeprecationWarning"
+)
+
 FLASH = "gemini-2.5-flash"
 QUESTION = "What is the capital of France? Answer in one word."
 BASIC = {
