@@ -1,28 +1,23 @@
-"""The wrapt wrappers: each only wires ``_request``, the SDK call and ``_response``/``_stream``.
-
-Sync and async twins differ only by ``await``; everything before and after the call lives in
-``_begin`` / ``_finish``. The SDK's async methods are plain ``async def`` under wrapt, but
-``inspect.iscoroutinefunction`` is False for them, hence explicit async twins.
+"""Anthropic on the shared model-call lifecycle: its contract, its three request readers (a
+resource method, ``count_tokens``, and the client's ``request()`` for calls no resource hook saw),
+and the ``messages.stream()`` managers, whose request starts at ``__enter__``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
 from ..._core.internal_errors import contain
-from ..._core.runtime import start_span
 from ..._core.span import Span
-from .._llm import capture_content, start_llm_span
+from .._lifecycle import Provider, Request
 from .._patching import Wrapper
-from .._raw_body import record_raw
-from .._stream import AsyncStreamProxy, SyncStreamProxy
 from ._request import materialize, provider_of, read_options, record_request
 from ._response import record_message
 from ._stream import AsyncStreamManagerProxy, MessageAccumulator, SyncStreamManagerProxy
 
 OPERATION = "messages"
+COUNT_TOKENS = "count_tokens"
 
 # True while a call we trace runs: the SDK's own OpenTelemetry call span is then skipped
 # (see ``skip_sdk_span``), so a call is never reported twice.
@@ -41,151 +36,88 @@ class _SdkSpanOff:
         _traced_call.reset(self._token)
 
 
-class _Call:
-    __slots__ = ("capture", "count", "span", "stream")
-
-    def __init__(self, span: Span, capture: bool, stream: bool, count: bool = False) -> None:
-        self.span = span
-        self.capture = capture
-        self.stream = stream
-        self.count = count
+def _request(client: Any, arguments: dict[str, Any], operation: str, stream: bool) -> Request:
+    model = arguments.get("model")
+    return Request(
+        operation, model if isinstance(model, str) else None, provider_of(client), arguments, stream=stream
+    )
 
 
-Begin = Callable[[Any, tuple[Any, ...], dict[str, Any]], "_Call | None"]
+def _read_message(resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
+    materialize(kwargs)
+    return _request(getattr(resource, "_client", None), kwargs, OPERATION, kwargs.get("stream") is True)
 
 
-def _begin(client: Any, kwargs: dict[str, Any], stream: bool) -> _Call | None:
-    with contain("anthropic.start"):
-        materialize(kwargs)
-        model = kwargs.get("model")
-        span = start_llm_span(
-            f"{OPERATION} {model}",
-            provider=provider_of(client),
-            operation=OPERATION,
-            request_model=model if isinstance(model, str) else None,
-            stream=stream,
-        )
-        capture = capture_content()
-        record_request(span, kwargs, capture)
-        return _Call(span, capture, stream)
-    return None
+def _read_count(resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request:
+    materialize(kwargs)
+    return _request(getattr(resource, "_client", None), kwargs, COUNT_TOKENS, False)
 
 
-def _begin_message(resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
-    return _begin(getattr(resource, "_client", None), kwargs, kwargs.get("stream") is True)
-
-
-# count_tokens: a short ``custom`` span, not an llm one. It is a network call worth its latency
-# and errors, but it generates nothing: it gets no usage (trace roll-ups would count its tokens
-# as spent, and price them) and it must not claim a framework's llm span (``start_llm_span``).
-def _count(client: Any, kwargs: dict[str, Any]) -> _Call | None:
-    with contain("anthropic.count_tokens.start"):
-        materialize(kwargs)
-        model = kwargs.get("model")
-        span = start_span(f"count_tokens {model}", "custom")
-        span.provider = provider_of(client)
-        span.operation = "count_tokens"
-        span.request_model = model if isinstance(model, str) else None
-        return _Call(span, False, False, count=True)
-    return None
-
-
-def _begin_count(resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
-    return _count(getattr(resource, "_client", None), kwargs)
-
-
-def _begin_request(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+def _read_unclaimed(client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request | None:
     """``request()`` of a messages call that no resource hook traced: the user bound the method
     (``create = client.messages.create``, a ``with_raw_response`` wrapper, a stream manager)
     before we patched, or posted to the route directly. Inside a traced call it passes through.
     """
     if _traced_call.get():
         return None
-    with contain("anthropic.request"):
-        read = read_options(args, kwargs)
-        if read is not None:
-            arguments, count = read
-            if count:
-                return _count(client, arguments)
-            return _begin(client, arguments, kwargs.get("stream") is True)
-    return None
+    read = read_options(args, kwargs)
+    if read is None:
+        return None
+    arguments, count = read
+    if count:
+        return _request(client, arguments, COUNT_TOKENS, False)
+    return _request(client, arguments, OPERATION, kwargs.get("stream") is True)
 
 
-def _fail(call: _Call, exc: BaseException) -> None:
-    with contain("anthropic.fail"):
-        call.span.fail(exc)
+def _record_request(span: Span, request: Request, capture: bool) -> None:
+    if request.operation != COUNT_TOKENS:  # count_tokens keeps no content: it generates nothing
+        record_request(span, request.arguments, capture)
 
 
-def _finish(call: _Call, result: Any, proxy: type) -> Any:
-    """End the span from the result, or hand a stream to a proxy that ends it later."""
-    with contain("anthropic.finish"):
-        span = call.span
-        if call.stream and (hasattr(type(result), "__next__") or hasattr(type(result), "__anext__")):
-            return proxy(result, span, MessageAccumulator(call.capture))
-        if call.count:
-            span.metadata["input_tokens"] = getattr(result, "input_tokens", None)
-        elif hasattr(result, "stop_reason"):
-            record_message(span, result, call.capture)
-        else:  # with_raw_response / with_streaming_response: the user reads the body
-            span.metadata["raw_response"] = True
-            capture = call.capture
-            handler = MessageAccumulator(capture) if call.stream else None
-            if record_raw(
-                result, span, handler, lambda span, message: record_message(span, message, capture)
-            ):
-                return result  # the span ends with the body the user reads
-        span.end()
-        return result
-    with contain("anthropic.finish.end"):
-        call.span.end()
-    return result
+def _record_response(span: Span, request: Request, result: Any, capture: bool) -> None:
+    if request.operation == COUNT_TOKENS:  # no usage: roll-ups would count these tokens as spent
+        span.metadata["input_tokens"] = getattr(result, "input_tokens", None)
+    else:
+        record_message(span, result, capture)
 
 
-def _sync_wrapper(begin: Begin) -> Wrapper:
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = begin(instance, args, kwargs)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        try:
-            with _SdkSpanOff():
-                result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            _fail(call, exc)
-            raise
-        return _finish(call, result, SyncStreamProxy)
-
-    return wrapper
+def _stream_handler(request: Request, capture: bool) -> MessageAccumulator:
+    return MessageAccumulator(capture)
 
 
-def _async_wrapper(begin: Begin) -> Wrapper:
-    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = begin(instance, args, kwargs)
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        try:
-            with _SdkSpanOff():
-                result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            _fail(call, exc)
-            raise
-        return _finish(call, result, AsyncStreamProxy)
+def _raw_response(request: Request, result: Any) -> object:
+    """``True`` when ``result`` is the SDK's raw response (``with_raw_response``,
+    ``with_streaming_response``): neither a stream of events, a ``Message`` nor a token count.
+    """
+    if request.stream and (hasattr(type(result), "__next__") or hasattr(type(result), "__anext__")):
+        return None
+    if request.operation == COUNT_TOKENS or hasattr(result, "stop_reason"):
+        return None
+    return True
 
-    return wrapper
 
+ANTHROPIC = Provider[Request](
+    "anthropic",
+    record_request=_record_request,
+    record_response=_record_response,
+    stream_handler=_stream_handler,
+    raw_response=_raw_response,
+    around_call=_SdkSpanOff,
+)
 
 # ``Messages.create`` / ``parse``: one span; streams are proxied.
-wrap_messages_create = _sync_wrapper(_begin_message)
-async_wrap_messages_create = _async_wrapper(_begin_message)
-wrap_count_tokens = _sync_wrapper(_begin_count)
-async_wrap_count_tokens = _async_wrapper(_begin_count)
+wrap_messages_create = ANTHROPIC.wrap(_read_message)
+async_wrap_messages_create = ANTHROPIC.async_wrap(_read_message)
+wrap_count_tokens = ANTHROPIC.wrap(_read_count)
+async_wrap_count_tokens = ANTHROPIC.async_wrap(_read_count)
 # ``SyncAPIClient.request`` / ``AsyncAPIClient.request``: what the resource hooks did not see.
-wrap_client_request = _sync_wrapper(_begin_request)
-async_wrap_client_request = _async_wrapper(_begin_request)
+wrap_client_request = ANTHROPIC.wrap(_read_unclaimed)
+async_wrap_client_request = ANTHROPIC.async_wrap(_read_unclaimed)
 
 
 def _stream_starter(instance: Any, kwargs: dict[str, Any]) -> Any:
     def start() -> tuple[Span, MessageAccumulator] | None:
-        call = _begin(getattr(instance, "_client", None), kwargs, True)
+        call = ANTHROPIC.begin(_request(getattr(instance, "_client", None), kwargs, OPERATION, True))
         return None if call is None else (call.span, MessageAccumulator(call.capture))
 
     return start
