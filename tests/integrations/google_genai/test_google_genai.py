@@ -13,7 +13,7 @@ from google import genai
 from google.genai import errors, models, types
 
 import staso_integrations as st
-from staso_integrations._core.span import Usage
+from staso_integrations._core.span import Span, Usage
 from staso_integrations.export import sft_record
 from staso_integrations.exporters import InMemoryExporter
 from staso_integrations.exporters._otel_attributes import span_attributes
@@ -284,6 +284,8 @@ def _broken(*args: Any) -> None:
         pytest.param("response", marks=pytest.mark.default_cassette("generate_basic.yaml")),
         pytest.param("request", marks=pytest.mark.default_cassette("generate_basic.yaml")),
         pytest.param("stream", marks=pytest.mark.default_cassette("generate_stream.yaml")),
+        pytest.param("read", marks=pytest.mark.default_cassette("generate_basic.yaml")),
+        pytest.param("fail", marks=pytest.mark.default_cassette("generate_error_404.yaml")),
     ],
 )
 def test_our_errors_are_swallowed(
@@ -294,6 +296,16 @@ def test_our_errors_are_swallowed(
         monkeypatch.setattr("staso_integrations.integrations.google_genai._stream.part_block", _broken)
         chunks = gemini.stream(model=FLASH, contents="Count to three.")
         assert "".join(chunk.text for chunk in chunks) == "One, two, three."
+    elif path == "read":  # the call runs untraced
+        monkeypatch.setattr(_wrappers, "model_name", _broken)
+        assert gemini.generate(**BASIC).text == "Paris"
+        assert traced.spans == []
+        return
+    elif path == "fail":  # the user's error still reaches the user, unchanged
+        monkeypatch.setattr(Span, "record_error", _broken)
+        with pytest.raises(errors.ClientError):
+            gemini.generate(model="gemini-0.9-nano", contents="Hello")
+        return
     else:
         monkeypatch.setattr(_wrappers, f"record_{path}", _broken)
         assert gemini.generate(**BASIC).text == "Paris"
