@@ -19,6 +19,7 @@ SECRET_HEADERS = [
     "authorization",
     "x-api-key",
     "api-key",
+    "x-goog-api-key",
     "openai-organization",
     "openai-project",
     "cookie",

@@ -13,7 +13,7 @@ CASSETTES = sorted(REPO.glob("cassettes/**/*.yaml")) + sorted(
     REPO.glob("staso_integrations/**/cassettes/*.yaml")
 )
 KEY_SHAPES = re.compile(
-    r"sk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{16,}|Bearer\s+[A-Za-z0-9._-]{8,}|AKIA[0-9A-Z]{16}"
+    r"sk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_-]{16,}|Bearer\s+[A-Za-z0-9._-]{8,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}"
 )
 
 

@@ -60,6 +60,8 @@ _OPERATIONS = {
     "completion": "text_completion",
     "embeddings": "embeddings",
 }
+# Our provider names -> gen_ai.provider.name well-known values, where they differ.
+_PROVIDERS = {"google": "gcp.gemini", "vertex": "gcp.vertex_ai"}
 # Spans without an LLM operation still get one from their kind.
 _KIND_OPERATIONS = {"tool": "execute_tool", "agent": "invoke_agent", "retriever": "retrieval"}
 
@@ -80,10 +82,11 @@ def span_attributes(span: Span, conventions: str = "both") -> dict[str, Any]:
 
 def _genai_attributes(span: Span) -> dict[str, Any]:
     operation = _OPERATIONS.get(span.operation or "", span.operation) or _KIND_OPERATIONS.get(span.kind)
+    provider = _PROVIDERS.get(span.provider or "", span.provider)
     out: dict[str, Any] = {
         GEN_AI_OPERATION_NAME: operation,
-        GEN_AI_PROVIDER_NAME: span.provider,
-        GEN_AI_SYSTEM: span.provider,
+        GEN_AI_PROVIDER_NAME: provider,
+        GEN_AI_SYSTEM: provider,
         GEN_AI_REQUEST_MODEL: span.request_model,
         GEN_AI_RESPONSE_MODEL: span.response_model,
         GEN_AI_RESPONSE_FINISH_REASONS: [span.finish_reason] if span.finish_reason else None,

@@ -24,6 +24,7 @@ logger = logging.getLogger("staso_integrations")
 REGISTRY: dict[str, tuple[str, str]] = {
     "openai": ("openai", "staso_integrations.integrations.openai:OpenAIInstrumentor"),
     "anthropic": ("anthropic", "staso_integrations.integrations.anthropic:AnthropicInstrumentor"),
+    "google_genai": ("google.genai", "staso_integrations.integrations.google_genai:GoogleGenAIInstrumentor"),
     "langchain": ("langchain_core", "staso_integrations.integrations.langchain:LangChainInstrumentor"),
     "llama_index": ("llama_index.core", "staso_integrations.integrations.llama_index:LlamaIndexInstrumentor"),
 }

@@ -35,7 +35,7 @@ BAD_ARGUMENTS: list[tuple[str, Any, str]] = [
     (
         "disabled_integrations",
         "openai,crewai",
-        "names unknown 'crewai'; allowed: anthropic, langchain, llama_index, openai",
+        "names unknown 'crewai'; allowed: anthropic, google_genai, langchain, llama_index, openai",
     ),
     ("disabled_integrations", 3, "disabled_integrations=3 is a int; allowed: a name or a list of names"),
     ("environment", "", "environment='' is empty; allowed: a non-empty string"),
