@@ -34,6 +34,10 @@ ERROR_TYPE = "error.type"
 USER_ID = "user.id"
 SESSION_ID = "session.id"
 
+# Our provider names that differ from OTel's ``gen_ai.provider.name`` values (those of the
+# OpenAI-compatible providers, ``groq``, ``mistral_ai``, ``x_ai``..., are OTel's already).
+_OTEL_PROVIDERS = {"azure": "azure.ai.openai", "bedrock": "aws.bedrock", "vertex": "gcp.vertex_ai"}
+
 STASO_KIND = "staso.kind"
 STASO_OPERATION = "staso.operation"
 STASO_COST_USD = "staso.cost_usd"
@@ -80,10 +84,11 @@ def span_attributes(span: Span, conventions: str = "both") -> dict[str, Any]:
 
 def _genai_attributes(span: Span) -> dict[str, Any]:
     operation = _OPERATIONS.get(span.operation or "", span.operation) or _KIND_OPERATIONS.get(span.kind)
+    provider = _OTEL_PROVIDERS.get(span.provider or "", span.provider)
     out: dict[str, Any] = {
         GEN_AI_OPERATION_NAME: operation,
-        GEN_AI_PROVIDER_NAME: span.provider,
-        GEN_AI_SYSTEM: span.provider,
+        GEN_AI_PROVIDER_NAME: provider,
+        GEN_AI_SYSTEM: provider,
         GEN_AI_REQUEST_MODEL: span.request_model,
         GEN_AI_RESPONSE_MODEL: span.response_model,
         GEN_AI_RESPONSE_FINISH_REASONS: [span.finish_reason] if span.finish_reason else None,
