@@ -18,7 +18,7 @@ import pytest
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 
-from staso_integrations._core.span import Usage
+from staso_integrations._core.span import Span, Usage
 from staso_integrations._price_lists import priced_by_time_of_day
 from staso_integrations.exporters._otel_attributes import span_attributes
 from staso_integrations.integrations.openai import _providers
@@ -27,6 +27,7 @@ from staso_integrations.pricing import cost_for
 from tests.integrations.openai.conftest import Api
 
 HELLO = [{"role": "user", "content": "Say hello in five words."}]
+ANSWER = "Hello there, nice to meet!"
 STREAM = {"stream": True, "stream_options": {"include_usage": True}}
 GROQ = ("https://api.groq.com/openai/v1", "GROQ_API_KEY")
 DEEPSEEK = ("https://api.deepseek.com", "DEEPSEEK_API_KEY")
@@ -57,8 +58,15 @@ def _genai_prices_cost(provider_id: str, model: str, usage: Usage) -> float:
     return float(calc_price(PriceUsage(**counts), model, provider_id=provider_id).total_price)
 
 
-def _text(chunks: list[Any]) -> str:
-    return "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+def _streamed(mode: str, endpoint: tuple[str, str], model: str, exporter: Any) -> Span:
+    """Stream one chat call to the end; the user gets every word, we get one span."""
+    chunks = Api(mode, _clients(endpoint)).stream(
+        "chat.completions.create", model=model, messages=HELLO, **STREAM
+    )
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) == ANSWER
+    (span,) = exporter.spans
+    assert (span.stream, span.response_model) == (True, model)
+    return span
 
 
 @pytest.mark.vcr
@@ -68,7 +76,7 @@ def test_groq(mode: str, instrumented: Any) -> None:
         "chat.completions.create", model="llama-3.3-70b-versatile", messages=HELLO
     )
 
-    assert result.choices[0].message.content == "Hello there, nice to meet!"
+    assert result.choices[0].message.content == ANSWER
     assert result.x_groq["id"] == "req_01kbx7d3qsf2m9r4t6v8w0y2a4"  # untouched
     (span,) = instrumented.spans
     assert (span.provider, span.request_model, span.response_model) == (
@@ -86,13 +94,9 @@ def test_groq(mode: str, instrumented: Any) -> None:
 @pytest.mark.vcr
 @pytest.mark.default_cassette("compat_groq_stream.yaml")
 def test_groq_stream_usage_on_the_finish_chunk(mode: str, instrumented: Any) -> None:
-    chunks = Api(mode, _clients(GROQ)).stream(
-        "chat.completions.create", model="llama-3.3-70b-versatile", messages=HELLO, **STREAM
-    )
+    span = _streamed(mode, GROQ, "llama-3.3-70b-versatile", instrumented)
 
-    assert _text(chunks) == "Hello there, nice to meet!"
-    (span,) = instrumented.spans
-    assert (span.provider, span.stream, span.finish_reason) == ("groq", True, "stop")
+    assert (span.provider, span.finish_reason) == ("groq", "stop")
     assert span.usage == Usage(input=45, output=8, total=53)
     assert span.cost_usd == pytest.approx(_genai_prices_cost("groq", "llama-3.3-70b-versatile", span.usage))
     assert span.ttft_ms is not None
@@ -114,17 +118,13 @@ def test_deepseek_cache_hits(mode: str, instrumented: Any) -> None:
 @pytest.mark.vcr
 @pytest.mark.default_cassette("compat_deepseek_stream.yaml")
 def test_deepseek_reasoner_stream_with_its_own_cache_counts(mode: str, instrumented: Any) -> None:
-    chunks = Api(mode, _clients(DEEPSEEK)).stream(
-        "chat.completions.create", model="deepseek-reasoner", messages=HELLO, **STREAM
-    )
+    span = _streamed(mode, DEEPSEEK, "deepseek-reasoner", instrumented)
 
-    assert _text(chunks) == "Hello there, nice to meet!"
-    (span,) = instrumented.spans
-    assert (span.provider, span.response_model) == ("deepseek", "deepseek-reasoner")
+    assert span.provider == "deepseek"
     # Documented usage shape: no prompt_tokens_details, the cache hits in prompt_cache_hit_tokens.
     assert span.usage == Usage(input=1100, output=96, total=1196, cache_read=1024, reasoning=88)
     assert span.cost_usd == pytest.approx(_genai_prices_cost("deepseek", "deepseek-reasoner", span.usage))
-    assert span.output == {"role": "assistant", "content": "Hello there, nice to meet!"}
+    assert span.output == {"role": "assistant", "content": ANSWER}
 
 
 @pytest.mark.vcr
@@ -147,13 +147,9 @@ def test_openrouter(mode: str, instrumented: Any) -> None:
 @pytest.mark.default_cassette("compat_openrouter_stream.yaml")
 def test_openrouter_stream(mode: str, instrumented: Any) -> None:
     model = "meta-llama/llama-3.3-70b-instruct"
-    chunks = Api(mode, _clients(OPENROUTER)).stream(
-        "chat.completions.create", model=model, messages=HELLO, **STREAM
-    )
+    span = _streamed(mode, OPENROUTER, model, instrumented)
 
-    assert _text(chunks) == "Hello there, nice to meet!"
-    (span,) = instrumented.spans
-    assert (span.provider, span.response_model, span.finish_reason) == ("openrouter", model, "stop")
+    assert (span.provider, span.finish_reason) == ("openrouter", "stop")
     assert span.usage == Usage(input=45, output=8, total=53, cache_read=0, reasoning=0)
     assert span.cost_usd == pytest.approx(_genai_prices_cost("openrouter", model, span.usage))
 
@@ -176,13 +172,9 @@ def test_ollama_is_self_hosted_with_tokens_and_no_cost(mode: str, instrumented: 
 @pytest.mark.vcr
 @pytest.mark.default_cassette("compat_ollama_stream.yaml")
 def test_ollama_stream(mode: str, instrumented: Any) -> None:
-    chunks = Api(mode, _clients(OLLAMA)).stream(
-        "chat.completions.create", model="llama3.2", messages=HELLO, **STREAM
-    )
+    span = _streamed(mode, OLLAMA, "llama3.2", instrumented)
 
-    assert _text(chunks) == "Hello there, nice to meet!"
-    (span,) = instrumented.spans
-    assert (span.provider, span.metadata["server"], span.stream) == ("self-hosted", "ollama", True)
+    assert (span.provider, span.metadata["server"]) == ("self-hosted", "ollama")
     assert span.usage == Usage(input=33, output=8, total=41)
     assert span.cost_usd is None
 
@@ -310,7 +302,7 @@ def test_a_bug_reading_the_base_url_leaves_the_call_untouched(
         "chat.completions.create", model="llama-3.3-70b-versatile", messages=HELLO
     )
 
-    assert result.choices[0].message.content == "Hello there, nice to meet!"
+    assert result.choices[0].message.content == ANSWER
     assert instrumented.spans == []
 
 
