@@ -60,7 +60,7 @@ def endpoint_of(client: Any) -> tuple[str, str | None]:
     """``(provider, server)`` of an SDK client: ``server`` names a self-hosted model server
     (``ollama``, ``vllm``...) when its port tells, else ``None``.
     """
-    url = getattr(client, "base_url", None)
+    url = getattr(client, "_base_url", None)  # ``BaseClient._base_url``: the public property imports per read
     cached = _endpoints.get(id(url))
     if cached is not None and cached[0] is url:
         return cached[1], cached[2]

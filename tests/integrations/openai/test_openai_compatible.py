@@ -213,7 +213,7 @@ class _Client:
     """What ``endpoint_of`` reads of an SDK client (a real one takes ~0.1 s to build)."""
 
     def __init__(self, base_url: str) -> None:
-        self.base_url = httpx2.URL(base_url)
+        self._base_url = httpx2.URL(base_url)
 
 
 def test_azure_clients_are_azure_whatever_their_host() -> None:
