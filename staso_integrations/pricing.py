@@ -21,10 +21,12 @@ from decimal import Decimal
 from typing import Any
 
 from ._core.span import Span, Usage
+from ._price_lists import own_price_list, priced_by_time_of_day
 
 logger = logging.getLogger(__name__)
 
-# Our provider names -> genai-prices provider ids.
+# Our provider names -> genai-prices provider ids (a model missing from that list may take
+# another provider's price); any other named provider: ``_price_lists``.
 _PROVIDER_IDS = {
     "openai": "openai",
     "azure": "azure",
@@ -32,8 +34,6 @@ _PROVIDER_IDS = {
     "bedrock": "aws",
     "vertex": "google",
     "google": "google",
-    "groq": "groq",
-    "mistral": "mistral",
 }
 _FLAT_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
 # Prices the flat path leaves out: a call with web searches goes through ``calc_price``;
@@ -71,6 +71,8 @@ def cost_for(
         return None
     provider_id = _PROVIDER_IDS.get(provider or "")
     try:
+        if provider_id is None and provider and (provider_id := own_price_list(provider, model)) is None:
+            return None
         flat = _flat_rates(provider_id, model, datetime.now(UTC).date()) if not web_searches else None
         if flat is not None:
             rates, tier_start = flat
@@ -111,6 +113,8 @@ def _flat_rates(
         if provider_id is None:
             raise
         _, info = snapshot.find_provider_model(model, None, None, None)  # e.g. OpenAI's model on Azure
+    if priced_by_time_of_day(info):
+        return None
     prices = info.get_prices(datetime.combine(day, datetime.min.time(), UTC))
     values = {
         key: value for key, value in vars(prices).items() if value is not None and not key.startswith("_")

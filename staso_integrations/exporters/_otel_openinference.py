@@ -22,6 +22,13 @@ from ._otel_messages import (
 SPAN_KIND = "openinference.span.kind"
 _KINDS = {"llm": "LLM", "tool": "TOOL", "agent": "AGENT", "retriever": "RETRIEVER", "embedding": "EMBEDDING"}
 _JSON, _TEXT = "application/json", "text/plain"
+# Our provider names -> OpenInference's ``llm.provider`` values where they differ.
+_PROVIDERS = {
+    "mistral_ai": "mistralai",
+    "x_ai": "xai",
+    "vertex": "google",
+    "bedrock": "aws",
+}
 
 
 def openinference_attributes(span: Span) -> dict[str, Any]:
@@ -67,7 +74,7 @@ def _value(out: dict[str, Any], side: str, value: Any) -> None:
 
 def _llm(out: dict[str, Any], span: Span) -> None:
     out["llm.model_name"] = span.response_model or span.request_model
-    out["llm.provider"] = span.provider
+    out["llm.provider"] = _PROVIDERS.get(span.provider or "", span.provider)
     out["llm.system"] = span.provider if span.provider != "azure" else "openai"
     params = span.metadata.get("params")
     if isinstance(params, dict):

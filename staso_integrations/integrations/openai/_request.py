@@ -12,6 +12,7 @@ from typing import Any
 from ..._core.serialize import to_jsonable
 from ..._core.span import Span
 from .._llm import full_content
+from ._providers import endpoint_of
 
 # POST path (before Azure's /deployments/{model} rewrite) -> span operation
 OPERATIONS = {
@@ -38,24 +39,22 @@ _PARAMS = (
     "encoding_format",
 )
 
-_providers: dict[type, str] = {}
-
 
 class RequestInfo:
     """The parts of one model request the wrapper and the extractors need."""
 
-    __slots__ = ("body", "helper", "model", "operation", "provider", "raw", "stream")
+    __slots__ = ("body", "helper", "model", "operation", "provider", "raw", "server", "stream")
 
     def __init__(
         self,
         operation: str,
-        provider: str,
+        endpoint: tuple[str, str | None],
         body: dict[str, Any],
         stream: bool,
         headers: Any,
     ) -> None:
         self.operation = operation
-        self.provider = provider
+        self.provider, self.server = endpoint  # server: a self-hosted one's name (ollama, vllm...)
         self.body = body
         model = body.get("model")
         self.model: str | None = model if isinstance(model, str) else None
@@ -77,17 +76,7 @@ def read_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     if not isinstance(body, dict):
         return None
     stream = kwargs["stream"] if "stream" in kwargs else (args[2] if len(args) > 2 else False)
-    return RequestInfo(operation, provider_of(instance), body, bool(stream), options.headers)
-
-
-def provider_of(instance: Any) -> str:
-    """``azure`` for the Azure clients, else ``openai`` (cached per client class)."""
-    cls = type(instance)
-    provider = _providers.get(cls)
-    if provider is None:
-        names = {klass.__name__ for klass in cls.__mro__}
-        provider = _providers[cls] = "azure" if "BaseAzureClient" in names else "openai"
-    return provider
+    return RequestInfo(operation, endpoint_of(instance), body, bool(stream), options.headers)
 
 
 def record_request(span: Span, info: RequestInfo, capture: bool) -> None:
@@ -103,6 +92,8 @@ def record_request(span: Span, info: RequestInfo, capture: bool) -> None:
         span.metadata["params"] = params
     if info.helper is not None:
         span.metadata["helper"] = info.helper
+    if info.server is not None:
+        span.metadata["server"] = info.server
 
 
 def _input(operation: str, body: dict[str, Any]) -> Any:

@@ -28,11 +28,14 @@ def _usage(usage: Any, prompt: str, completion: str) -> Usage:
     """``usage`` whose counts are ``<prompt>_tokens``/``<completion>_tokens`` with ``*_details``."""
     prompt_details = getattr(usage, f"{prompt}_tokens_details", None)
     completion_details = getattr(usage, f"{completion}_tokens_details", None)
+    cache_read = getattr(prompt_details, "cached_tokens", None)
+    if cache_read is None:  # DeepSeek's documented usage has its own count and no details
+        cache_read = getattr(usage, "prompt_cache_hit_tokens", None)
     return Usage(
         input=getattr(usage, f"{prompt}_tokens", None),
         output=getattr(usage, f"{completion}_tokens", None),
         total=getattr(usage, "total_tokens", None),
-        cache_read=getattr(prompt_details, "cached_tokens", None),
+        cache_read=cache_read,
         cache_write=getattr(prompt_details, "cache_write_tokens", None),
         reasoning=getattr(completion_details, "reasoning_tokens", None),
     )
