@@ -38,8 +38,11 @@ _PROVIDER_IDS = {
 _FLAT_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
 # Prices the flat path leaves out: a call with web searches goes through ``calc_price``;
 # cache writes are one count, priced at the 5-minute rate as ``calc_price`` prices them
-# when given no 1-hour count.
-_UNUSED_KEYS = ("web_searches_kcount", "storage_searches_kcount", "cache_write_1h_mtok")
+# when given no 1-hour count; per-modality rates (Gemini's audio, image, video) price
+# per-modality counts, which ``Usage`` does not hold, so ``calc_price`` leaves them out too.
+_UNUSED_KEYS = ("web_searches_kcount", "storage_searches_kcount", "cache_write_1h_mtok", "input_audio_mtok",
+                "cache_audio_read_mtok", "output_audio_mtok", "input_image_mtok", "output_image_mtok",
+                "input_video_mtok", "output_video_mtok")  # fmt: skip
 WEB_SEARCHES = "web_searches"  # span metadata: server-side web searches the call ran (billed per search)
 PRICED_AS = "priced_as"  # span metadata: the model the cost was priced by, when not the response's
 _MTOK = Decimal(1_000_000)

@@ -24,6 +24,7 @@ from staso_integrations.integrations.google_genai import (
     _response,
     _wrappers,
 )
+from staso_integrations.pricing import cost_for
 
 if TYPE_CHECKING:
     from conftest import Driver
@@ -447,3 +448,17 @@ def test_readers_of_shapes_the_cassettes_do_not_hold(exporter: InMemoryExporter)
             ],
         }
     ]
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-3-flash-preview"])
+def test_gemini_prices_take_the_fast_path(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Gemini prices carry audio (and image, video) rates for per-modality counts we do not
+    # record: below a tier, no call reaches calc_price (~1M instructions, on the pipeline thread).
+    usage = Usage(input=5000, output=300, cache_read=1000, reasoning=120)
+    expected = _price(model, input_tokens=5000, output_tokens=300, cache_read_tokens=1000)
+
+    def slow_path(*args: object) -> float:
+        raise AssertionError("calc_price was used")
+
+    monkeypatch.setattr("staso_integrations.pricing._calc_price", slow_path)
+    assert cost_for("google", model, usage) == pytest.approx(expected, rel=1e-12)
