@@ -15,14 +15,8 @@ from typing import Any
 
 SELF_HOSTED = "self-hosted"  # a model server on this machine or a private network
 
-# Our provider ids whose genai-prices id differs. Ours are OTel's ``gen_ai.provider.name``
-# values where one exists (``mistral_ai``, ``x_ai``, ``gcp.gemini``, ``gcp.vertex_ai``).
-_PRICE_IDS = {
-    "mistral_ai": "mistral",
-    "x_ai": "x-ai",
-    "gcp.gemini": "google",
-    "gcp.vertex_ai": "google",
-}
+# Our provider ids whose genai-prices id differs (ours are OTel's ``gen_ai.provider.name``).
+_PRICE_IDS = {"mistral_ai": "mistral", "x_ai": "x-ai"}
 
 
 @functools.lru_cache(maxsize=1024)
