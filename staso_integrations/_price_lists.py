@@ -15,8 +15,7 @@ from typing import Any
 
 SELF_HOSTED = "self-hosted"  # a model server on this machine or a private network
 
-# Our provider ids whose genai-prices id differs. Ours are OTel's ``gen_ai.provider.name``
-# values where one exists (``mistral_ai``, ``x_ai``).
+# Our provider ids whose genai-prices id differs (ours are OTel's ``gen_ai.provider.name``).
 _PRICE_IDS = {"mistral_ai": "mistral", "x_ai": "x-ai"}
 
 

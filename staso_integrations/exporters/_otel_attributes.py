@@ -34,15 +34,6 @@ ERROR_TYPE = "error.type"
 USER_ID = "user.id"
 SESSION_ID = "session.id"
 
-# Our provider names that differ from OTel's ``gen_ai.provider.name`` values (those of the
-# OpenAI-compatible providers, ``groq``, ``mistral_ai``, ``x_ai``..., are OTel's already).
-_OTEL_PROVIDERS = {
-    "azure": "azure.ai.openai",
-    "bedrock": "aws.bedrock",
-    "vertex": "gcp.vertex_ai",
-    "google": "gcp.gemini",
-}
-
 STASO_KIND = "staso.kind"
 STASO_OPERATION = "staso.operation"
 STASO_COST_USD = "staso.cost_usd"
@@ -70,6 +61,12 @@ _OPERATIONS = {
     "embeddings": "embeddings",
 }
 # Our provider names -> gen_ai.provider.name well-known values, where they differ.
+_PROVIDERS = {
+    "google": "gcp.gemini",
+    "vertex": "gcp.vertex_ai",
+    "azure": "azure.ai.openai",
+    "bedrock": "aws.bedrock",
+}
 # Spans without an LLM operation still get one from their kind.
 _KIND_OPERATIONS = {"tool": "execute_tool", "agent": "invoke_agent", "retriever": "retrieval"}
 
@@ -90,7 +87,7 @@ def span_attributes(span: Span, conventions: str = "both") -> dict[str, Any]:
 
 def _genai_attributes(span: Span) -> dict[str, Any]:
     operation = _OPERATIONS.get(span.operation or "", span.operation) or _KIND_OPERATIONS.get(span.kind)
-    provider = _OTEL_PROVIDERS.get(span.provider or "", span.provider)
+    provider = _PROVIDERS.get(span.provider or "", span.provider)
     out: dict[str, Any] = {
         GEN_AI_OPERATION_NAME: operation,
         GEN_AI_PROVIDER_NAME: provider,

@@ -23,12 +23,7 @@ SPAN_KIND = "openinference.span.kind"
 _KINDS = {"llm": "LLM", "tool": "TOOL", "agent": "AGENT", "retriever": "RETRIEVER", "embedding": "EMBEDDING"}
 _JSON, _TEXT = "application/json", "text/plain"
 # Our provider names -> OpenInference's ``llm.provider`` values where they differ.
-_PROVIDERS = {
-    "mistral_ai": "mistralai",
-    "x_ai": "xai",
-    "vertex": "google",
-    "bedrock": "aws",
-}
+_PROVIDERS = {"mistral_ai": "mistralai", "x_ai": "xai", "vertex": "google", "bedrock": "aws"}
 
 
 def openinference_attributes(span: Span) -> dict[str, Any]:

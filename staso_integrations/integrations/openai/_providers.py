@@ -3,7 +3,8 @@
 ``OpenAI(base_url=...)`` reaches Groq, DeepSeek, OpenRouter, a local Ollama...: the span's
 provider is the one behind the URL, so cost comes from that provider's prices
 (``_price_lists``). Known hosts map to a provider id (OTel's ``gen_ai.provider.name`` value
-where it has one, else genai-prices' id); a server on this machine or a private network is
+where it has one, else genai-prices' id; ``azure``, ``google`` and ``vertex`` as the other
+integrations name them); a server on this machine or a private network is
 ``self-hosted`` (and which server, when its default port says so); any other host is its own
 name. The answer is cached by the identity of the client's ``base_url`` object: one dict
 lookup per call, and a client whose ``base_url`` is reassigned gets a new answer.
@@ -28,7 +29,7 @@ _HOSTS = {
     "api.fireworks.ai": "fireworks",
     "api.perplexity.ai": "perplexity",
     "api.cerebras.ai": "cerebras",
-    "generativelanguage.googleapis.com": "google",  # as the google-genai integration names it
+    "generativelanguage.googleapis.com": "google",  # as the google-genai integration names them
     "api.cohere.ai": "cohere",
     "api.cohere.com": "cohere",
     "api.novita.ai": "novita",

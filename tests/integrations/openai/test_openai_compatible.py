@@ -271,6 +271,8 @@ def test_each_provider_takes_its_own_price_list(provider: str, price_id: str, mo
         ("mistral_ai", "mistralai", "mistral_ai"),
         ("x_ai", "xai", "x_ai"),
         ("google", "google", "gcp.gemini"),
+        ("vertex", "google", "gcp.vertex_ai"),
+        ("bedrock", "aws", "aws.bedrock"),
         ("azure", "azure", "azure.ai.openai"),
         ("self-hosted", "self-hosted", "self-hosted"),
     ],
