@@ -13,8 +13,8 @@ identically for every provider::
     else ──> record the response, end the span
 
 Our steps run under ``try``/``except Exception`` + ``contain`` (free until something raises):
-a failure to read or open leaves the call untraced; a failure to record leaves the span with
-what it has, ended.
+a failure to read the request or open the span leaves the call untraced; a failure to record
+the request or the response leaves the span without that part.
 """
 
 from __future__ import annotations
