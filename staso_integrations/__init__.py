@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import guard
+from . import exporters, guard, pricing
 from ._core.context import conversation, current_span
 from ._core.decorators import agent, span, tool, trace
+from ._core.parts import plug
 from ._core.runtime import flush, get_runtime, init, shutdown, stats
 from ._core.span import Span, Usage
+from .guard import _engine
 from .integrations import _registry
+
+# The parts of the pipeline that live outside _core (they import it; it never imports them).
+plug(
+    price=pricing.price_span,
+    judge_proposed=_engine.judge_proposed,
+    tool_guard=_engine.ToolGuard(),
+    build_exporters=exporters.build_exporters,
+    integrations=_registry.names,
+)
 
 __all__ = [
     "Span",

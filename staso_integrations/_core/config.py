@@ -29,6 +29,7 @@ from ._checks import (
     url_is_insecure,
 )
 from .content import scrub_text
+from .parts import PARTS
 from .serialize import MAX_STRING
 
 logger = logging.getLogger("staso_integrations")
@@ -56,10 +57,8 @@ EXPORTER_EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def integration_names() -> tuple[str, ...]:
-    """What ``instrument_all()`` knows; looked up when checked (the registry imports the runtime)."""
-    from ..integrations._registry import REGISTRY
-
-    return tuple(sorted(REGISTRY))
+    """What ``instrument_all()`` knows (the registry's names, plugged in by the package)."""
+    return PARTS.integrations()
 
 
 # Read by other modules, not settings of ``init()``; listed so they are not taken for typos.
@@ -281,7 +280,7 @@ def split_exporters(exporter: Any) -> tuple[tuple[str, ...], list[Any]]:
         if not isinstance(item, str) and not (
             callable(getattr(item, "export", None)) and callable(getattr(item, "shutdown", None))
         ):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 - bad configuration is a ValueError at init()
                 f"exporter={item!r} is neither an exporter name ({', '.join(EXPORTERS)}) "
                 "nor an object with export(spans, traces) and shutdown()"
             )
