@@ -1,9 +1,10 @@
 """What ``_core`` runs but does not own: pricing, the tool-call guard, the exporters, the registry.
 
 Each of them imports ``_core``; ``_core`` never imports them (``tests/core/test_layers.py``).
-The package's ``__init__`` plugs them in with :func:`plug` as it is imported, so before any
-span can exist; ``runtime.init()`` hands them to the pipeline it builds (the processor's
-enrichment stages and the exporters), the ``@tool`` decorator asks :attr:`Parts.tool_guard`.
+The package's ``__init__`` sets them on :data:`PARTS` as it is imported, so before any span
+can exist, and the guard sets its own when it is first imported (no rule exists before);
+``runtime.init()`` hands them to the pipeline it builds (the processor's enrichment stages
+and the exporters), the ``@tool`` decorator asks :attr:`Parts.tool_guard`.
 """
 
 from __future__ import annotations
@@ -63,16 +64,3 @@ class Parts:
 
 
 PARTS = Parts()
-
-
-def plug(
-    *,
-    price: Callable[[Span], None],
-    judge_proposed: Callable[[Span], None],
-    tool_guard: ToolGuard,
-    build_exporters: Callable[[Config], list[Exporter]],
-    integrations: Callable[[], tuple[str, ...]],
-) -> None:
-    """Install the parts (the package's ``__init__`` does, once)."""
-    PARTS.price, PARTS.judge_proposed, PARTS.tool_guard = price, judge_proposed, tool_guard
-    PARTS.build_exporters, PARTS.integrations = build_exporters, integrations

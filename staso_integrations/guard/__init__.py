@@ -20,7 +20,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from ._engine import Policy, add_rule, clear, current_policy, quarantined, set_policy
+from .._core.parts import PARTS
+from ._engine import (
+    Policy,
+    ToolGuard,
+    add_rule,
+    clear,
+    current_policy,
+    judge_proposed,
+    quarantined,
+    set_policy,
+)
 from ._model import Decision, ToolBlocked, ToolCall, Verdict
 
 __all__ = [
@@ -37,6 +47,10 @@ __all__ = [
 ]
 
 R = TypeVar("R", bound=Callable[[ToolCall], Any])
+
+# What _core asks of the guard (it cannot import it: the guard imports _core), plugged in now.
+PARTS.tool_guard = ToolGuard()
+PARTS.judge_proposed = judge_proposed
 
 
 def rule(
