@@ -7,7 +7,6 @@ a check gets the raw value and where it came from (an environment string or a Py
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import logging
 import os
@@ -261,6 +260,8 @@ def _warn_about_misspelled_variables(env: Mapping[str, str]) -> None:
     """A ``STASO_*`` variable close to a known one is most likely a typo that would be ignored."""
     for name in env:
         if name.startswith("STASO_") and name not in KNOWN_VARIABLES:
+            import difflib  # only for an unknown variable: not worth importing at every start
+
             close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.85)
             if close:
                 logger.warning("staso: %s is not a setting and is ignored; did you mean %s?", name, close[0])
