@@ -48,6 +48,7 @@ def __getattr__(name: str) -> Any:
 def build_exporters(config: Config) -> list[Any]:
     """Exporter objects for the names in ``config.exporters`` (validated by ``load_config``)."""
     built: list[Any] = []
+    spool: dict[str, Any] = {"spool_dir": config.spool_dir, "spool_max_bytes": config.spool_max_bytes}
     for name in config.exporters:
         if name == "sqlite":
             from .sqlite import SqliteExporter
@@ -69,27 +70,12 @@ def build_exporters(config: Config) -> list[Any]:
             from .staso import StasoExporter
 
             assert config.api_key is not None  # load_config refuses 'staso' without a key
-            built.append(
-                StasoExporter(
-                    config.api_key,
-                    config.base_url,
-                    compress=config.compress,
-                    spool_dir=config.spool_dir,
-                    spool_max_bytes=config.spool_max_bytes,
-                )
-            )
+            built.append(StasoExporter(config.api_key, config.base_url, compress=config.compress, **spool))
         elif name == "decimalai":
             from .decimalai import DecimalAIExporter
 
             assert config.decimalai_api_key is not None  # load_config refuses 'decimalai' without a key
-            built.append(
-                DecimalAIExporter(
-                    config.decimalai_api_key,
-                    config.decimalai_base_url,
-                    spool_dir=config.spool_dir,
-                    spool_max_bytes=config.spool_max_bytes,
-                )
-            )
+            built.append(DecimalAIExporter(config.decimalai_api_key, config.decimalai_base_url, **spool))
         elif name == "otlp":
             from .otlp import OtlpExporter  # the OpenTelemetry SDK is an optional extra
 
