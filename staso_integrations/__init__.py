@@ -6,14 +6,26 @@ st.instrument_all()
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from . import guard
+from . import exporters, pricing
 from ._core.context import conversation, current_span
 from ._core.decorators import agent, span, tool, trace
+from ._core.parts import PARTS
 from ._core.runtime import flush, get_runtime, init, shutdown, stats
 from ._core.span import Span, Usage
 from .integrations import _registry
+
+if TYPE_CHECKING:
+    from . import guard
+
+# The parts of the pipeline that live outside _core (they import it; it never imports them).
+# The guard plugs its own in when it is first imported: before that, no rule exists.
+PARTS.price = pricing.price_span
+PARTS.build_exporters = exporters.build_exporters
+PARTS.integrations = _registry.names
 
 __all__ = [
     "Span",
@@ -32,6 +44,12 @@ __all__ = [
     "trace",
     "uninstrument_all",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "guard":  # imported on first use (st.guard.rule(...))
+        return importlib.import_module(f"{__name__}.guard")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def instrument_all(

@@ -7,7 +7,6 @@ a check gets the raw value and where it came from (an environment string or a Py
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import logging
 import os
@@ -29,6 +28,7 @@ from ._checks import (
     url_is_insecure,
 )
 from .content import scrub_text
+from .parts import PARTS
 from .serialize import MAX_STRING
 
 logger = logging.getLogger("staso_integrations")
@@ -56,10 +56,8 @@ EXPORTER_EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def integration_names() -> tuple[str, ...]:
-    """What ``instrument_all()`` knows; looked up when checked (the registry imports the runtime)."""
-    from ..integrations._registry import REGISTRY
-
-    return tuple(sorted(REGISTRY))
+    """What ``instrument_all()`` knows (the registry's names, plugged in by the package)."""
+    return PARTS.integrations()
 
 
 # Read by other modules, not settings of ``init()``; listed so they are not taken for typos.
@@ -262,6 +260,8 @@ def _warn_about_misspelled_variables(env: Mapping[str, str]) -> None:
     """A ``STASO_*`` variable close to a known one is most likely a typo that would be ignored."""
     for name in env:
         if name.startswith("STASO_") and name not in KNOWN_VARIABLES:
+            import difflib  # only for an unknown variable: not worth importing at every start
+
             close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.85)
             if close:
                 logger.warning("staso: %s is not a setting and is ignored; did you mean %s?", name, close[0])
@@ -281,7 +281,7 @@ def split_exporters(exporter: Any) -> tuple[tuple[str, ...], list[Any]]:
         if not isinstance(item, str) and not (
             callable(getattr(item, "export", None)) and callable(getattr(item, "shutdown", None))
         ):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 - bad configuration is a ValueError at init()
                 f"exporter={item!r} is neither an exporter name ({', '.join(EXPORTERS)}) "
                 "nor an object with export(spans, traces) and shutdown()"
             )

@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
-from ..guard._engine import ajudge, has_rules, judge, tool_call
-from ..guard._model import Decision, ToolBlocked
 from .context import _agent_name, _current_span, leave_span, restore
 from .internal_errors import contain
+from .parts import PARTS
 from .runtime import check_kind, get_runtime, start_span
 from .serialize import MAX_ITEMS, to_jsonable
 from .span import EMPTY_TRACE_ATTRIBUTES, Resource, Span
@@ -150,28 +149,27 @@ def _bound_input(sig: _Signature, args: tuple[Any, ...], kwargs: dict[str, Any])
 
 def _check_tool(scope: _Scope, sig: _Signature, args: Any, kwargs: Any) -> None:
     """Judge a ``@tool`` call under the guard policy; raise ``ToolBlocked`` if it is blocked."""
-    if not has_rules():
+    guard = PARTS.tool_guard
+    if not guard.has_rules():
         return
-    decision = None
+    blocked = None
     with contain("guard.judge"):
-        call = tool_call(scope.span.name, _bound_arguments(sig, args, kwargs), "tool", scope.span)
-        decision = judge(call, scope.span)
-    _raise_if_blocked(scope, decision)
+        blocked = guard.check(scope.span.name, _bound_arguments(sig, args, kwargs), scope.span)
+    _raise_if_blocked(scope, blocked)
 
 
 async def _acheck_tool(scope: _Scope, sig: _Signature, args: Any, kwargs: Any) -> None:
-    if not has_rules():
+    guard = PARTS.tool_guard
+    if not guard.has_rules():
         return
-    decision = None
+    blocked = None
     with contain("guard.ajudge"):
-        call = tool_call(scope.span.name, _bound_arguments(sig, args, kwargs), "tool", scope.span)
-        decision = await ajudge(call, scope.span)
-    _raise_if_blocked(scope, decision)
+        blocked = await guard.acheck(scope.span.name, _bound_arguments(sig, args, kwargs), scope.span)
+    _raise_if_blocked(scope, blocked)
 
 
-def _raise_if_blocked(scope: _Scope, decision: Decision | None) -> None:
-    if decision is not None and decision.blocked:
-        blocked = ToolBlocked(decision)
+def _raise_if_blocked(scope: _Scope, blocked: BaseException | None) -> None:
+    if blocked is not None:
         scope.fail(blocked)
         raise blocked
 

@@ -21,7 +21,6 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..pricing import price_span
 from .content import ContentRules, normalize_tool_calls
 from .drops import count_drop
 from .exporting import (
@@ -34,6 +33,7 @@ from .exporting import (
     spawn,
 )
 from .internal_errors import strict_mode
+from .parts import PARTS, Parts
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
 from .sanitize import sanitize_span
@@ -51,8 +51,9 @@ _EXPORTER_SHUTDOWN_RESERVE_S = 0.5
 class Processor:
     """Shared work of both processors: enrich a batch, roll it up, hand it to exporters."""
 
-    def __init__(self, exporters: Sequence[Exporter], config: Config) -> None:
+    def __init__(self, exporters: Sequence[Exporter], config: Config, parts: Parts = PARTS) -> None:
         self.exporters = list(exporters)
+        self.parts = parts  # pricing and the guard's stage (outside _core: they import it)
         self.handed_over: list[Exporter] = []  # also used by the next runtime: not shut down
         self.content = ContentRules(config.capture_content, config.redact, config.api_key)
         self.shutdown_timeout = config.shutdown_timeout
@@ -152,14 +153,11 @@ class Processor:
     def _enrich(self, span: Span) -> None:
         sanitize_span(span)  # first: the steps below and every exporter need encodable values
         if span.usage is not None:
-            price_span(span)
+            self.parts.price(span)
         if span.tool_calls:
             normalize_tool_calls(span)
         if span.tool_calls and span.kind == "llm":
-            from ..guard._engine import has_rules, judge_proposed  # the guard imports the runtime
-
-            if has_rules():
-                judge_proposed(span)
+            self.parts.judge_proposed(span)
         self.content.apply(span)  # capture off, redact hook, then secrets masked in every string
 
     def _to_close(self) -> list[Exporter]:
@@ -217,8 +215,8 @@ class SimpleProcessor(Processor):
 class BatchProcessor(Processor):
     """Bounded queue + background thread. Never blocks the caller; counts what it drops."""
 
-    def __init__(self, exporters: Sequence[Exporter], config: Config) -> None:
-        super().__init__(exporters, config)
+    def __init__(self, exporters: Sequence[Exporter], config: Config, parts: Parts = PARTS) -> None:
+        super().__init__(exporters, config, parts)
         self.max_queue_size = config.max_queue_size
         self.batch_size = config.batch_size
         self.interval = config.flush_interval_s

@@ -21,6 +21,7 @@ from .context import _agent_name, _current_span, _trace_attrs
 from .drops import drop_counts
 from .exporting import spawn
 from .otel_context import active_otel_parent
+from .parts import PARTS
 from .processors import BatchProcessor, Processor, SimpleProcessor
 from .sessions import session_turns
 from .span import SPAN_KINDS, Resource, Span, TraceAttributes, new_trace_id
@@ -113,8 +114,6 @@ def init(
     Raises:
         ValueError: a setting is outside its allowed values (the message names them).
     """
-    from ..exporters import build_exporters
-
     names, objects = split_exporters(exporter)
     config = load_config(
         agent_name=agent_name,
@@ -138,12 +137,12 @@ def init(
         llm_content_max_chars=llm_content_max_chars,
         otlp_conventions=otlp_conventions,
     )
-    exporters = [*build_exporters(config), *objects]
+    exporters = [*PARTS.build_exporters(config), *objects]
     pipeline: Processor
     if config.processor == "simple":
-        pipeline = SimpleProcessor(exporters, config)
+        pipeline = SimpleProcessor(exporters, config, PARTS)
     else:
-        pipeline = BatchProcessor(exporters, config)
+        pipeline = BatchProcessor(exporters, config, PARTS)
     _install(Runtime(config, pipeline))
     return config
 

@@ -20,14 +20,37 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from ._engine import Policy, add_rule, clear, current_policy, quarantined, set_policy
+from .._core.parts import PARTS
+from ._engine import (
+    Policy,
+    ToolGuard,
+    add_rule,
+    clear,
+    current_policy,
+    judge_proposed,
+    quarantined,
+    set_policy,
+)
 from ._model import Decision, ToolBlocked, ToolCall, Verdict
 
 __all__ = [
-    "Decision", "Policy", "ToolBlocked", "ToolCall", "Verdict", "clear", "current_policy", "policy", "quarantined", "rule",
-]  # fmt: skip
+    "Decision",
+    "Policy",
+    "ToolBlocked",
+    "ToolCall",
+    "Verdict",
+    "clear",
+    "current_policy",
+    "policy",
+    "quarantined",
+    "rule",
+]
 
 R = TypeVar("R", bound=Callable[[ToolCall], Any])
+
+# What _core asks of the guard (it cannot import it: the guard imports _core), plugged in now.
+PARTS.tool_guard = ToolGuard()
+PARTS.judge_proposed = judge_proposed
 
 
 def rule(
@@ -44,8 +67,11 @@ def rule(
     (or a bool, or a dict with ``passed``/``score``/``reason``).
 
     Args:
+        fn: the rule, when used as ``@rule`` without parentheses.
         name: the rule's name in verdicts (default: the function name); re-using a name replaces it.
-        tools / agents / environments: judge only calls of these (default: all).
+        tools: judge only calls of these tools (default: all).
+        agents: judge only calls made by these agents (default: all).
+        environments: judge only calls in these environments (default: all).
         budget_ms: time a rule may take; over it, the verdict is an error and ``on_error`` decides,
             and the rule is quarantined (see :func:`quarantined`). The rules of a call run side by
             side, so the call waits at most the largest budget among them.

@@ -16,7 +16,7 @@ from .._core.context import current_agent_name, current_span, current_trace_attr
 from .._core.runtime import get_runtime
 from .._core.span import Span
 from . import _runner
-from ._model import Decision, ToolCall, Verdict
+from ._model import Decision, ToolBlocked, ToolCall, Verdict
 
 MODES = ("audit", "enforce")
 ON_ERROR = ("open", "closed")
@@ -75,11 +75,11 @@ def add_rule(
     budget_ms: float,
 ) -> Rule:
     if not callable(fn):
-        raise ValueError(f"a guard rule must be callable, got {fn!r}")
+        raise ValueError(f"a guard rule must be callable, got {fn!r}")  # noqa: TRY004 - the API's one error type
     if budget_ms <= 0:
         raise ValueError(f"budget_ms must be positive, got {budget_ms!r}")
     rule = Rule(
-        name or getattr(fn, "__name__", "rule"),
+        str(name or getattr(fn, "__name__", "rule")),
         fn,
         _names(tools),
         _names(agents),
@@ -114,6 +114,8 @@ def has_rules() -> bool:
 
 def tool_call(tool_name: str, arguments: dict[str, Any], source: str, span: Span | None) -> ToolCall:
     """The proposed call with its context: from ``span`` when given, else the current context."""
+    trace_id: str | None
+    span_id: str | None
     if span is not None:
         attrs, agent, environment = span.trace_attrs, span.agent_name, span.resource.environment
         trace_id, span_id = span.trace_id, span.span_id
@@ -138,8 +140,9 @@ def _normalize(rule: Rule, result: Any, started: float) -> Verdict:
         return Verdict(result["passed"], result.get("score"), result.get("reason"), rule.name, None, duration)
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):
         return Verdict(result[0], None, str(result[1]), rule.name, None, duration)
-    return Verdict(None, rule=rule.name, duration_ms=duration,
-                   error=f"rule returned {type(result).__name__}; return a Verdict, a bool, or a dict with 'passed'")  # fmt: skip
+    returned = type(result).__name__
+    error = f"rule returned {returned}; return a Verdict, a bool, or a dict with 'passed'"
+    return Verdict(None, rule=rule.name, duration_ms=duration, error=error)
 
 
 def _evaluate(rule: Rule, call: ToolCall) -> Verdict:
@@ -170,6 +173,8 @@ def judge(call: ToolCall, span: Span | None, *, may_block: bool = True) -> Decis
 
 def judge_proposed(span: Span) -> None:
     """Judge the tool calls an llm span's response proposes; recorded only, never blocking."""
+    if not _rules:
+        return
     for proposed in span.tool_calls or ():
         arguments = proposed.get("arguments")
         if isinstance(arguments, str):
@@ -190,6 +195,23 @@ async def ajudge(call: ToolCall, span: Span | None) -> Decision | None:
         return None
     since = time.monotonic()
     return _decide(call, await _runner.await_all(_runner.start(rules, call, _evaluate), since), span, True)
+
+
+class ToolGuard:
+    """The guard as ``@st.tool`` uses it (``_core.parts.ToolGuard``, plugged in by the package)."""
+
+    def has_rules(self) -> bool:
+        return bool(_rules)
+
+    def check(self, tool_name: str, arguments: dict[str, Any], span: Span) -> ToolBlocked | None:
+        return _blocked(judge(tool_call(tool_name, arguments, "tool", span), span))
+
+    async def acheck(self, tool_name: str, arguments: dict[str, Any], span: Span) -> ToolBlocked | None:
+        return _blocked(await ajudge(tool_call(tool_name, arguments, "tool", span), span))
+
+
+def _blocked(decision: Decision | None) -> ToolBlocked | None:
+    return ToolBlocked(decision) if decision is not None and decision.blocked else None
 
 
 def quarantined() -> dict[str, str]:

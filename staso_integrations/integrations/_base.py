@@ -1,7 +1,13 @@
-"""The Instrumentor base: version check, idempotent instrument, exact uninstrument."""
+"""The Instrumentor base: version check, idempotent instrument, exact uninstrument.
+
+Everything an integration changes in a library is an entry of its table (``_patches()``):
+attribute wrappers (:class:`Patch`) and other set-up (:class:`Setup`), applied at once or when
+their module is imported, and reverted by ``uninstrument()`` in reverse order.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import re
@@ -13,7 +19,7 @@ from typing import ClassVar
 import wrapt
 
 from .._core.internal_errors import contain
-from ._patching import Patch
+from ._patching import Entry
 
 logger = logging.getLogger("staso_integrations")
 
@@ -65,11 +71,23 @@ def split_requirement(requirement: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def installed_version(distribution: str) -> str | None:
+def installed_version(distribution: str, module: str | None = None) -> str | None:
+    """The installed version: the ``__version__`` of ``module`` when it is that distribution's
+    package and already imported (reading package metadata scans every path entry), else the
+    distribution's metadata.
+    """
+    if module is not None and _distribution_name(module) == _distribution_name(distribution):
+        version = getattr(sys.modules.get(module), "__version__", None)
+        if isinstance(version, str):
+            return version
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def _distribution_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class Instrumentor(ABC):
@@ -80,8 +98,8 @@ class Instrumentor(ABC):
     requires: ClassVar[tuple[str, ...]]
 
     def __init__(self) -> None:
-        self._patches_applied: list[Patch] = []
-        self._waiting: list[Patch] = []  # ``on_import`` patches whose module is not imported yet
+        self._applied: list[Entry] = []
+        self._waiting: list[tuple[str, Entry]] = []  # entries whose module is not imported yet
         self._hooked: set[str] = set()
         self._instrumented = False
 
@@ -89,7 +107,7 @@ class Instrumentor(ABC):
         """Why this integration cannot run here, or ``None`` when every requirement is met."""
         for requirement in self.requires:
             distribution, specifier = split_requirement(requirement)
-            version = installed_version(distribution)
+            version = installed_version(distribution, self.module)
             if version is None:
                 return f"{distribution} not installed"
             if not version_satisfies(version, specifier):
@@ -97,7 +115,7 @@ class Instrumentor(ABC):
         return None
 
     def instrument(self) -> str:
-        """Apply every patch; returns ``instrumented`` or ``skipped: <reason>``. Idempotent."""
+        """Apply the table; returns ``instrumented`` or ``skipped: <reason>``. Idempotent."""
         if self._instrumented:
             logger.debug("staso: %s already instrumented", self.name)
             return INSTRUMENTED
@@ -105,12 +123,12 @@ class Instrumentor(ABC):
         if reason is not None:
             return f"skipped: {reason}"
         try:
-            for patch in self._patches():
-                if patch.on_import and patch.module not in sys.modules:
-                    self._wait_for_import(patch)
-                elif patch.apply():
-                    self._patches_applied.append(patch)
-            self._on_instrument()
+            for entry in self._patches():
+                module = entry.waits_for()
+                if module is not None and module not in sys.modules:
+                    self._wait_for_import(module, entry)
+                elif entry.apply():
+                    self._applied.append(entry)
         except Exception as exc:
             self._revert_all()
             logger.warning("staso: instrumenting %s failed", self.name, exc_info=True)
@@ -126,30 +144,24 @@ class Instrumentor(ABC):
         self._instrumented = False
 
     def _revert_all(self) -> None:
-        self._on_uninstrument()
         self._waiting.clear()
-        while self._patches_applied:
-            self._patches_applied.pop().revert()
+        while self._applied:
+            self._applied.pop().revert()
 
-    def _wait_for_import(self, patch: Patch) -> None:
-        self._waiting.append(patch)
-        if patch.module not in self._hooked:  # wrapt hooks cannot be removed: one per module
-            self._hooked.add(patch.module)
-            wrapt.when_imported(patch.module)(lambda _module, name=patch.module: self._on_import(name))
+    def _wait_for_import(self, module: str, entry: Entry) -> None:
+        self._waiting.append((module, entry))
+        if module not in self._hooked:  # wrapt hooks cannot be removed: one per module
+            self._hooked.add(module)
+            wrapt.when_imported(module)(functools.partial(self._on_import, module))
 
-    @contain("instrumentor.on_import")
-    def _on_import(self, module: str) -> None:
-        for patch in [p for p in self._waiting if p.module == module]:
-            self._waiting.remove(patch)
-            if patch.apply():
-                self._patches_applied.append(patch)
+    def _on_import(self, module: str, _imported: object) -> None:
+        ready = [entry for waits_for, entry in self._waiting if waits_for == module]
+        self._waiting = [pair for pair in self._waiting if pair[0] != module]
+        for entry in ready:
+            with contain("instrumentor.on_import"):
+                if entry.apply():
+                    self._applied.append(entry)
 
     @abstractmethod
-    def _patches(self) -> Sequence[Patch]:
-        """The wrappers this integration installs."""
-
-    def _on_instrument(self) -> None:
-        """Extra set-up that is not an attribute patch (e.g. registering a callback handler)."""
-
-    def _on_uninstrument(self) -> None:
-        """Undo ``_on_instrument``."""
+    def _patches(self) -> Sequence[Entry]:
+        """The table: every change this integration makes, in the order it makes them."""

@@ -6,6 +6,7 @@ patched at once; one imported later is patched by a ``wrapt.when_imported`` hook
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import logging
@@ -35,6 +36,11 @@ _hooked: set[str] = set()
 _lock = threading.RLock()
 
 
+def names() -> tuple[str, ...]:
+    """Every integration ``instrument_all()`` knows, sorted."""
+    return tuple(sorted(REGISTRY))
+
+
 def load_instrumentor(name: str) -> Instrumentor:
     """The (single) Instrumentor instance for ``name``."""
     with _lock:
@@ -47,6 +53,8 @@ def load_instrumentor(name: str) -> Instrumentor:
 
 
 def _is_installed(module: str) -> bool:
+    if sys.modules.get(module) is not None:  # imported: no search of the path
+        return True
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -67,7 +75,7 @@ def instrument_all(
     unknown = (include_set or set()) | set(exclude or ())
     unknown -= set(REGISTRY)
     if unknown:
-        raise ValueError(f"unknown integration(s) {sorted(unknown)}; allowed: {', '.join(sorted(REGISTRY))}")
+        raise ValueError(f"unknown integration(s) {sorted(unknown)}; allowed: {', '.join(names())}")
     skip = set(exclude or ()) | set(disabled)
     report: dict[str, str] = {}
     for name, (module, _) in REGISTRY.items():
@@ -88,7 +96,7 @@ def _instrument_or_defer(name: str, module: str) -> str:
         if module in sys.modules:
             return _instrument(name)
         if name not in _hooked:
-            wrapt.when_imported(module)(lambda _module, _name=name: _on_import(_name))
+            wrapt.when_imported(module)(functools.partial(_on_import, name))
             _hooked.add(name)
     return f"deferred: instrumented when {module} is imported"
 
@@ -102,7 +110,7 @@ def _instrument(name: str) -> str:
 
 
 @contain("registry.on_import")
-def _on_import(name: str) -> None:
+def _on_import(name: str, _module: object) -> None:
     with _lock:
         if name in _wanted:
             status = _instrument(name)

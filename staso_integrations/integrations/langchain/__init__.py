@@ -15,6 +15,12 @@ The handler parents spans by ``run_id`` and never touches context variables; wha
 current span (user spans and provider calls inside a step, one llm span per model call) is done
 by the same-frame wrappers in ``_patches.py``.
 
+Every entry of the table waits for its module to be imported: ``import langchain_core`` loads
+almost nothing, and ``instrument_all()`` never loads LangChain's model, tool and tracer modules
+(hundreds of milliseconds, most of it LangSmith's schemas) for an application that does not.
+The handler is switched on when ``langchain_core.tracers.context`` is imported, which
+``CallbackManager.configure`` does before any run.
+
 Embeddings: LangChain emits no callbacks for ``Embeddings.embed_*``, and each embeddings class
 overrides them, so there is no single point to patch. The provider layer records them instead
 (``OpenAIEmbeddings`` calls the OpenAI SDK: an ``embedding`` span under the current LangChain
@@ -23,22 +29,38 @@ step).
 
 from __future__ import annotations
 
-import sys
+import functools
 from collections.abc import Sequence
 from typing import ClassVar
 
-import wrapt
-
-from ..._core.internal_errors import contain, strict_mode
+from ..._core.internal_errors import strict_mode
 from .._base import Instrumentor
-from .._patching import Patch
+from .._patching import Entry, Patch, Setup
+
+__all__ = ["LangChainInstrumentor"]
 
 _CHAT = "langchain_core.language_models.chat_models"
 _LLMS = "langchain_core.language_models.llms"
+_TOOLS = "langchain_core.tools.base"
+_TRACERS = "langchain_core.tracers.context"  # where configure hooks are registered and read
 _LANGGRAPH = "langgraph._internal._runnable"
-_hook_registered = False
-_langgraph_hooked = False
-_instrumented: LangChainInstrumentor | None = None  # the instance a late LangGraph import joins
+# Wrappers named, not imported: their modules import LangChain's message types, which the
+# patched modules load anyway.
+_PATCHES = f"{__name__}._patches:"
+_GUARD = f"{__name__}._guard:"
+_TABLE = (
+    ("langchain_core.runnables.config", "_set_config_context", _PATCHES + "wrap_set_config_context"),
+    (_CHAT, "BaseChatModel._generate_with_cache", _PATCHES + "wrap_generate_with_cache"),
+    (_CHAT, "BaseChatModel._agenerate_with_cache", _PATCHES + "wrap_agenerate_with_cache"),
+    (_CHAT, "BaseChatModel.stream", _PATCHES + "wrap_stream"),
+    (_CHAT, "BaseChatModel.astream", _PATCHES + "wrap_astream"),
+    (_LLMS, "BaseLLM._generate_helper", _PATCHES + "wrap_generate_helper"),
+    (_LLMS, "BaseLLM._agenerate_helper", _PATCHES + "wrap_agenerate_helper"),
+    (_LLMS, "BaseLLM.stream", _PATCHES + "wrap_stream"),
+    (_LLMS, "BaseLLM.astream", _PATCHES + "wrap_astream"),
+    (_TOOLS, "BaseTool.run", _GUARD + "wrap_tool_run"),
+    (_TOOLS, "BaseTool.arun", _GUARD + "wrap_tool_arun"),
+)
 
 
 class LangChainInstrumentor(Instrumentor):
@@ -46,75 +68,37 @@ class LangChainInstrumentor(Instrumentor):
     module: ClassVar[str] = "langchain_core"
     requires: ClassVar[tuple[str, ...]] = ("langchain-core>=1.0,<2",)
 
-    def _patches(self) -> Sequence[Patch]:
-        from ._guard import wrap_tool_arun, wrap_tool_run
-        from ._patches import (
-            wrap_agenerate,
-            wrap_astream,
-            wrap_generate,
-            wrap_set_config_context,
-            wrap_stream,
-        )
-
-        patches = [
-            Patch("langchain_core.runnables.config", "_set_config_context", wrap_set_config_context),
-            Patch(_CHAT, "BaseChatModel._generate_with_cache", wrap_generate(2, "run_manager")),
-            Patch(_CHAT, "BaseChatModel._agenerate_with_cache", wrap_agenerate(2, "run_manager")),
-            Patch(_CHAT, "BaseChatModel.stream", wrap_stream),
-            Patch(_CHAT, "BaseChatModel.astream", wrap_astream),
-            Patch(_LLMS, "BaseLLM._generate_helper", wrap_generate(2, "run_managers")),
-            Patch(_LLMS, "BaseLLM._agenerate_helper", wrap_agenerate(2, "run_managers")),
-            Patch(_LLMS, "BaseLLM.stream", wrap_stream),
-            Patch(_LLMS, "BaseLLM.astream", wrap_astream),
-            Patch("langchain_core.tools.base", "BaseTool.run", wrap_tool_run),
-            Patch("langchain_core.tools.base", "BaseTool.arun", wrap_tool_arun),
+    def _patches(self) -> Sequence[Entry]:
+        langgraph = _PATCHES + "wrap_set_config_context"  # its twin of _set_config_context
+        return [
+            Setup(_activate, _deactivate, after_import=_TRACERS),
+            *(Patch(module, path, wrapper, on_import=True) for module, path, wrapper in _TABLE),
+            # Private to LangGraph: a version without it is skipped.
+            Patch(_LANGGRAPH, "_set_config_context", langgraph, optional=True, on_import=True),
         ]
-        if _LANGGRAPH in sys.modules:
-            patches.append(_langgraph_patch())
-        return patches
-
-    def _on_instrument(self) -> None:
-        global _hook_registered, _langgraph_hooked, _instrumented
-        from . import _callback
-
-        if not _hook_registered:
-            from langchain_core.tracers.context import register_configure_hook
-
-            register_configure_hook(_callback.HandlerSlot(), True)  # type: ignore[arg-type]
-            _hook_registered = True
-        # One handler for the process: managers still running from before an uninstrument /
-        # instrument cycle hold this same object, so the identity check never adds a second one.
-        handler = _callback.HANDLER
-        handler.raise_error = strict_mode()
-        _callback.ACTIVE = handler
-        _instrumented = self
-        if _LANGGRAPH not in sys.modules and not _langgraph_hooked:
-            wrapt.when_imported(_LANGGRAPH)(lambda _module: _patch_langgraph_late())
-            _langgraph_hooked = True
-
-    def _on_uninstrument(self) -> None:
-        global _instrumented
-        from . import _callback
-
-        _callback.ACTIVE = None
-        _instrumented = None
 
 
-def _langgraph_patch() -> Patch:
-    from ._patches import wrap_set_config_context
+def _activate() -> None:
+    from . import _callback
 
-    return Patch(_LANGGRAPH, "_set_config_context", wrap_set_config_context)
-
-
-@contain("langchain.langgraph_import")
-def _patch_langgraph_late() -> None:
-    """LangGraph imported after ``instrument()``: add its patch to the instrumentor's list."""
-    instrumentor = _instrumented
-    if instrumentor is None:
-        return
-    patch = _langgraph_patch()
-    if patch.apply():
-        instrumentor._patches_applied.append(patch)
+    _register_configure_hook()
+    # One handler for the process: managers still running from before an uninstrument /
+    # instrument cycle hold this same object, so the identity check never adds a second one.
+    handler = _callback.HANDLER
+    handler.raise_error = strict_mode()
+    _callback.ACTIVE = handler
 
 
-__all__ = ["LangChainInstrumentor"]
+def _deactivate() -> None:
+    from . import _callback
+
+    _callback.ACTIVE = None
+
+
+@functools.cache  # LangChain cannot unregister a hook: once per process, inert while ACTIVE is None
+def _register_configure_hook() -> None:
+    from langchain_core.tracers.context import register_configure_hook
+
+    from ._callback import HandlerSlot
+
+    register_configure_hook(HandlerSlot(), True)  # type: ignore[arg-type]

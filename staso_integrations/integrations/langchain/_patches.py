@@ -94,6 +94,13 @@ def wrap_agenerate(index: int, name: str) -> Wrapped:
     return wrapper
 
 
+# BaseChatModel passes its run manager at position 2, BaseLLM a list of them.
+wrap_generate_with_cache = wrap_generate(2, "run_manager")
+wrap_agenerate_with_cache = wrap_agenerate(2, "run_manager")
+wrap_generate_helper = wrap_generate(2, "run_managers")
+wrap_agenerate_helper = wrap_agenerate(2, "run_managers")
+
+
 def wrap_stream(wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return _steps(wrapped(*args, **kwargs))
 

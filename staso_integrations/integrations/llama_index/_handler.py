@@ -185,7 +185,7 @@ def finish(entry: Entry, result: Any) -> None:
     span.end()
 
 
-class StasoSpanHandler(BaseSpanHandler[Any]):
+class StasoSpanHandler(BaseSpanHandler):  # not [Any]: that builds one more pydantic model at import
     """Opens and closes our spans as LlamaIndex enters and leaves its spans."""
 
     def span_enter(

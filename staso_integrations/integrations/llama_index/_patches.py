@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..._core.context import use_span
 from ..._core.internal_errors import contain
+from ..._core.parts import PARTS
 from ..._core.runtime import start_span
 from ..._core.serialize import to_jsonable
 from ..._core.span import Span
-from ...guard._engine import ajudge, current_policy, has_rules, judge, tool_call
-from ...guard._model import Decision, ToolBlocked
 from .._llm import provider_enriches
 from . import _extract
 from ._handler import SPANS
+
+if TYPE_CHECKING:
+    from ...guard._model import Decision
 
 _LLM_SDK_CALLS = ("_chat", "_achat", "_stream_chat", "_astream_chat", "_complete", "_acomplete",
                   "_stream_complete", "_astream_complete")  # fmt: skip
@@ -113,6 +115,9 @@ def _finish_tool(span: Span, result: Any) -> None:
 
 def _refusal(span: Span, decision: Decision, kwargs: Any) -> Any:
     """A blocked call: the agent gets the refusal as an error ``ToolOutput`` (or ``ToolBlocked``)."""
+    from ...guard._engine import current_policy
+    from ...guard._model import ToolBlocked
+
     blocked = ToolBlocked(decision)
     span.fail(blocked)
     if current_policy().on_block == "raise":
@@ -129,7 +134,9 @@ def wrap_tool_call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
     span = _start_tool(instance, args, kwargs)
     if span is None:
         return wrapped(*args, **kwargs)
-    if has_rules():
+    if PARTS.tool_guard.has_rules():  # the guard is imported: it has rules
+        from ...guard._engine import judge, tool_call
+
         decision = None
         with contain("llama_index.guard"):
             decision = judge(tool_call(span.name, dict(kwargs), "llama_index", span), span)
@@ -149,7 +156,9 @@ async def async_wrap_tool_call(wrapped: Callable[..., Any], instance: Any, args:
     span = _start_tool(instance, args, kwargs)
     if span is None:
         return await wrapped(*args, **kwargs)
-    if has_rules():
+    if PARTS.tool_guard.has_rules():
+        from ...guard._engine import ajudge, tool_call
+
         decision = None
         with contain("llama_index.guard"):
             decision = await ajudge(tool_call(span.name, dict(kwargs), "llama_index", span), span)
