@@ -26,12 +26,14 @@ class Field:
         kind: the value's type; ``json`` values are free-form and stored as JSON text.
         path: where the object holds it, in ``operator.attrgetter`` syntax (default: ``name``).
         plain: turns a held value that is not None into its exported form (``Usage`` -> dict).
+        trace_level: a field of the whole trace that every span carries (DESIGN.md section 2).
     """
 
     name: str
     kind: ValueKind
     path: str = ""
     plain: Callable[[Any], Any] | None = None
+    trace_level: bool = False
 
     @property
     def source(self) -> str:
@@ -54,15 +56,15 @@ SPAN_FIELDS: tuple[Field, ...] = (
     Field("input", "json"),
     Field("output", "json"),
     Field("metadata", "json"),
-    Field("agent_name", "text"),
-    Field("conversation_id", "text", "trace_attrs.conversation_id"),
-    Field("user_id", "text", "trace_attrs.user_id"),
-    Field("session_id", "text", "trace_attrs.session_id"),
-    Field("turn_index", "integer"),
-    Field("tags", "json", "trace_attrs.tags", plain=list),
-    Field("environment", "text", "resource.environment"),
-    Field("workspace_slug", "text", "resource.workspace_slug"),
-    Field("source_type", "text", "resource.source_type"),
+    Field("agent_name", "text", trace_level=True),
+    Field("conversation_id", "text", "trace_attrs.conversation_id", trace_level=True),
+    Field("user_id", "text", "trace_attrs.user_id", trace_level=True),
+    Field("session_id", "text", "trace_attrs.session_id", trace_level=True),
+    Field("turn_index", "integer", trace_level=True),
+    Field("tags", "json", "trace_attrs.tags", plain=list, trace_level=True),
+    Field("environment", "text", "resource.environment", trace_level=True),
+    Field("workspace_slug", "text", "resource.workspace_slug", trace_level=True),
+    Field("source_type", "text", "resource.source_type", trace_level=True),
     Field("provider", "text"),
     Field("operation", "text"),
     Field("request_model", "text"),
@@ -106,6 +108,7 @@ TRACE_FIELDS: tuple[Field, ...] = (
 
 SPAN_FIELD_NAMES: tuple[str, ...] = tuple(field.name for field in SPAN_FIELDS)
 TRACE_FIELD_NAMES: tuple[str, ...] = tuple(field.name for field in TRACE_FIELDS)
+TRACE_LEVEL_NAMES: tuple[str, ...] = tuple(field.name for field in SPAN_FIELDS if field.trace_level)
 # A trace's usage columns, by the ``Usage`` key each holds (``input_tokens`` -> ``input``).
 TRACE_USAGE_KEYS: dict[str, str] = {
     field.name: field.path.removeprefix("usage.") for field in TRACE_FIELDS if field.path.startswith("usage.")
