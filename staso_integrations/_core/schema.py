@@ -146,16 +146,20 @@ span_dict: Callable[[Any], dict[str, Any]] = reader(SPAN_FIELDS, lambda field: f
 """The exported form of a span: every field of :data:`SPAN_FIELDS`, by name."""
 
 
-def _make_json_text() -> Callable[[Any], str]:
-    """Compact JSON text (non-ASCII kept, unknown objects as ``str``), the encoder built once:
-    ``json.dumps`` builds a new C encoder on every call, which costs more than encoding a small
-    value.
+def compact_json_encoder(default: Callable[[Any], Any], *, allow_nan: bool) -> Callable[[Any], str]:
+    """Compact JSON text, non-ASCII kept, ``default`` for unknown objects: the C encoder built once.
+
+    ``JSONEncoder.encode`` builds its C encoder on every call, which costs more than encoding a
+    small value. Without a markers dict, a cycle ends in RecursionError.
     """
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # no C accelerator (PyPy): the public path
-        return json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":")).encode
-    chunks = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+        return json.JSONEncoder(
+            default=default, allow_nan=allow_nan, ensure_ascii=False, separators=(",", ":")
+        ).encode
+    chunks = make(None, default, json.encoder.encode_basestring, None, ":", ",", False, False, allow_nan)
     return lambda value: "".join(chunks(value, 0))
 
 
-json_text = _make_json_text()
+json_text = compact_json_encoder(str, allow_nan=True)
+"""How a ``json`` field is written: unknown objects as their ``str`` (as ``json.dumps(default=str)``)."""
