@@ -93,7 +93,7 @@ class TraceStore:
                 if not ids
                 else f"{prefix!r} matches several traces: {ids}"
             )
-        return ids[0]
+        return str(ids[0])
 
     def get_trace(self, trace_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         row = self._conn.execute("SELECT * FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()

@@ -15,10 +15,11 @@ import dataclasses
 import json
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .internal_errors import contain
+from .schema import compact_json_encoder
 from .serialize import MAX_STRING, to_jsonable
 from .span import Span, Usage
 
@@ -37,19 +38,7 @@ def _refuse(value: Any) -> Any:
     raise TypeError(f"{_type_name(value)} is not JSON")
 
 
-def _make_strict_encoder() -> Callable[[Any], str]:
-    """``allow_nan=False`` JSON, compact. ``JSONEncoder.encode`` builds its C encoder on every
-    call (2 µs, more than the encoding of a small span); this one is built once. Cycles end
-    in RecursionError (no markers dict to keep clean across failed calls).
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator (PyPy): the public path
-        return json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
-    chunks = make(None, _refuse, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-    return lambda value: "".join(chunks(value, 0))
-
-
-_strict_encode = _make_strict_encoder()
+_strict_encode = compact_json_encoder(_refuse, allow_nan=False)
 
 
 def sanitize_span(span: Span) -> None:

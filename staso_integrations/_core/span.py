@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .internal_errors import contain
+from .schema import span_dict
 
 if TYPE_CHECKING:
     from .processors import Processor
@@ -207,43 +208,8 @@ class Span:
         self.error = error
 
     def to_dict(self) -> dict[str, Any]:
-        """The exported form: every schema field, trace-level fields flattened in."""
-        attrs = self.trace_attrs
-        resource = self.resource
-        return {
-            "trace_id": self.trace_id,
-            "span_id": self.span_id,
-            "parent_span_id": self.parent_span_id,
-            "name": self.name,
-            "kind": self.kind,
-            "status": self.status,
-            "error": self.error,
-            "start_ns": self.start_ns,
-            "end_ns": self.end_ns,
-            "duration_ms": self.duration_ms,
-            "input": self.input,
-            "output": self.output,
-            "metadata": self.metadata,
-            "agent_name": self.agent_name,
-            "conversation_id": attrs.conversation_id,
-            "user_id": attrs.user_id,
-            "session_id": attrs.session_id,
-            "turn_index": self.turn_index,
-            "tags": list(attrs.tags),
-            "environment": resource.environment,
-            "workspace_slug": resource.workspace_slug,
-            "source_type": resource.source_type,
-            "provider": self.provider,
-            "operation": self.operation,
-            "request_model": self.request_model,
-            "response_model": self.response_model,
-            "usage": self.usage.to_dict() if self.usage is not None else None,
-            "cost_usd": self.cost_usd,
-            "ttft_ms": self.ttft_ms,
-            "finish_reason": self.finish_reason,
-            "tool_calls": self.tool_calls,
-            "stream": self.stream,
-        }
+        """The exported form: every field of ``schema.SPAN_FIELDS``, trace-level fields flattened in."""
+        return span_dict(self)
 
     @property
     def duration_ms(self) -> float | None:

@@ -15,11 +15,12 @@ import threading
 import urllib.parse
 from typing import Any
 
+from .._core.schema import SPAN_FIELDS, TRACE_FIELDS, TRACE_USAGE_KEYS, Field
 from ._owner_only import create_private, make_private_dirs
 
 logger = logging.getLogger("staso_integrations")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Creating the file closes a descriptor of it: no connection of this process may open it meanwhile.
 _creating = threading.Lock()
 
@@ -30,50 +31,38 @@ def _reset_creating_lock() -> None:  # a forked child: the parent's thread may h
 
 
 os.register_at_fork(after_in_child=_reset_creating_lock)
-_SHARED_COLUMNS = (
-    ("agent_name", "TEXT"), ("conversation_id", "TEXT"), ("user_id", "TEXT"), ("session_id", "TEXT"),
-    ("turn_index", "INTEGER"), ("environment", "TEXT"), ("workspace_slug", "TEXT"), ("source_type", "TEXT"),
-    ("tags", "TEXT"),
-)  # fmt: skip
+_SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "bool": "INTEGER", "json": "TEXT"}
+_KEYS = {"spans": {"span_id": "PRIMARY KEY", "trace_id": "NOT NULL"}, "traces": {"trace_id": "PRIMARY KEY"}}
+FIELDS: dict[str, tuple[Field, ...]] = {"traces": TRACE_FIELDS, "spans": SPAN_FIELDS}
 TABLES: dict[str, tuple[tuple[str, str], ...]] = {
-    "traces": (
-        ("trace_id", "TEXT PRIMARY KEY"), ("name", "TEXT"), *_SHARED_COLUMNS, ("metadata", "TEXT"),
-        ("start_ns", "INTEGER"), ("end_ns", "INTEGER"), ("duration_ms", "REAL"), ("status", "TEXT"),
-        ("span_count", "INTEGER"), ("error_count", "INTEGER"), ("input_tokens", "INTEGER"),
-        ("output_tokens", "INTEGER"), ("total_tokens", "INTEGER"), ("cache_read_tokens", "INTEGER"),
-        ("cache_write_tokens", "INTEGER"), ("reasoning_tokens", "INTEGER"), ("cost_usd", "REAL"),
-    ),
-    "spans": (
-        ("span_id", "TEXT PRIMARY KEY"), ("trace_id", "TEXT NOT NULL"), ("parent_span_id", "TEXT"),
-        ("name", "TEXT"), ("kind", "TEXT"), ("status", "TEXT"), ("error", "TEXT"), ("start_ns", "INTEGER"),
-        ("end_ns", "INTEGER"), ("duration_ms", "REAL"), *_SHARED_COLUMNS, ("provider", "TEXT"),
-        ("operation", "TEXT"), ("request_model", "TEXT"), ("response_model", "TEXT"), ("usage", "TEXT"),
-        ("cost_usd", "REAL"), ("ttft_ms", "REAL"), ("finish_reason", "TEXT"), ("tool_calls", "TEXT"),
-        ("stream", "INTEGER"), ("input", "TEXT"), ("output", "TEXT"), ("metadata", "TEXT"),
-    ),
-}  # fmt: skip
-# Spans are read by trace (``spans_trace``) or scanned by ``export``; other span indexes cost
-# every write and served no query (stores made before 0.1 had three: dropped here).
+    table: tuple(
+        (field.name, f"{_SQL_TYPES[field.kind]} {_KEYS[table].get(field.name, '')}".strip())
+        for field in fields
+    )
+    for table, fields in FIELDS.items()
+}
+# Only the indexes the CLI and UI query by. Traces are listed by time (``traces_start``) and
+# filtered by agent, conversation or session: those indexes are partial, so a trace without
+# the value (most apps set no conversation) costs no index write. Spans are read by trace
+# (``spans_trace``) or scanned by ``export``. Schema 1 had full indexes (rebuilt here as partial
+# ones); stores made before 0.1 had three span indexes more (dropped).
 _INDEXES = (
-    "CREATE INDEX IF NOT EXISTS traces_agent ON traces (agent_name, start_ns)",
-    "CREATE INDEX IF NOT EXISTS traces_conversation ON traces (conversation_id, start_ns)",
-    "CREATE INDEX IF NOT EXISTS traces_session ON traces (session_id, turn_index)",
+    "DROP INDEX IF EXISTS traces_agent",
+    "DROP INDEX IF EXISTS traces_conversation",
+    "DROP INDEX IF EXISTS traces_session",
+    "CREATE INDEX traces_agent ON traces (agent_name, start_ns) WHERE agent_name IS NOT NULL",
+    "CREATE INDEX traces_conversation ON traces (conversation_id, start_ns)"
+    " WHERE conversation_id IS NOT NULL",
+    "CREATE INDEX traces_session ON traces (session_id, turn_index) WHERE session_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ns)",
     "CREATE INDEX IF NOT EXISTS spans_trace ON spans (trace_id, start_ns)",
     "DROP INDEX IF EXISTS spans_agent",
     "DROP INDEX IF EXISTS spans_conversation",
     "DROP INDEX IF EXISTS spans_start",
 )
-SPAN_COLUMNS = tuple(name for name, _ in TABLES["spans"])
-TRACE_COLUMNS = tuple(name for name, _ in TABLES["traces"])
-JSON_SPAN_COLUMNS = ("error", "tags", "usage", "tool_calls", "input", "output", "metadata")
-USAGE_COLUMNS = {
-    "input_tokens": "input",
-    "output_tokens": "output",
-    "total_tokens": "total",
-    "cache_read_tokens": "cache_read",
-    "cache_write_tokens": "cache_write",
-    "reasoning_tokens": "reasoning",
+_DECODED = {
+    table: tuple((field.name, field.kind) for field in fields if field.kind in ("json", "bool"))
+    for table, fields in FIELDS.items()
 }
 
 
@@ -149,22 +138,21 @@ def is_lock_error(exc: BaseException) -> bool:
 
 def span_from_row(row: sqlite3.Row) -> dict[str, Any]:
     """A stored span back in its exported dict form (columns an old store lacks are None)."""
-    data: dict[str, Any] = dict.fromkeys(SPAN_COLUMNS)
-    data.update(dict(row))
-    for column in JSON_SPAN_COLUMNS:
-        if data[column] is not None:
-            data[column] = json.loads(data[column])
-    if data["stream"] is not None:
-        data["stream"] = bool(data["stream"])
-    return data
+    return _decoded("spans", row)
 
 
 def trace_from_row(row: sqlite3.Row) -> dict[str, Any]:
     """A stored trace back in the ``TraceSummary.to_dict()`` form."""
-    data: dict[str, Any] = dict.fromkeys(TRACE_COLUMNS)
+    data = _decoded("traces", row)
+    data["usage"] = {key: data.pop(column) for column, key in TRACE_USAGE_KEYS.items()}
+    return data
+
+
+def _decoded(table: str, row: sqlite3.Row) -> dict[str, Any]:
+    data: dict[str, Any] = dict.fromkeys(field.name for field in FIELDS[table])
     data.update(dict(row))
-    data["usage"] = {key: data.pop(column) for column, key in USAGE_COLUMNS.items()}
-    for column in ("tags", "metadata"):
-        if data[column] is not None:
-            data[column] = json.loads(data[column])
+    for column, kind in _DECODED[table]:
+        value = data[column]
+        if value is not None:
+            data[column] = json.loads(value) if kind == "json" else bool(value)
     return data

@@ -15,24 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._core.rollup import TraceSummary
+from .._core.schema import TRACE_LEVEL_NAMES
 from .._core.span import Span
 
 # The namespace the staso SDK derives ``agent_id`` from: ``uuid5(namespace, agent_name)``.
 AGENT_ID_NAMESPACE = uuid.UUID("a1b2c3d4-e5f6-7890-abcd-ef1234567890")
 MODEL_CALL_KINDS = ("llm", "embedding")
 
-# Trace-level fields every span carries; a trace takes them from its root (or first) span.
-_TRACE_FIELDS = (
-    "environment",
-    "workspace_slug",
-    "agent_name",
-    "conversation_id",
-    "user_id",
-    "session_id",
-    "turn_index",
-    "source_type",
-    "tags",
-)
 # Roll-up fields, present when the trace's root ended in this batch.
 _SUMMARY_FIELDS = (
     "name",
@@ -127,7 +116,7 @@ def _trace(trace_id: str, spans: list[dict[str, Any]], summary: TraceSummary | N
         start_ns = min(s["start_ns"] for s in spans)
     trace: dict[str, Any] = {"trace_id": trace_id, "timestamp": iso_time(start_ns)}
     # Span dicts carry the SDK's "" for an unknown name or id; the trace keeps None for those.
-    trace.update((key, fields.get(key) if fields.get(key) != "" else None) for key in _TRACE_FIELDS)
+    trace.update((key, fields.get(key) if fields.get(key) != "" else None) for key in TRACE_LEVEL_NAMES)
     trace["workspace_slug"] = trace["workspace_slug"] or ""  # the SDK's envelope: "" when unset
     if summary is not None:
         trace.update((key, fields[key]) for key in _SUMMARY_FIELDS)

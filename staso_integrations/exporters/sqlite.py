@@ -9,28 +9,22 @@ overflows the bound, is counted as dropped. One bad row costs only itself.
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
+import operator
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from itertools import compress
 from typing import Any, TypeVar
 
 from .._core.drops import count_drop
 from .._core.rollup import TraceSummary
+from .._core.schema import Field, json_text, reader
 from .._core.span import Span
-from ._sqlite_schema import (
-    JSON_SPAN_COLUMNS,
-    SPAN_COLUMNS,
-    TRACE_COLUMNS,
-    USAGE_COLUMNS,
-    is_lock_error,
-    open_for_writing,
-    span_from_row,
-    trace_from_row,
-)
+from ._sqlite_schema import FIELDS, is_lock_error, open_for_writing, span_from_row, trace_from_row
 
 __all__ = ["SqliteExporter", "span_from_row", "trace_from_row"]
 
@@ -44,15 +38,10 @@ _DATA_ERRORS = (ValueError, OverflowError, sqlite3.ProgrammingError, sqlite3.Int
 _abandoned: list[sqlite3.Connection] = []  # a parent's connections: never closed from a child
 _Item = TypeVar("_Item")
 
-_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode  # one encoder, not one per value
-
-
-def _dumps(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not value and type(value) in (list, dict):  # tags and metadata are mostly empty
-        return "[]" if type(value) is list else "{}"
-    return _encode(value)
+# A row is held as ``(which columns are set, their values)``: SQLite binds None (and bools)
+# through the adapter protocol, many times the cost of a value, so unset columns are left out
+# of the INSERT (a column left out is NULL) instead of bound.
+_Row = tuple[tuple[bool, ...], tuple[Any, ...]]
 
 
 class SqliteExporter:
@@ -61,8 +50,8 @@ class SqliteExporter:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
-        self._held_spans: list[tuple[Any, ...]] = []
-        self._held_traces: list[tuple[Any, ...]] = []
+        self._held_spans: list[_Row] = []
+        self._held_traces: list[_Row] = []
         self._failing = False
         self._retry_at = 0.0
 
@@ -76,8 +65,8 @@ class SqliteExporter:
         return self._conn
 
     def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None:
-        span_rows = _rows(spans, lambda span: _span_row(span.to_dict()))
-        trace_rows = _rows(traces, lambda summary: _trace_row(summary.to_dict()))
+        span_rows = _rows(spans, _span_row)
+        trace_rows = _rows(traces, _trace_row)
         with self._lock:
             self._held_spans += span_rows
             self._held_traces += trace_rows
@@ -94,8 +83,8 @@ class SqliteExporter:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                _insert(conn, "spans", SPAN_COLUMNS, self._held_spans)
-                _insert(conn, "traces", TRACE_COLUMNS, self._held_traces)
+                _insert(conn, "spans", self._held_spans)
+                _insert(conn, "traces", self._held_traces)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -147,7 +136,7 @@ class SqliteExporter:
             self._conn = None
 
 
-def _rows(items: Sequence[_Item], row: Callable[[_Item], tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def _rows(items: Sequence[_Item], row: Callable[[_Item], _Row]) -> list[_Row]:
     rows = []
     for item in items:
         try:
@@ -158,22 +147,41 @@ def _rows(items: Sequence[_Item], row: Callable[[_Item], tuple[Any, ...]]) -> li
     return rows
 
 
-def _insert(
-    conn: sqlite3.Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    sql = f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+def _insert(conn: sqlite3.Connection, table: str, rows: list[_Row]) -> None:
+    """One ``executemany`` per set of columns present (a batch's rows share a few)."""
+    by_columns: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+    for present, values in rows:
+        group = by_columns.get(present)
+        if group is None:
+            by_columns[present] = [values]
+        else:
+            group.append(values)
+    lost = False
+    for present, group in by_columns.items():
+        sql = _statement(table, present)
+        try:
+            conn.executemany(sql, group)
+        except _DATA_ERRORS:  # a row SQLite cannot bind (huge int, odd type): retry one by one
+            group[:] = [values for values in group if _insert_one(conn, table, sql, values)]
+            lost = True
+    if lost:  # held for a retry of the batch: without the rows already counted as lost
+        rows[:] = [(present, values) for present, group in by_columns.items() for values in group]
+
+
+def _insert_one(conn: sqlite3.Connection, table: str, sql: str, values: tuple[Any, ...]) -> bool:
     try:
-        conn.executemany(sql, rows)
-    except _DATA_ERRORS:  # a row SQLite cannot bind (huge int, odd type): retry one by one
-        good = []
-        for row in rows:
-            try:
-                conn.execute(sql, row)
-                good.append(row)
-            except _DATA_ERRORS:
-                if table == "spans":  # a trace row is rewritten by the trace's next span
-                    count_drop("serialization", 1, "a span SQLite cannot store")
-        rows[:] = good
+        conn.execute(sql, values)
+    except _DATA_ERRORS:
+        if table == "spans":  # a trace row is rewritten by the trace's next span
+            count_drop("serialization", 1, "a span SQLite cannot store")
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(table: str, present: tuple[bool, ...]) -> str:
+    columns = list(compress((field.name for field in FIELDS[table]), present))
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def _close(conn: sqlite3.Connection) -> None:
@@ -183,16 +191,30 @@ def _close(conn: sqlite3.Connection) -> None:
         logger.debug("staso: closing the sqlite store failed", exc_info=True)
 
 
-def _span_row(data: dict[str, Any]) -> tuple[Any, ...]:
-    for column in JSON_SPAN_COLUMNS:
-        data[column] = _dumps(data[column])
-    return tuple(data[column] for column in SPAN_COLUMNS)
+def _stored_form(field: Field) -> Callable[[Any], Any] | None:
+    """How a set value of ``field`` is bound: JSON text, an int for a bool, else as it is."""
+    if field.kind == "bool":
+        return int
+    if field.kind != "json":
+        return None
+    plain = field.plain
+    if plain is None:
+        return json_text
+    return lambda value: json_text(plain(value))
 
 
-def _trace_row(data: dict[str, Any]) -> tuple[Any, ...]:
-    usage = data.pop("usage")
-    for column, key in USAGE_COLUMNS.items():
-        data[column] = usage.get(key)
-    data["tags"] = _dumps(data["tags"])
-    data["metadata"] = _dumps(data["metadata"])
-    return tuple(data[column] for column in TRACE_COLUMNS)
+def _row_maker(fields: tuple[Field, ...]) -> Callable[[Any], _Row]:
+    read = reader(fields, _stored_form)
+    unset = (None,) * len(fields)
+    is_not = operator.is_not
+
+    def row(item: Any) -> _Row:
+        values = read(item)
+        present = tuple(map(is_not, values, unset))
+        return present, tuple(compress(values, present))
+
+    return row
+
+
+_span_row = _row_maker(FIELDS["spans"])
+_trace_row = _row_maker(FIELDS["traces"])

@@ -140,3 +140,30 @@ def test_jsonl_writes_spans_and_traces(tmp_path: Path) -> None:
     assert [r["type"] for r in records].count("span") == 3
     trace = [r for r in records if r["type"] == "trace"][0]
     assert trace["span_count"] == 3 and trace["usage"]["input"] == 100
+
+
+def test_sqlite_batch_of_spans_setting_different_columns_round_trips(tmp_path: Path) -> None:
+    """One batch mixes rows with different columns set; a rewritten row keeps none of its old values."""
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", agent_name="bot")
+    _full_trace()
+    with st.span("plain"):
+        pass
+    st.shutdown()
+    exporter = SqliteExporter(str(tmp_path / "store.db"))
+    exporter.export(memory.spans, list(memory.traces.values()))
+    llm = memory.by_name("chat gpt-4o-mini")
+    llm.usage = llm.tool_calls = llm.stream = llm.ttft_ms = None
+    exporter.export([llm], [])
+    exporter.shutdown()
+    store = TraceStore(str(tmp_path / "store.db"))
+    try:
+        stored = {
+            span["span_id"]: span for trace_id in memory.traces for span in store.get_trace(trace_id)[1]
+        }
+        traces = {trace["trace_id"]: trace for trace in store.list_traces()}
+    finally:
+        store.close()
+    assert stored == {span.span_id: span.to_dict() for span in memory.spans}
+    assert stored[llm.span_id]["usage"] is None and stored[llm.span_id]["stream"] is None
+    assert traces == {trace_id: summary.to_dict() for trace_id, summary in memory.traces.items()}

@@ -164,6 +164,26 @@ def test_store_written_by_an_older_version_is_migrated_on_open(old_store: Path) 
     assert old_spans[0]["name"] == "old-run" and old_spans[0]["tool_calls"] is None
 
 
+def test_store_of_schema_1_gets_partial_trace_indexes_and_keeps_its_rows(tmp_path: Path) -> None:
+    db = tmp_path / "v1.db"
+    _write_spans(db, 2)
+    with sqlite3.connect(db) as conn:  # back to schema 1: full indexes
+        for name, columns in (("traces_agent", "agent_name, start_ns"),
+                              ("traces_conversation", "conversation_id, start_ns"),
+                              ("traces_session", "session_id, turn_index")):  # fmt: skip
+            conn.execute(f"DROP INDEX {name}")
+            conn.execute(f"CREATE INDEX {name} ON traces ({columns})")
+        conn.execute("PRAGMA user_version = 1")
+    _write_spans(db, 1)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        indexes = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE 'traces_%'"))
+        assert conn.execute("SELECT count(*) FROM traces").fetchone()[0] == 3
+    assert all(indexes[name].endswith(f"WHERE {column} IS NOT NULL") for name, column in (
+        ("traces_agent", "agent_name"), ("traces_conversation", "conversation_id"), ("traces_session", "session_id")
+    ))  # fmt: skip
+
+
 def test_cli_reads_an_old_store_read_only_and_leaves_it_unchanged(old_store: Path) -> None:
     before = old_store.read_bytes()
     done, _ = _cli(old_store, "traces", "list")

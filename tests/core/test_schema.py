@@ -1,0 +1,53 @@
+"""One declaration of the exported fields: every form of a span and a roll-up follows it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import staso_integrations as st
+from staso_integrations._core.schema import SPAN_FIELD_NAMES, TRACE_FIELD_NAMES, TRACE_USAGE_KEYS
+from staso_integrations._core.span import Usage
+from staso_integrations.exporters import InMemoryExporter
+from staso_integrations.exporters._sqlite_schema import open_for_writing
+
+
+def test_span_dict_has_every_declared_field_in_order() -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple")
+    with st.conversation("c-1", user_id="u-1", tags=["a"]), st.span("s", kind="llm") as span:
+        span.usage = Usage(input=3, output=4)
+        span.stream = False
+    data = memory.spans[0].to_dict()
+    assert tuple(data) == SPAN_FIELD_NAMES
+    assert (data["conversation_id"], data["user_id"], data["tags"]) == ("c-1", "u-1", ["a"])
+    assert data["usage"] == {"input": 3, "output": 4, "total": 7, "cache_read": None,
+                             "cache_write": None, "reasoning": None}  # fmt: skip
+    assert data["stream"] is False and data["environment"] == "default"
+
+
+def test_store_columns_and_roll_up_keys_follow_the_declaration(tmp_path: Path) -> None:
+    conn = open_for_writing(str(tmp_path / "t.db"), 1.0)
+    try:
+        columns = {table: tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+                   for table in ("spans", "traces")}  # fmt: skip
+    finally:
+        conn.close()
+    assert columns == {"spans": SPAN_FIELD_NAMES, "traces": TRACE_FIELD_NAMES}
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple")
+    with st.span("root"):
+        pass
+    rolled_up = set(next(iter(memory.traces.values())).to_dict())
+    assert rolled_up == (set(TRACE_FIELD_NAMES) - set(TRACE_USAGE_KEYS)) | {"usage"}
+
+
+def test_a_store_row_binds_no_none(tmp_path: Path) -> None:
+    """Unset columns are left out of the INSERT, not bound (sqlite3 adapts None slowly)."""
+    from staso_integrations.exporters.sqlite import _span_row
+
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple")
+    with st.span("tool", kind="tool"):
+        pass
+    present, values = _span_row(memory.spans[0])
+    assert None not in values and len(values) == sum(present) < len(SPAN_FIELD_NAMES)
