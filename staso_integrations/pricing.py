@@ -43,6 +43,7 @@ _UNUSED_KEYS = ("web_searches_kcount", "storage_searches_kcount", "cache_write_1
 WEB_SEARCHES = "web_searches"  # span metadata: server-side web searches the call ran (billed per search)
 PRICED_AS = "priced_as"  # span metadata: the model the cost was priced by, when not the response's
 _MTOK = Decimal(1_000_000)
+_ZERO = Decimal(0)
 
 
 def price_span(span: Span) -> None:
@@ -88,9 +89,15 @@ def _flat_cost(rates: tuple[Decimal | None, ...], usage: Usage) -> Decimal:
     input_rate, output_rate, read_rate, write_rate = rates
     cache_read, cache_write = usage.cache_read or 0, usage.cache_write or 0
     uncached = (usage.input or 0) - cache_read - cache_write
-    total = Decimal(uncached) * (input_rate or 0) + Decimal(usage.output or 0) * (output_rate or 0)
-    total += Decimal(cache_read) * (read_rate if read_rate is not None else input_rate or 0)
-    total += Decimal(cache_write) * (write_rate if write_rate is not None else input_rate or 0)
+    total = _ZERO  # exact: a bucket with no tokens adds nothing, so it is left out
+    if uncached:
+        total += uncached * (input_rate or 0)
+    if usage.output:
+        total += usage.output * (output_rate or 0)
+    if cache_read:
+        total += cache_read * (read_rate if read_rate is not None else input_rate or 0)
+    if cache_write:
+        total += cache_write * (write_rate if write_rate is not None else input_rate or 0)
     return total / _MTOK
 
 

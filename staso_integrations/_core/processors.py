@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..pricing import price_span
+from ..pricing import PRICED_AS, price_span
 from .content import ContentRules, normalize_tool_calls
 from .drops import count_drop
 from .exporting import (
@@ -150,17 +150,23 @@ class Processor:
         return spans, list(traces.values())
 
     def _enrich(self, span: Span) -> None:
-        sanitize_span(span)  # first: the steps below and every exporter need encodable values
+        # First: the steps below and every exporter need encodable values. ``encoded`` (the
+        # content as JSON) lets the secret scan skip content without a secret's marker, as long
+        # as nothing adds content in between.
+        encoded = sanitize_span(span)
         if span.usage is not None:
             price_span(span)
+            if PRICED_AS in span.metadata:
+                encoded = None
         if span.tool_calls:
+            encoded = None  # arguments re-encoded, guard verdicts added
             normalize_tool_calls(span)
-        if span.tool_calls and span.kind == "llm":
-            from ..guard._engine import has_rules, judge_proposed  # the guard imports the runtime
+            if span.kind == "llm":
+                from ..guard._engine import has_rules, judge_proposed  # the guard imports the runtime
 
-            if has_rules():
-                judge_proposed(span)
-        self.content.apply(span)  # capture off, redact hook, then secrets masked in every string
+                if has_rules():
+                    judge_proposed(span)
+        self.content.apply(span, encoded)  # capture off, redact hook, then secrets masked in every string
 
     def _to_close(self) -> list[Exporter]:
         return [e for e in self.exporters if not any(e is kept for kept in self.handed_over)]

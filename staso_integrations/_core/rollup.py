@@ -8,8 +8,6 @@ from typing import Any
 
 from .span import Span, Usage
 
-_USAGE_FIELDS = ("input", "output", "total", "cache_read", "cache_write", "reasoning")
-
 
 @dataclass(slots=True)
 class TraceSummary:
@@ -70,17 +68,13 @@ class TraceSummary:
         self.span_count += 1
         if span.status == "error":
             self.error_count += 1
-        if self.start_ns is None or span.start_ns < self.start_ns:
-            self.start_ns = span.start_ns
-        if span.end_ns is not None and (self.end_ns is None or span.end_ns > self.end_ns):
-            self.end_ns = span.end_ns
+        start_ns, end_ns = span.start_ns, span.end_ns
+        if self.start_ns is None or start_ns < self.start_ns:
+            self.start_ns = start_ns
+        if end_ns is not None and (self.end_ns is None or end_ns > self.end_ns):
+            self.end_ns = end_ns
         if span.usage is not None:
-            for name in _USAGE_FIELDS:
-                value = getattr(span.usage, name)
-                if value is not None:
-                    setattr(self.usage, name, (getattr(self.usage, name) or 0) + value)
-            if span.usage.total is None and span.usage.input is not None:
-                self.usage.total = (self.usage.total or 0) + span.usage.input + (span.usage.output or 0)
+            _add_usage(self.usage, span.usage)
         if span.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + span.cost_usd
         if span.is_root:
@@ -101,6 +95,24 @@ class TraceSummary:
         self.metadata = attrs.metadata
         self.status = root.status
         self.complete = True
+
+
+def _add_usage(sums: Usage, usage: Usage) -> None:
+    """Add ``usage`` to ``sums``, bucket by bucket (a missing total counts as input + output)."""
+    if usage.input is not None:
+        sums.input = (sums.input or 0) + usage.input
+    if usage.output is not None:
+        sums.output = (sums.output or 0) + usage.output
+    if usage.total is not None:
+        sums.total = (sums.total or 0) + usage.total
+    elif usage.input is not None:
+        sums.total = (sums.total or 0) + usage.input + (usage.output or 0)
+    if usage.cache_read is not None:
+        sums.cache_read = (sums.cache_read or 0) + usage.cache_read
+    if usage.cache_write is not None:
+        sums.cache_write = (sums.cache_write or 0) + usage.cache_write
+    if usage.reasoning is not None:
+        sums.reasoning = (sums.reasoning or 0) + usage.reasoning
 
 
 class TraceAggregator:
