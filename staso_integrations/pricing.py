@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import UTC, date, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +45,8 @@ WEB_SEARCHES = "web_searches"  # span metadata: server-side web searches the cal
 PRICED_AS = "priced_as"  # span metadata: the model the cost was priced by, when not the response's
 _MTOK = Decimal(1_000_000)
 _ZERO = Decimal(0)
+_DAY_S = 86_400
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def price_span(span: Span) -> None:
@@ -72,7 +75,7 @@ def cost_for(
         return None
     provider_id = _PROVIDER_IDS.get(provider or "")
     try:
-        flat = _flat_rates(provider_id, model, datetime.now(UTC).date()) if not web_searches else None
+        flat = _flat_rates(provider_id, model, int(time.time() // _DAY_S)) if not web_searches else None
         if flat is not None:
             rates, tier_start = flat
             if tier_start is None or (usage.input or 0) <= tier_start:  # genai-prices' tier rule
@@ -103,10 +106,11 @@ def _flat_cost(rates: tuple[Decimal | None, ...], usage: Usage) -> Decimal:
 
 @functools.lru_cache(maxsize=512)
 def _flat_rates(
-    provider_id: str | None, model: str, day: date
+    provider_id: str | None, model: str, day: int
 ) -> tuple[tuple[Decimal | None, ...], int | None] | None:
-    """Base per-MTok rates of a model priced per token bucket (as of ``day``), and the input
-    size above which a tier applies instead (``None``: no tiers); ``None`` for other shapes.
+    """Base per-MTok rates of a model priced per token bucket (as of ``day``, in days since
+    1970-01-01 UTC), and the input size above which a tier applies instead (``None``: no
+    tiers); ``None`` for other shapes.
     """
     from genai_prices import data_snapshot
     from genai_prices.types import TieredPrices
@@ -118,7 +122,7 @@ def _flat_rates(
         if provider_id is None:
             raise
         _, info = snapshot.find_provider_model(model, None, None, None)  # e.g. OpenAI's model on Azure
-    prices = info.get_prices(datetime.combine(day, datetime.min.time(), UTC))
+    prices = info.get_prices(_EPOCH + timedelta(days=day))
     values = {
         key: value for key, value in vars(prices).items() if value is not None and not key.startswith("_")
     }
