@@ -8,6 +8,8 @@ from typing import Any
 
 from .span import Span, Usage
 
+_USAGE_FIELDS = ("input", "output", "total", "cache_read", "cache_write", "reasoning")
+
 
 @dataclass(slots=True)
 class TraceSummary:
@@ -88,8 +90,14 @@ class TraceSummary:
             self.start_ns = start_ns
         if end_ns is not None and (self.end_ns is None or end_ns > self.end_ns):
             self.end_ns = end_ns
-        if span.usage is not None:
-            _add_usage(self.usage, span.usage)
+        usage = span.usage
+        if usage is not None:
+            for name in _USAGE_FIELDS:
+                value = getattr(usage, name)
+                if value is not None:
+                    setattr(self.usage, name, (getattr(self.usage, name) or 0) + value)
+            if usage.total is None and usage.input is not None:
+                self.usage.total = (self.usage.total or 0) + usage.input + (usage.output or 0)
         if span.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + span.cost_usd
         if span.is_root:
@@ -112,26 +120,8 @@ class TraceSummary:
         self.complete = True
 
 
-def _add_usage(sums: Usage, usage: Usage) -> None:
-    """Add ``usage`` to ``sums``, bucket by bucket (a missing total counts as input + output)."""
-    if usage.input is not None:
-        sums.input = (sums.input or 0) + usage.input
-    if usage.output is not None:
-        sums.output = (sums.output or 0) + usage.output
-    if usage.total is not None:
-        sums.total = (sums.total or 0) + usage.total
-    elif usage.input is not None:
-        sums.total = (sums.total or 0) + usage.input + (usage.output or 0)
-    if usage.cache_read is not None:
-        sums.cache_read = (sums.cache_read or 0) + usage.cache_read
-    if usage.cache_write is not None:
-        sums.cache_write = (sums.cache_write or 0) + usage.cache_write
-    if usage.reasoning is not None:
-        sums.reasoning = (sums.reasoning or 0) + usage.reasoning
-
-
 def _first_usage(usage: Usage) -> Usage:
-    """``usage`` added to an empty ``Usage`` (see ``_add_usage``)."""
+    """``usage`` added to an empty ``Usage`` (as ``TraceSummary.add`` adds it)."""
     total = usage.total
     if total is None and usage.input is not None:
         total = usage.input + (usage.output or 0)
