@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import UTC, date, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +47,9 @@ _UNUSED_KEYS = ("web_searches_kcount", "storage_searches_kcount", "cache_write_1
 WEB_SEARCHES = "web_searches"  # span metadata: server-side web searches the call ran (billed per search)
 PRICED_AS = "priced_as"  # span metadata: the model the cost was priced by, when not the response's
 _MTOK = Decimal(1_000_000)
+_ZERO = Decimal(0)
+_DAY_S = 86_400
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def price_span(span: Span) -> None:
@@ -76,7 +80,7 @@ def cost_for(
     try:
         if provider_id is None and provider and (provider_id := own_price_list(provider, model)) is None:
             return None
-        flat = _flat_rates(provider_id, model, datetime.now(UTC).date()) if not web_searches else None
+        flat = _flat_rates(provider_id, model, int(time.time() // _DAY_S)) if not web_searches else None
         if flat is not None:
             rates, tier_start = flat
             if tier_start is None or (usage.input or 0) <= tier_start:  # genai-prices' tier rule
@@ -93,18 +97,25 @@ def _flat_cost(rates: tuple[Decimal | None, ...], usage: Usage) -> Decimal:
     input_rate, output_rate, read_rate, write_rate = rates
     cache_read, cache_write = usage.cache_read or 0, usage.cache_write or 0
     uncached = (usage.input or 0) - cache_read - cache_write
-    total = Decimal(uncached) * (input_rate or 0) + Decimal(usage.output or 0) * (output_rate or 0)
-    total += Decimal(cache_read) * (read_rate if read_rate is not None else input_rate or 0)
-    total += Decimal(cache_write) * (write_rate if write_rate is not None else input_rate or 0)
+    total = _ZERO  # exact: a bucket with no tokens adds nothing, so it is left out
+    if uncached:
+        total += uncached * (input_rate or 0)
+    if usage.output:
+        total += usage.output * (output_rate or 0)
+    if cache_read:
+        total += cache_read * (read_rate if read_rate is not None else input_rate or 0)
+    if cache_write:
+        total += cache_write * (write_rate if write_rate is not None else input_rate or 0)
     return total / _MTOK
 
 
 @functools.lru_cache(maxsize=512)
 def _flat_rates(
-    provider_id: str | None, model: str, day: date
+    provider_id: str | None, model: str, day: int
 ) -> tuple[tuple[Decimal | None, ...], int | None] | None:
-    """Base per-MTok rates of a model priced per token bucket (as of ``day``), and the input
-    size above which a tier applies instead (``None``: no tiers); ``None`` for other shapes.
+    """Base per-MTok rates of a model priced per token bucket (as of ``day``, in days since
+    1970-01-01 UTC), and the input size above which a tier applies instead (``None``: no
+    tiers); ``None`` for other shapes.
     """
     from genai_prices import data_snapshot
     from genai_prices.types import TieredPrices
@@ -118,7 +129,7 @@ def _flat_rates(
         _, info = snapshot.find_provider_model(model, None, None, None)  # e.g. OpenAI's model on Azure
     if priced_by_time_of_day(info):
         return None
-    prices = info.get_prices(datetime.combine(day, datetime.min.time(), UTC))
+    prices = info.get_prices(_EPOCH + timedelta(days=day))
     values = {
         key: value for key, value in vars(prices).items() if value is not None and not key.startswith("_")
     }

@@ -8,6 +8,7 @@ is scanned for secrets last, so nothing the hook returns escapes the scan either
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -54,15 +55,28 @@ class SecretScanner:
     run only on strings that contain one of its markers.
     """
 
-    __slots__ = ("markers", "pattern")
+    __slots__ = ("json_markers", "markers", "pattern")
 
     def __init__(self, literals: Iterable[str] = ()) -> None:
         exact = sorted(
             {value for value in literals if value and len(value) >= _MIN_LITERAL}, key=len, reverse=True
         )
         self.markers = (*_MARKERS, *exact)
+        # The markers as JSON writes them inside a string: JSON escapes each character on its
+        # own, so a string holding a marker encodes to text holding the marker's encoding.
+        self.json_markers = (*_MARKERS, *(json.dumps(value, ensure_ascii=False)[1:-1] for value in exact))
         alternatives = [f"(?P<exact>{'|'.join(map(re.escape, exact))})"] if exact else []
         self.pattern = re.compile("|".join([*alternatives, *_SECRET_SHAPES]))
+
+    def may_hold_secret(self, encoded: str) -> bool:
+        """Whether any string inside the values that JSON-encode to ``encoded`` (with
+        ``ensure_ascii=False``) may hold a secret: ``False`` means :meth:`scrub` leaves every one
+        of them as it is.
+        """
+        for marker in self.json_markers:  # noqa: SIM110 (a plain loop: twice as fast as any())
+            if marker in encoded:
+                return True
+        return False
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret replaced by ``<redacted>``; the same object when there is none."""
@@ -212,12 +226,16 @@ class ContentRules:
         self.redact_failures = 0
         install_log_filter()  # again: loggers of modules imported since (``getLogger(__name__)``)
 
-    def apply(self, span: Span) -> None:
+    def apply(self, span: Span, encoded: str | None = None) -> None:
+        """Apply the rules to ``span``. ``encoded``: its content (``sanitize_span``'s text), if
+        nothing added to it since; the secret scan then skips content without a marker.
+        """
         if not self.capture_content:
-            strip_content(span)
+            strip_content(span)  # only removes content: ``encoded`` still covers what is left
         if self.redact is not None:
             self._redact(span)
-        self._scrub(span)
+            encoded = None
+        self._scrub(span, encoded is not None and not self.scanner.may_hold_secret(encoded))
 
     def _redact(self, span: Span) -> None:
         """Run the user's hook on the span's dict and take back the fields it may change.
@@ -225,11 +243,8 @@ class ContentRules:
         A hook that raises or returns something else drops the span's content (a broken
         redaction must never let through what it was meant to hide) and says so once.
         """
-        assert self.redact is not None
         try:
-            data = self.redact(redactable_dict(span))
-            if not isinstance(data, dict):
-                raise TypeError(f"returned {type(data).__name__}, not the span dict")
+            data = self._run_hook(span)
         except Exception as exc:
             self.redact_failures += 1
             if self.redact_failures == 1:
@@ -243,11 +258,21 @@ class ContentRules:
             return
         take_back(span, data)
 
-    def _scrub(self, span: Span) -> None:
+    def _run_hook(self, span: Span) -> dict[str, Any]:
+        assert self.redact is not None
+        data = self.redact(redactable_dict(span))
+        if not isinstance(data, dict):
+            raise TypeError(f"returned {type(data).__name__}, not the span dict")
+        return data
+
+    def _scrub(self, span: Span, content_clean: bool) -> None:
         scanner = self.scanner
         span.name = scanner.scrub(span.name)
         if span.agent_name:
             span.agent_name = scanner.scrub(span.agent_name)
+        if content_clean:  # nothing to mask in the content or the trace's tags and metadata
+            self._scrub_trace_ids(span)
+            return
         for name in ("input", "output", "metadata", "tool_calls", "error"):
             value = getattr(span, name)
             if value is not None:
@@ -261,6 +286,18 @@ class ContentRules:
                 attrs, metadata=metadata, tags=tags, conversation_id=conversation_id,
                 user_id=user_id, session_id=session_id,
             )  # fmt: skip
+
+    def _scrub_trace_ids(self, span: Span) -> None:
+        attrs = span.trace_attrs
+        if attrs.conversation_id is None and attrs.user_id is None and attrs.session_id is None:
+            return
+        ids = (attrs.conversation_id, attrs.user_id, attrs.session_id)
+        scrubbed = scrub_value(ids, self.scanner)
+        if scrubbed is not ids:
+            conversation_id, user_id, session_id = scrubbed
+            span.trace_attrs = replace(
+                attrs, conversation_id=conversation_id, user_id=user_id, session_id=session_id
+            )
 
 
 # What a redact hook may change; ids, timing and tokens stay ours.
@@ -290,7 +327,8 @@ class SecretFilter(logging.Filter):
     """Masks secrets in our own log records: message, arguments and traceback text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
+        # A record we cannot format is left to logging's own error handling.
+        with contextlib.suppress(Exception):
             message = record.getMessage()
             masked = scrub_text(message)
             if masked is not message:
@@ -299,8 +337,6 @@ class SecretFilter(logging.Filter):
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
             if record.exc_text:
                 record.exc_text = scrub_text(record.exc_text)
-        except Exception:  # a record we cannot format is left to logging's own error handling
-            pass
         return True
 
 

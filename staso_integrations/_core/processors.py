@@ -151,14 +151,21 @@ class Processor:
         return spans, list(traces.values())
 
     def _enrich(self, span: Span) -> None:
-        sanitize_span(span)  # first: the steps below and every exporter need encodable values
+        # First: the steps below and every exporter need encodable values. ``encoded`` (the
+        # content as JSON) lets the secret scan skip content without a secret's marker, as long
+        # as nothing adds content in between.
+        encoded = sanitize_span(span)
         if span.usage is not None:
+            noted = len(span.metadata)
             self.parts.price(span)
+            if len(span.metadata) != noted:
+                encoded = None  # the price stage added a note (``priced_as``) the encode lacks
         if span.tool_calls:
+            encoded = None  # arguments re-encoded, guard verdicts added
             normalize_tool_calls(span)
-        if span.tool_calls and span.kind == "llm":
-            self.parts.judge_proposed(span)
-        self.content.apply(span)  # capture off, redact hook, then secrets masked in every string
+            if span.kind == "llm":
+                self.parts.judge_proposed(span)
+        self.content.apply(span, encoded)  # capture off, redact hook, then secrets masked in every string
 
     def _to_close(self) -> list[Exporter]:
         return [e for e in self.exporters if not any(e is kept for kept in self.handed_over)]

@@ -66,21 +66,38 @@ class TraceSummary:
             "cost_usd": self.cost_usd,
         }
 
+    @classmethod
+    def of_root(cls, root: Span) -> TraceSummary:
+        """The summary of a trace whose root is its first span to end (one span, or children
+        still running): each field set once, as ``TraceSummary(trace_id).add(root)`` sets it.
+        """
+        attrs, resource, usage, cost = root.trace_attrs, root.resource, root.usage, root.cost_usd
+        return cls(
+            root.trace_id, root.name, root.agent_name, attrs.conversation_id, attrs.user_id,
+            attrs.session_id, root.turn_index, resource.environment, resource.workspace_slug,
+            resource.source_type, list(attrs.tags), attrs.metadata, root.start_ns, root.end_ns,
+            root.status, 1, 1 if root.status == "error" else 0,
+            Usage() if usage is None else _first_usage(usage),
+            None if cost is None else 0.0 + cost, True,
+        )  # fmt: skip
+
     def add(self, span: Span) -> None:
         self.span_count += 1
         if span.status == "error":
             self.error_count += 1
-        if self.start_ns is None or span.start_ns < self.start_ns:
-            self.start_ns = span.start_ns
-        if span.end_ns is not None and (self.end_ns is None or span.end_ns > self.end_ns):
-            self.end_ns = span.end_ns
-        if span.usage is not None:
+        start_ns, end_ns = span.start_ns, span.end_ns
+        if self.start_ns is None or start_ns < self.start_ns:
+            self.start_ns = start_ns
+        if end_ns is not None and (self.end_ns is None or end_ns > self.end_ns):
+            self.end_ns = end_ns
+        usage = span.usage
+        if usage is not None:
             for name in _USAGE_FIELDS:
-                value = getattr(span.usage, name)
+                value = getattr(usage, name)
                 if value is not None:
                     setattr(self.usage, name, (getattr(self.usage, name) or 0) + value)
-            if span.usage.total is None and span.usage.input is not None:
-                self.usage.total = (self.usage.total or 0) + span.usage.input + (span.usage.output or 0)
+            if usage.total is None and usage.input is not None:
+                self.usage.total = (self.usage.total or 0) + usage.input + (usage.output or 0)
         if span.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + span.cost_usd
         if span.is_root:
@@ -103,6 +120,14 @@ class TraceSummary:
         self.complete = True
 
 
+def _first_usage(usage: Usage) -> Usage:
+    """``usage`` added to an empty ``Usage`` (as ``TraceSummary.add`` adds it)."""
+    total = usage.total
+    if total is None and usage.input is not None:
+        total = usage.input + (usage.output or 0)
+    return Usage(usage.input, usage.output, total, usage.cache_read, usage.cache_write, usage.reasoning)
+
+
 class TraceAggregator:
     """Accumulates spans per trace; returns a summary when the root ends (and on late spans).
 
@@ -120,6 +145,11 @@ class TraceAggregator:
     def add(self, span: Span) -> TraceSummary | None:
         trace_id = span.trace_id
         summary = self._open.get(trace_id) or self._recent.get(trace_id)
+        if summary is None and span.is_root:  # a trace of one span, most often: complete at once
+            summary = self._recent[trace_id] = TraceSummary.of_root(span)
+            if len(self._recent) > self._max_recent:
+                self._recent.popitem(last=False)
+            return summary
         if summary is None:
             summary = self._open[trace_id] = TraceSummary(trace_id)
             if len(self._open) > self._max_open:

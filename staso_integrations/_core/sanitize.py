@@ -29,8 +29,12 @@ _INT64 = 2**63
 _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _TEXT_FIELDS = ("name", "kind", "agent_name", "provider", "operation", "request_model", "response_model",
                 "finish_reason")  # fmt: skip
+_text_fields = operator.attrgetter(*_TEXT_FIELDS)
+_STR_OR_NONE = frozenset({str, type(None)})
 _FREE_FIELDS = ("input", "output", "metadata", "error")
 _USAGE_FIELDS = tuple(field.name for field in dataclasses.fields(Usage))
+_usage_values = operator.attrgetter(*_USAGE_FIELDS)
+_INT_OR_NONE = frozenset({int, type(None)})
 _last_size: tuple[Span | None, int | None] = (None, None)  # the content size of the span sanitized last
 
 
@@ -41,23 +45,31 @@ def _refuse(value: Any) -> Any:
 _strict_encode = compact_json_encoder(_refuse, allow_nan=False)
 
 
-def sanitize_span(span: Span) -> None:
-    """Rewrite, in place, whatever in ``span`` a strict JSON encoder would refuse."""
+def sanitize_span(span: Span) -> str | None:
+    """Rewrite, in place, whatever in ``span`` a strict JSON encoder would refuse.
+
+    Returns:
+        The span's content (input, output, metadata, error, tool calls, the trace's tags and
+        metadata) as strict JSON text when it was taken as it was; ``None`` when any of it was
+        rebuilt.
+    """
     try:
-        _sanitize(span)
+        return _sanitize(span)
     except Exception:  # a bug of ours costs this span's content, never the batch
         span.input = span.output = span.tool_calls = span.error = None
         span.metadata = {}
         with contain("sanitize_span"):
             raise
+        return None
 
 
-def _sanitize(span: Span) -> None:
+def _sanitize(span: Span) -> str | None:
     global _last_size
-    for name in _TEXT_FIELDS:
-        value = getattr(span, name)
-        if value is not None and type(value) is not str:
-            setattr(span, name, _text(value))
+    if not _STR_OR_NONE.issuperset(map(type, _text_fields(span))):
+        for name in _TEXT_FIELDS:
+            value = getattr(span, name)
+            if value is not None and type(value) is not str:
+                setattr(span, name, _text(value))
     if span.cost_usd is not None and not _number_ok(span.cost_usd):
         span.cost_usd = _number(span.cost_usd)
     if span.ttft_ms is not None and not _number_ok(span.ttft_ms):
@@ -68,22 +80,24 @@ def _sanitize(span: Span) -> None:
     if span.usage is not None:
         _sanitize_usage(span)
     attrs = span.trace_attrs
-    size = _encoded_length(
+    text = _encoded_text(
         (span.input, span.output, span.metadata, span.error, span.tool_calls, attrs.tags, attrs.metadata)
     )
     if (
-        size is None
-        or size > MAX_FIELD_CHARS
+        text is None
+        or len(text) > MAX_FIELD_CHARS
         or (attrs.tags and not all(type(tag) is str for tag in attrs.tags))
     ):
-        size = None
         for name in _FREE_FIELDS:
             setattr(span, name, safe_value(getattr(span, name)))
         if span.tool_calls is not None:
             span.tool_calls = _tool_calls(span.tool_calls)
         span.metadata = _as_mapping(span.metadata) or {}
         _sanitize_trace_attrs(span)
-    _last_size = (span, size)
+        _last_size = (span, None)
+        return None
+    _last_size = (span, len(text))
+    return text
 
 
 def encoded_size(span: Span) -> int:
@@ -122,6 +136,12 @@ def _encodes(value: Any) -> bool:
 
 def _encoded_length(value: Any) -> int | None:
     """Length of ``value`` as strict JSON; None when no exporter could write it as it is."""
+    text = _encoded_text(value)
+    return None if text is None else len(text)
+
+
+def _encoded_text(value: Any) -> str | None:
+    """``value`` as strict JSON; None when no exporter could write it as it is."""
     try:
         text = _strict_encode(value)
     except Exception:  # NaN, a cycle, an odd key, an unknown object, a huge int, too deep
@@ -131,7 +151,7 @@ def _encoded_length(value: Any) -> int | None:
             text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate
             return None
-    return len(text)
+    return text
 
 
 def _strict(value: Any, depth: int, ancestors: set[int]) -> Any:
@@ -223,6 +243,11 @@ def _sanitize_usage(span: Span) -> None:
     if not isinstance(usage, Usage):  # e.g. a dict assigned by hand: to_dict() would raise
         span.usage = None
         return
+    values = _usage_values(usage)
+    if _INT_OR_NONE.issuperset(map(type, values)):  # the usual case: checked without a call per field
+        counts = tuple(filter(None, values))
+        if not counts or (min(counts) >= -_INT64 and max(counts) < _INT64):
+            return
     for name in _USAGE_FIELDS:
         value = getattr(usage, name)
         if value is not None and not _number_ok(value):

@@ -52,18 +52,15 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
 
 
 def _convert(value: Any, depth: int) -> Any:
-    if isinstance(value, Mapping):
-        out = {}
-        for index, (key, item) in enumerate(value.items()):
-            if index >= MAX_ITEMS:
-                out["…"] = f"{len(value) - MAX_ITEMS} more items"
-                break
-            name = key if isinstance(key, str) else str(key)
-            out[name] = REDACTED if is_secret_key(name) else to_jsonable(item, depth)
-        return out
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = list(value) if not isinstance(value, list) else value
-        out_list = [to_jsonable(item, depth) for item in items[:MAX_ITEMS]]
+    cls = type(value)
+    if cls is dict or (cls is not list and isinstance(value, Mapping)):
+        return _mapping(value, depth)
+    if cls is list or isinstance(value, (list, tuple, set, frozenset)):
+        items = value if isinstance(value, list) else list(value)
+        out_list = [
+            item if type(item) is str and len(item) < MIN_CHECKED else to_jsonable(item, depth)
+            for item in items[:MAX_ITEMS]
+        ]
         if len(items) > MAX_ITEMS:
             out_list.append(f"… {len(items) - MAX_ITEMS} more items")
         return out_list
@@ -86,6 +83,22 @@ def _convert(value: Any, depth: int) -> Any:
         return to_jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, depth)
     text = repr(value)
     return text if len(text) <= MAX_REPR else text[:MAX_REPR] + "…"
+
+
+def _mapping(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
+    out = {}
+    for index, (key, item) in enumerate(value.items()):
+        if index >= MAX_ITEMS:
+            out["…"] = f"{len(value) - MAX_ITEMS} more items"
+            break
+        name = key if isinstance(key, str) else str(key)
+        if is_secret_key(name):
+            out[name] = REDACTED
+        elif type(item) is str and len(item) < MIN_CHECKED:  # most values: no call
+            out[name] = item
+        else:
+            out[name] = to_jsonable(item, depth)
+    return out
 
 
 @functools.lru_cache(maxsize=4096)  # keys repeat (tool arguments, headers): C-level cache hit

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 import staso_integrations as st
-from staso_integrations._core.content import MESSAGE_NOT_CAPTURED
+from staso_integrations._core import content
+from staso_integrations._core.content import MESSAGE_NOT_CAPTURED, ContentRules
+from staso_integrations._core.sanitize import sanitize_span
 from staso_integrations._core.serialize import MAX_ITEMS, MAX_STRING, REDACTED, to_jsonable
-from staso_integrations._core.span import Usage
+from staso_integrations._core.span import Resource, Span, TraceAttributes, Usage
 from staso_integrations.exporters import InMemoryExporter, JsonlExporter
 
 
@@ -238,3 +240,53 @@ def test_base64_of_binary_without_a_data_url_is_a_size_note() -> None:
     assert to_jsonable(raw) == "<base64: ~3072 bytes>"
     wrapped = base64.encodebytes(bytes(range(256)) * 12).decode()  # MIME lines of 76 chars
     assert to_jsonable(wrapped).startswith("<base64: ~")
+
+
+# A known secret with characters JSON escapes (quote, backslash, newline): found in the encoded
+# content through its escaped form.
+_ESCAPED_SECRET = 'pa"ss\\wo\nrd-' + "7c4e9a1f"
+_SCANNED = [
+    "plain words only, nothing to mask",
+    "mail bob@example.com",  # a marker, no secret
+    "my key is sk-" + "Hn4Kq9" * 5 + " ok",
+    "Bearer " + "eyJhbGciOi.c2lnbmF0dXJl" * 2,
+    "clone https://deploy:" + "Pa55w0rd-x9" + "@git.example.com/app.git",
+    f"known {_ESCAPED_SECRET} secret",
+]
+
+
+def _span_holding(text: str) -> Span:
+    attrs = TraceAttributes(conversation_id=f"c {text}", tags=(f"t {text}",), metadata={"m": [text]})
+    span = Span(
+        "s", "custom", trace_id="1" * 32, parent_span_id=None, agent_name=None, trace_attrs=attrs,
+        turn_index=None, resource=Resource(), processor=None,
+    )  # fmt: skip
+    span.input = {"prompt": f"x {text} y", "n": 1}
+    span.output = [text, None]
+    span.metadata = {"k": {"v": text}}
+    span.error = {"type": "E", "message": text}
+    return span
+
+
+@pytest.mark.parametrize("text", _SCANNED)
+def test_the_scan_of_the_encoded_content_masks_exactly_what_a_walk_of_every_string_masks(text: str) -> None:
+    rules = ContentRules(capture_content=True, redact=None, api_key=_ESCAPED_SECRET)
+    prefiltered, walked = _span_holding(text), _span_holding(text)
+    encoded = sanitize_span(prefiltered)
+    assert encoded is not None and sanitize_span(walked) is not None
+    rules.apply(prefiltered, encoded)
+    rules.apply(walked, None)
+    walked.span_id, walked.start_ns = prefiltered.span_id, prefiltered.start_ns
+    assert prefiltered.to_dict() == walked.to_dict()
+    assert prefiltered.trace_attrs == walked.trace_attrs
+    secret_free = text.startswith(("plain", "mail"))
+    assert (prefiltered.input == {"prompt": f"x {text} y", "n": 1}) is secret_free
+
+
+def test_content_without_a_secret_marker_is_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    walked: list[Any] = []
+    monkeypatch.setattr(content, "scrub_value", lambda value, *args: walked.append(value) or value)
+    span = _span_holding("plain words only")
+    span.trace_attrs = TraceAttributes()
+    ContentRules(capture_content=True, redact=None, api_key=None).apply(span, sanitize_span(span))
+    assert walked == []

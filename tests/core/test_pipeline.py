@@ -183,3 +183,24 @@ def test_finished_traces_are_not_kept() -> None:
     for span in memory.spans:
         aggregator.add(span)
     assert len(aggregator._open) == 0 and len(aggregator._recent) == 10
+
+
+@pytest.mark.parametrize(
+    "usage", [None, Usage(input=12, output=3), Usage(input=5, total=9, cache_read=2, reasoning=0), Usage(output=4)]
+)
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_summary_of_a_root_ending_first_equals_one_built_span_by_span(usage: Usage | None, fails: bool) -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple")
+    with st.conversation("c-1", user_id="u-1", tags=["t"], metadata={"m": 1}):
+        try:
+            with st.span("root", kind="llm") as root:
+                root.usage, root.cost_usd = usage, 2
+                if fails:
+                    raise ValueError("boom")
+        except ValueError:
+            pass
+    built = TraceSummary(root.trace_id)
+    built.add(root)
+    assert TraceSummary.of_root(root) == built and memory.traces[root.trace_id] == built
+    assert type(built.cost_usd) is float

@@ -20,6 +20,7 @@ MAX_DOCUMENTS = 50
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "function"}
 _SCORE_KEYS = ("score", "relevance_score", "_score", "similarity", "distance")
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_PLAIN = frozenset({int, float, bool, type(None)})  # scalars ``value`` returns as they are
 _SETTINGS = (("ls_temperature", "temperature"), ("ls_max_tokens", "max_tokens"), ("ls_stop", "stop"))
 
 
@@ -50,19 +51,24 @@ def value(data: Any, depth: int = 0) -> Any:
     cls = type(data)
     if cls in _SCALARS:
         return to_jsonable(data) if cls is str else data  # strings may need a cut or redaction
-    if isinstance(data, BaseMessage):
-        return message(data)
-    if depth < 3:
+    if depth < 3:  # plain dicts and lists first: neither is a message (an ABC check each)
         if cls is dict and len(data) <= 200:
             out = {}
             for k, v in data.items():
                 key = str(k)
-                out[key] = REDACTED if is_secret_key(key) else value(v, depth + 1)
+                if is_secret_key(key):
+                    out[key] = REDACTED
+                elif type(v) in _PLAIN:  # most tool arguments: no call
+                    out[key] = v
+                else:
+                    out[key] = value(v, depth + 1)
             return out
         if cls is list and len(data) <= 200:
             return [value(v, depth + 1) for v in data]
-        if isinstance(data, ChatPromptValue):
-            return [message(m) for m in data.messages]
+    if isinstance(data, BaseMessage):
+        return message(data)
+    if depth < 3 and isinstance(data, ChatPromptValue):
+        return [message(m) for m in data.messages]
     return to_jsonable(data)
 
 

@@ -72,6 +72,8 @@ class SpanMap:
 
     def resolve_parent(self, ours: Span | None) -> Span | None:
         """For ``runtime.start_span``: the innermost open span, LlamaIndex's or ours."""
+        if not self.entries:  # no LlamaIndex step open anywhere: the usual case outside LlamaIndex
+            return ours
         with contain("llama_index.resolve_parent"):
             entry = self.current()
             if entry is not None:
