@@ -13,15 +13,18 @@ from ..._core.span import Span, Usage
 from ...pricing import WEB_SEARCHES
 
 
-def _usage(usage: Any, prompt: str, completion: str) -> Usage | None:
-    """``usage`` whose counts are ``<prompt>_tokens``/``<completion>_tokens`` with ``*_details``."""
+def _usage(usage: Any, names: tuple[str, str, str, str]) -> Usage | None:
+    """``usage`` whose counts and details have the ``names`` (input, output, input details,
+    output details): constant strings, not formatted per call.
+    """
     if usage is None:
         return None
-    prompt_details = getattr(usage, f"{prompt}_tokens_details", None)
-    completion_details = getattr(usage, f"{completion}_tokens_details", None)
+    input_name, output_name, input_details, output_details = names
+    prompt_details = getattr(usage, input_details, None)
+    completion_details = getattr(usage, output_details, None)
     return Usage(
-        input=getattr(usage, f"{prompt}_tokens", None),
-        output=getattr(usage, f"{completion}_tokens", None),
+        input=getattr(usage, input_name, None),
+        output=getattr(usage, output_name, None),
         total=getattr(usage, "total_tokens", None),
         cache_read=getattr(prompt_details, "cached_tokens", None),
         cache_write=getattr(prompt_details, "cache_write_tokens", None),
@@ -29,14 +32,18 @@ def _usage(usage: Any, prompt: str, completion: str) -> Usage | None:
     )
 
 
+_CHAT_USAGE = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+_RESPONSES_USAGE = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+
+
 def chat_usage(usage: Any) -> Usage | None:
     """``CompletionUsage`` (chat and legacy completions) -> ``Usage``."""
-    return _usage(usage, "prompt", "completion")
+    return _usage(usage, _CHAT_USAGE)
 
 
 def responses_usage(usage: Any) -> Usage | None:
     """``ResponseUsage`` -> ``Usage`` (``input_tokens`` already includes cached ones)."""
-    return _usage(usage, "input", "output")
+    return _usage(usage, _RESPONSES_USAGE)
 
 
 def tool_call(call_id: Any, name: Any, arguments: Any, capture: bool) -> dict[str, Any]:
