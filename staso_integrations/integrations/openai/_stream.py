@@ -36,15 +36,11 @@ class _Common(FirstOutput):
         self.response_id: str | None = None
         self.usage: Any = None
 
-    def _note(self, chunk: Any) -> None:
-        # Per chunk, and a pydantic attribute read costs ~80 ns: model and id are read only
-        # until a chunk has them (an Azure prompt-filter chunk comes first, with no model).
-        if not self.model:
-            self.model = chunk.model
-            self.response_id = self.response_id or chunk.id
-        usage = chunk.usage
-        if usage is not None:
-            self.usage = usage
+    def _learn_ids(self, chunk: Any) -> None:
+        # Called only until a chunk has a model (an Azure prompt-filter chunk comes first,
+        # with none): the handlers do not read model and id from every chunk.
+        self.model = chunk.model
+        self.response_id = self.response_id or chunk.id
 
     def _record(self, span: Span) -> None:
         self.record_ttft(span)
@@ -72,10 +68,9 @@ class ChatStream(_Common):
         # Each field is read once, a ``Choice``'s before its ``ChoiceDelta``'s: a pydantic
         # attribute read is costly (the model's ``__getattr__`` hook defeats CPython's
         # attribute specialization), and going back and forth between two model types can
-        # also miss CPython's type cache. ``_note`` is inlined: a call per chunk is not free.
+        # also miss CPython's type cache. No helper call per chunk: a call is not free either.
         if not self.model:
-            self.model = chunk.model
-            self.response_id = self.response_id or chunk.id
+            self._learn_ids(chunk)
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
@@ -169,7 +164,11 @@ class CompletionStream(_Common):
         self.finish: str | None = None
 
     def on_chunk(self, chunk: Any) -> None:
-        self._note(chunk)
+        if not self.model:
+            self._learn_ids(chunk)
+        usage = chunk.usage
+        if usage is not None:
+            self.usage = usage
         for choice in chunk.choices or ():
             if self.finish is None and choice.finish_reason:
                 self.finish = choice.finish_reason
