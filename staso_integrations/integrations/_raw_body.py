@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import wrapt
 
@@ -80,7 +80,7 @@ class BodyWatcher:
         else:
             self.span.end()
 
-    def __enter__(self) -> BodyWatcher:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
@@ -150,7 +150,7 @@ def record_raw(result: Any, span: Span, handler: StreamHandler | None, record: R
     """
     if watch_body(result, span, handler, record):
         return True
-    http_response = getattr(result, "http_response", None)
+    http_response: Any = getattr(result, "http_response", None)
     if getattr(http_response, "is_stream_consumed", False):  # buffered: decoding it reads nothing new
         build = _builder(result, stream=handler is not None)
         if build is not None:
@@ -166,7 +166,7 @@ def watch_body(result: Any, span: Span, handler: StreamHandler | None, record: R
     """Watch the unread body of ``result`` (an SDK ``APIResponse``/``LegacyAPIResponse``);
     ``False`` when it cannot be watched (already read, or an SDK without these parts).
     """
-    http_response = getattr(result, "http_response", None)
+    http_response: Any = getattr(result, "http_response", None)
     body = getattr(http_response, "stream", None)
     if body is None or getattr(http_response, "is_stream_consumed", True):
         return False

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from copy import copy, deepcopy
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 import wrapt
 
@@ -183,13 +184,15 @@ class SyncStreamProxy(_StreamProxy):
         state.start(self.__wrapped__)
         return state.next()
 
-    def __enter__(self) -> SyncStreamProxy:
+    def __enter__(self) -> Self:
         enter = getattr(self.__wrapped__, "__enter__", None)
         if enter is not None:
             enter()
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
         try:
             exit_ = getattr(self.__wrapped__, "__exit__", None)
             return exit_(exc_type, exc, tb) if exit_ is not None else None
@@ -214,13 +217,15 @@ class AsyncStreamProxy(_StreamProxy):
             state.iterator = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
         return await state.anext()
 
-    async def __aenter__(self) -> AsyncStreamProxy:
+    async def __aenter__(self) -> Self:
         enter = getattr(self.__wrapped__, "__aenter__", None)
         if enter is not None:
             await enter()
         return self
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
         try:
             exit_ = getattr(self.__wrapped__, "__aexit__", None)
             return await exit_(exc_type, exc, tb) if exit_ is not None else None

@@ -87,7 +87,7 @@ class MessageAccumulator(FirstOutput):
         record_web_searches(span, self.delta_usage or getattr(message, "usage", None))
         tool_calls = []
         content = []
-        for block, parts in zip(self.blocks, self.parts):
+        for block, parts in zip(self.blocks, self.parts, strict=True):
             if block is None:
                 continue
             kind = block.type

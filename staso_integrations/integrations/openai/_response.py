@@ -12,6 +12,9 @@ from typing import Any
 from ..._core.span import Span, Usage
 from ...pricing import WEB_SEARCHES
 
+_CHAT_USAGE = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
+_RESPONSES_USAGE = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+
 
 def read_usage(usage: Any) -> Usage | None:
     """An OpenAI usage block -> ``Usage``: ``CompletionUsage`` (chat, legacy completions) counts
@@ -19,21 +22,22 @@ def read_usage(usage: Any) -> Usage | None:
     """
     if usage is None:
         return None
-    if type(usage).__name__ == "ResponseUsage":
-        return _usage(usage, "input", "output")
-    return _usage(usage, "prompt", "completion")
+    return _usage(usage, _RESPONSES_USAGE if type(usage).__name__ == "ResponseUsage" else _CHAT_USAGE)
 
 
-def _usage(usage: Any, prompt: str, completion: str) -> Usage:
-    """``usage`` whose counts are ``<prompt>_tokens``/``<completion>_tokens`` with ``*_details``."""
-    prompt_details = getattr(usage, f"{prompt}_tokens_details", None)
-    completion_details = getattr(usage, f"{completion}_tokens_details", None)
+def _usage(usage: Any, names: tuple[str, str, str, str]) -> Usage:
+    """``usage`` whose counts and details have the ``names`` (input, output, input details,
+    output details): constant strings, not formatted per call.
+    """
+    input_name, output_name, input_details, output_details = names
+    prompt_details = getattr(usage, input_details, None)
+    completion_details = getattr(usage, output_details, None)
     cache_read = getattr(prompt_details, "cached_tokens", None)
     if cache_read is None:  # DeepSeek's documented usage has its own count and no details
         cache_read = getattr(usage, "prompt_cache_hit_tokens", None)
     return Usage(
-        input=getattr(usage, f"{prompt}_tokens", None),
-        output=getattr(usage, f"{completion}_tokens", None),
+        input=getattr(usage, input_name, None),
+        output=getattr(usage, output_name, None),
         total=getattr(usage, "total_tokens", None),
         cache_read=cache_read,
         cache_write=getattr(prompt_details, "cache_write_tokens", None),

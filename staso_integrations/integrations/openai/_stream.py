@@ -36,15 +36,11 @@ class _Common(FirstOutput):
         self.response_id: str | None = None
         self.usage: Any = None
 
-    def _note(self, chunk: Any) -> None:
-        # Per chunk, and a pydantic attribute read costs ~80 ns: model and id are read only
-        # until a chunk has them (an Azure prompt-filter chunk comes first, with no model).
-        if not self.model:
-            self.model = chunk.model
-            self.response_id = self.response_id or chunk.id
-        usage = chunk.usage
-        if usage is not None:
-            self.usage = usage
+    def _learn_ids(self, chunk: Any) -> None:
+        # Called only until a chunk has a model (an Azure prompt-filter chunk comes first,
+        # with none): the handlers do not read model and id from every chunk.
+        self.model = chunk.model
+        self.response_id = self.response_id or chunk.id
 
     def _record(self, span: Span) -> None:
         self.record_ttft(span)
@@ -70,9 +66,14 @@ class ChatStream(_Common):
 
     def on_chunk(self, chunk: Any) -> None:
         # Each field is read once, a ``Choice``'s before its ``ChoiceDelta``'s: a pydantic
-        # attribute read is ~400 instructions (the model's ``__getattr__`` hook), and going
-        # back and forth between two model types can also miss CPython's type cache.
-        self._note(chunk)
+        # attribute read is costly (the model's ``__getattr__`` hook defeats CPython's
+        # attribute specialization), and going back and forth between two model types can
+        # also miss CPython's type cache. No helper call per chunk: a call is not free either.
+        if not self.model:
+            self._learn_ids(chunk)
+        usage = chunk.usage
+        if usage is not None:
+            self.usage = usage
         for choice in chunk.choices or ():
             delta, index, finish = choice.delta, choice.index, choice.finish_reason
             if finish and self.finish is None:
@@ -83,10 +84,11 @@ class ChatStream(_Common):
             if content:
                 if self.first_ns is None:
                     self.first_ns = time.time_ns()
-                pieces = self.texts.get(index)
-                if pieces is None:
-                    pieces = self.texts[index] = []
-                pieces.append(content)
+                if self.capture:  # the text is output only: kept only when it is captured
+                    pieces = self.texts.get(index)
+                    if pieces is None:
+                        pieces = self.texts[index] = []
+                    pieces.append(content)
             if tool_deltas:
                 if _add_tool_deltas(self.tool_calls, index, tool_deltas) and self.first_ns is None:
                     self.first_ns = time.time_ns()
@@ -162,7 +164,11 @@ class CompletionStream(_Common):
         self.finish: str | None = None
 
     def on_chunk(self, chunk: Any) -> None:
-        self._note(chunk)
+        if not self.model:
+            self._learn_ids(chunk)
+        usage = chunk.usage
+        if usage is not None:
+            self.usage = usage
         for choice in chunk.choices or ():
             if self.finish is None and choice.finish_reason:
                 self.finish = choice.finish_reason
@@ -208,9 +214,11 @@ class ResponsesStream(FirstOutput):
     def on_chunk(self, event: Any) -> None:
         kind = getattr(event, "type", None)
         if kind == "response.output_text.delta":
-            if self.first_ns is None and event.delta:
+            delta = event.delta
+            if self.first_ns is None and delta:
                 self.first_ns = time.time_ns()
-            self.texts.append(event.delta)
+            if self.capture:
+                self.texts.append(delta)
         elif kind in _OUTPUT_DELTAS:
             if self.first_ns is None and event.delta:
                 self.first_ns = time.time_ns()
