@@ -73,7 +73,7 @@ class Decision:
         }
 
 
-class ToolBlocked(Exception):  # noqa: N818 - public API since the guard's first release
+class ToolBlocked(Exception):
     """Raised instead of running a tool that an ``enforce`` policy blocked."""
 
     def __init__(self, decision: Decision) -> None:
