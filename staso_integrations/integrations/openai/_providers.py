@@ -53,8 +53,8 @@ _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
 _SERVER_PORTS = {11434: "ollama", 1234: "lmstudio", 8000: "vllm", 8080: "llama.cpp", 30000: "sglang"}
 _CACHE_LIMIT = 256
 
-# id(base_url) -> (base_url, provider, server); the URL is kept so its id is not reused.
-_endpoints: dict[int, tuple[Any, str, str | None]] = {}
+# id(base_url) -> (base_url, (provider, server)); the URL is kept so its id is not reused.
+_endpoints: dict[int, tuple[Any, tuple[str, str | None]]] = {}
 
 
 def endpoint_of(client: Any) -> tuple[str, str | None]:
@@ -64,15 +64,13 @@ def endpoint_of(client: Any) -> tuple[str, str | None]:
     url = getattr(client, "_base_url", None)  # ``BaseClient._base_url``: the public property imports per read
     cached = _endpoints.get(id(url))
     if cached is not None and cached[0] is url:
-        return cached[1], cached[2]
-    if any(klass.__name__ == "BaseAzureClient" for klass in type(client).__mro__):
-        provider, server = "azure", None
-    else:
-        provider, server = _from_url(url)
+        return cached[1]
+    azure = any(klass.__name__ == "BaseAzureClient" for klass in type(client).__mro__)
+    endpoint = ("azure", None) if azure else _from_url(url)
     if len(_endpoints) >= _CACHE_LIMIT:
         _endpoints.clear()
-    _endpoints[id(url)] = (url, provider, server)
-    return provider, server
+    _endpoints[id(url)] = (url, endpoint)
+    return endpoint
 
 
 def _from_url(url: Any) -> tuple[str, str | None]:
