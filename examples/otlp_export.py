@@ -75,6 +75,7 @@ with offline_unless_live("otlp_export"):
         )
     print(reply.choices[0].message.content)
 
+st.flush(timeout=30)  # delivered before we read the receiver, however busy the machine is
 st.shutdown()
 if receiver is not None:
     receiver.shutdown()
