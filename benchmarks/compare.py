@@ -115,13 +115,18 @@ def chunks_table(before: dict[str, Any], after: dict[str, Any] | None) -> str:
 
 
 def setup_table(before: dict[str, Any], after: dict[str, Any] | None) -> str:
-    lines = ["| contender | import ms | init ms | instrument ms | total ms (min) | after: total ms |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    head = "| contender | import ms | init ms | instrument ms | total ms (min) | CPU ms | after: ms (CPU) |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
     later = (after or {}).get("startup", {}).get("setup", {})
     for contender, d in before.get("startup", {}).get("setup", {}).items():
-        done = f"{later[contender]['total_ms']:.1f}" if contender in later else ""
-        lines.append(f"| {contender} | {d['import_ms']:.1f} | {d['init_ms']:.1f} | {d['instrument_ms']:.1f} "
-                     f"| {d['total_ms']:.1f} ({d['total_min_ms']:.1f}) | {done} |")  # fmt: skip
+        done = (
+            f"{later[contender]['total_ms']:.1f} ({later[contender]['cpu_total_ms']:.1f})"
+            if contender in later
+            else ""
+        )
+        steps = " | ".join(f"{d[f'{step}_ms']:.1f}" for step in ("import", "init", "instrument"))
+        total = f"{d['total_ms']:.1f} ({d['total_min_ms']:.1f})"
+        lines.append(f"| {contender} | {steps} | {total} | {d['cpu_total_ms']:.1f} | {done} |")
     return "\n".join(lines)
 
 

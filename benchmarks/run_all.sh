@@ -15,6 +15,9 @@
 # print its tables with: python benchmarks/compare.py benchmarks/results/LABEL-DATE.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The package measured is this checkout's (or PACKAGE_SRC's: another checkout, e.g. the "before"
+# commit), whatever the venvs' editable install points at.
+export PYTHONPATH="${PACKAGE_SRC:-$PWD}${PYTHONPATH:+:$PYTHONPATH}"
 label=${1:?usage: benchmarks/run_all.sh LABEL [staso|peers|all]}
 tier=${2:-staso}
 peers=${PEERS_VENV:-.venv-peers}/bin/python
