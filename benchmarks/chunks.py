@@ -17,12 +17,13 @@ the table gives the median over rounds. With ``--callgrind``: instructions per c
 ``(Ir(large) - Ir(small)) / chunks`` over two processes (see instructions.py).
 
     python benchmarks/chunks.py
-    python benchmarks/chunks.py --callgrind
+    python benchmarks/chunks.py --callgrind --json chunks.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import timeit
@@ -33,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scenarios import stream_chunks  # noqa: E402
+from scenarios import stream_chunks
 
 APIS = ("openai chat", "anthropic messages")
 CONTENDERS = ("baseline", "staso")
@@ -117,6 +118,7 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--callgrind", action="store_true", help="also count instructions (needs valgrind)")
+    parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--count", nargs=3, metavar=("CONTENDER", "API", "STREAMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.count:
@@ -124,26 +126,33 @@ def main() -> int:
         counted(contender, api, int(streams))
         return 0
     samples = wall_ns_per_chunk(APIS, args.rounds)
-    print(
-        f"\npython {sys.version.split()[0]}, {len(stream_chunks(APIS[0]))} chunks per stream, {args.rounds} rounds\n"
-    )
+    sizes = f"{len(stream_chunks(APIS[0]))} chunks per stream, {args.rounds} rounds"
+    print(f"\npython {sys.version.split()[0]}, {sizes}\n")
     head = "| stream | baseline ns/chunk | staso ns/chunk | staso overhead ns/chunk (min…max) |"
     if args.callgrind:
         head += " staso overhead instructions/chunk |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
+    report: dict[str, Any] = {
+        "rounds": args.rounds,
+        "wall_ns_per_chunk": samples,
+        "instructions_per_chunk": {},
+    }
     for api in APIS:
         base, ours = samples[api]["baseline"], samples[api]["staso"]
-        extra = [o - b for o, b in zip(ours, base)]
+        extra = [o - b for o, b in zip(ours, base, strict=True)]
         row = (f"| {api} | {statistics.median(base):.0f} | {statistics.median(ours):.0f} | "
                f"{statistics.median(extra):+.0f} ({min(extra):+.0f}…{max(extra):+.0f}) |")  # fmt: skip
         if args.callgrind:
             counts = {c: instructions_per_chunk(api, c) for c in CONTENDERS}
+            report["instructions_per_chunk"][api] = counts
             if None in counts.values():
                 row += " n/a |"
             else:
                 row += f" {counts['staso'] - counts['baseline']:+,.0f} |"
         print(row)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
 
 

@@ -13,27 +13,32 @@ what the overhead costs on an otherwise quiet core.
 
     python benchmarks/instructions.py                              # needs valgrind
     python benchmarks/instructions.py --scenario "openai create (sync)" --large 220
+    python benchmarks/instructions.py --contender staso --json run.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from overhead import BASELINE, CONTENDERS, _available, _run_worker  # noqa: E402
-from scenarios import SCENARIOS  # noqa: E402
+from overhead import AA_CONTROL, BASELINE, CONTENDERS, _available, _run_worker
+from scenarios import SCENARIOS
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
 STREAM_SCALE = 5  # stream scenarios count 5x fewer calls: each is 200 chunks
+CONTROLS = (BASELINE, AA_CONTROL)
+SDK_OWN_SCOPES = ("com.anthropic.",)  # the Anthropic SDK's own call span, not an instrumentation's
 
 
 def callgrind_total(argv: list[str]) -> int | None:
@@ -41,7 +46,7 @@ def callgrind_total(argv: list[str]) -> int | None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OTEL_"))}
     env["PYTHONHASHSEED"] = "0"
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *argv]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600, check=False)
     found = _COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
         print(f"  {' '.join(argv[1:])}: failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
@@ -63,7 +68,15 @@ def per_call(contender: str, scenario: str, small: int, large: int) -> float | N
     return (high - low) / (large - small)
 
 
-def measure(scenarios: list[str], contenders: list[str], small: int, large: int) -> dict[str, Any]:
+def measure(
+    scenarios: list[str],
+    contenders: list[str],
+    small: int,
+    large: int,
+    done: Callable[[dict[str, Any]], None] = lambda results: None,
+) -> dict[str, Any]:
+    """Per scenario: the baseline's native µs per call and every contender's instructions per
+    call; ``done(results)`` is called after each scenario (a long run saves as it goes)."""
     results: dict[str, Any] = {}
     for scenario in scenarios:
         native = [run for run in (_run_worker(BASELINE, scenario, 300) for _ in range(3)) if run is not None]
@@ -74,9 +87,24 @@ def measure(scenarios: list[str], contenders: list[str], small: int, large: int)
         scale = STREAM_SCALE if chunks else 1  # a stream call is ~100 calls' work
         counts = {c: per_call(c, scenario, max(1, small // scale), large // scale) for c in contenders}
         fastest = min(run["best_us_per_call"] for run in native)
-        results[scenario] = {"chunks": chunks, "baseline_us": fastest, "instructions": counts}
+        results[scenario] = {"chunks": chunks, "baseline_us": fastest, "instructions": counts,
+                             "spans_per_call": spans(scenario, contenders)}  # fmt: skip
         print(f"done {scenario}", file=sys.stderr)
+        done(results)
     return results
+
+
+def spans(scenario: str, contenders: list[str]) -> dict[str, dict[str, float]]:
+    """Spans per call of each contender by instrumentation scope (a native run, not counted)."""
+    found = {c: _run_worker(c, scenario, 10, mode="--spans") for c in contenders if c not in CONTROLS}
+    return {c: run["spans_per_call"] for c, run in found.items() if run is not None}
+
+
+def traces(data: dict[str, Any], contender: str) -> bool:
+    """Whether ``contender`` records a span of its own on the scenario (an SDK's own
+    OpenTelemetry span, which any installed provider records, does not count)."""
+    recorded = data.get("spans_per_call", {}).get(contender, {})
+    return any(n > 0 for scope, n in recorded.items() if not scope.startswith(SDK_OWN_SCOPES))
 
 
 def table(results: dict[str, Any], contenders: list[str]) -> str:
@@ -100,9 +128,29 @@ def table(results: dict[str, Any], contenders: list[str]) -> str:
             cell = f"{extra / 1e3:+,.0f} k (≈{extra / rate:+.1f} µs)"
             if data["chunks"]:
                 cell += f"; ≈{extra / rate / data['chunks']:.2f} µs/chunk"
+            if contender not in CONTROLS and "spans_per_call" in data and not traces(data, contender):
+                cell += " (no span)"
             row.append(cell)
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the measured packages installed here (for the record in --json)."""
+    from importlib import metadata
+
+    names = ("staso-integrations", "openai", "anthropic", "langchain-core", "langchain-openai",
+             "llama-index-core", "opentelemetry-sdk", "openinference-instrumentation-openai",
+             "opentelemetry-instrumentation-openai", "opentelemetry-instrumentation-openai-v2",
+             "openinference-instrumentation-llama-index", "opentelemetry-instrumentation-llamaindex",
+             "logfire", "langfuse")  # fmt: skip
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"python": sys.version.split()[0], **found}
 
 
 def main() -> int:
@@ -113,6 +161,7 @@ def main() -> int:
     parser.add_argument("--contender", action="append", help="run only these (baseline is always run)")
     parser.add_argument("--small", type=int, default=10, help="calls in the short run")
     parser.add_argument("--large", type=int, default=60, help="calls in the long run")
+    parser.add_argument("--json", help="also write the raw results here")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
@@ -122,7 +171,14 @@ def main() -> int:
         for c in CONTENDERS
         if _available(c) and (c == BASELINE or not args.contender or c in args.contender)
     ]
-    results = measure(args.scenario or list(SCENARIOS), contenders, args.small, args.large)
+
+    def save(results: dict[str, Any]) -> None:
+        if args.json:
+            report = {"versions": versions(), "small": args.small, "large": args.large,
+                      "contenders": contenders, "results": results}  # fmt: skip
+            Path(args.json).write_text(json.dumps(report, indent=2))
+
+    results = measure(args.scenario or list(SCENARIOS), contenders, args.small, args.large, save)
     print(f"\npython {sys.version.split()[0]}, callgrind, {args.large - args.small} calls counted\n")
     print(table(results, contenders))
     return 0

@@ -1,11 +1,12 @@
 """Per-call overhead of staso-integrations against the uninstrumented SDKs.
 
 Each (contender, scenario) runs in its own subprocess; rounds interleave the contenders so
-machine noise hits all alike; we report medians with min–max over rounds. No network: every
+machine noise hits all alike; we report medians with min…max over rounds. No network: every
 SDK talks to a mocked HTTP transport. See benchmarks/README.md.
 
     python benchmarks/overhead.py                   # everything installed, default sizes
     python benchmarks/overhead.py --rounds 3 --calls 500 --scenario "openai create (sync)"
+    python benchmarks/overhead.py --rss-only --json rss.json     # RSS over 100k calls with the store
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scenarios import SCENARIOS  # noqa: E402
+import startup
+from scenarios import SCENARIOS
 
 BASELINE = "baseline"
+AA_CONTROL = "baseline-aa"
 
 
 def _staso(**settings: Any) -> Callable[[], Any]:
@@ -66,18 +69,9 @@ def _instrument_each(package: str, instrumentors: tuple[tuple[str, str], ...]) -
     return provider.force_flush
 
 
-def _openinference() -> Callable[[], Any]:
-    return _instrument_each("openinference.instrumentation", (
-        ("openai", "OpenAIInstrumentor"), ("anthropic", "AnthropicInstrumentor"),
-        ("langchain", "LangChainInstrumentor"), ("llama_index", "LlamaIndexInstrumentor"),
-    ))  # fmt: skip
-
-
-def _openllmetry() -> Callable[[], Any]:
-    return _instrument_each("opentelemetry.instrumentation", (
-        ("openai", "OpenAIInstrumentor"), ("anthropic", "AnthropicInstrumentor"),
-        ("langchain", "LangchainInstrumentor"), ("llamaindex", "LlamaIndexInstrumentor"),
-    ))  # fmt: skip
+def _otel_peer(name: str) -> Callable[[], Callable[[], Any]]:
+    package, instrumentors = startup.OTEL_PEERS[name]
+    return lambda: _instrument_each(package, instrumentors)
 
 
 def _logfire() -> Callable[[], Any]:
@@ -105,10 +99,12 @@ def _langfuse() -> Callable[[], Any]:
 CONTENDERS: dict[str, tuple[str | None, Callable[[], Callable[[], Any]] | None]] = {
     # name -> (module that must be importable, set-up returning its flush)
     BASELINE: (None, None),
+    AA_CONTROL: (None, None),  # the baseline again: its "overhead" is the method's own noise
     "staso": ("staso_integrations", lambda: _staso(exporter="none")),
     "staso+sqlite": ("staso_integrations", _staso_sqlite),
-    "openinference": ("openinference.instrumentation.openai", _openinference),
-    "openllmetry": ("opentelemetry.instrumentation.openai", _openllmetry),
+    "openinference": ("openinference.instrumentation.openai", _otel_peer("openinference")),
+    "openllmetry": ("opentelemetry.instrumentation.openai", _otel_peer("openllmetry")),
+    "otel-openai-v2": ("opentelemetry.instrumentation.openai_v2", _otel_peer("otel-openai-v2")),
     "logfire": ("logfire", _logfire),
     "langfuse": ("langfuse.openai", _langfuse),
 }
@@ -165,11 +161,49 @@ def fixed_worker(contender: str, scenario: str, calls: int) -> None:
     flush()
 
 
-def _run_worker(contender: str, scenario: str, calls: int) -> dict[str, float] | None:
+def spans_worker(contender: str, scenario: str, calls: int = 10) -> dict[str, Any]:
+    """Spans per call each instrumentation records on ``scenario`` (not timed): which
+    contenders trace it at all, for choosing the best peer. OpenTelemetry spans are counted
+    as they end, by instrumentation scope; ours by the pipeline's export count."""
+    ended: dict[str, int] = {}
+    try:
+        from opentelemetry.sdk.trace import Span
+
+        end = Span.end
+
+        def counting_end(span: Any, *args: Any, **kwargs: Any) -> None:
+            scope = span.instrumentation_scope.name if span.instrumentation_scope else "?"
+            ended[scope] = ended.get(scope, 0) + 1
+            end(span, *args, **kwargs)
+
+        Span.end = counting_end  # type: ignore[method-assign]
+    except ImportError:
+        pass
+    call, flush, _ = prepared(contender, scenario)
+    ended.clear()
+    exported = _staso_exported()
+    for _ in range(calls):
+        call()
+    flush()
+    per_call = {scope: n / calls for scope, n in sorted(ended.items())}
+    if exported is not None:
+        per_call["staso"] = (_staso_exported() - exported) / calls
+    return {"spans_per_call": per_call}
+
+
+def _staso_exported() -> int | None:
+    if "staso_integrations" not in sys.modules:
+        return None
+    import staso_integrations as st
+
+    return int(st.stats()["exported"])
+
+
+def _run_worker(contender: str, scenario: str, calls: int, mode: str = "--worker") -> dict[str, Any] | None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OTEL_"))}
     done = subprocess.run(
-        [sys.executable, __file__, "--worker", contender, scenario, str(calls)],
-        capture_output=True, text=True, env=env, timeout=900,
+        [sys.executable, __file__, mode, contender, scenario, str(calls)],
+        capture_output=True, text=True, env=env, timeout=900, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
@@ -202,38 +236,22 @@ def measure(scenarios: list[str], contenders: list[str], rounds: int, calls: int
     return results
 
 
-def setup_time() -> dict[str, float]:
-    code = (
-        "import time, openai, anthropic\n"
-        "t0 = time.perf_counter(); import staso_integrations as st; t1 = time.perf_counter()\n"
-        "st.init(exporter='none'); t2 = time.perf_counter(); st.instrument_all(); t3 = time.perf_counter()\n"
-        "print((t1 - t0) * 1000, (t3 - t2) * 1000)"
-    )
-    runs = []
-    for _ in range(5):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-        if out.returncode != 0:
-            return {}
-        runs.append([float(x) for x in out.stdout.split()])
-    return {
-        "import_ms": statistics.median(r[0] for r in runs),
-        "instrument_all_ms": statistics.median(r[1] for r in runs),
-    }
-
-
 def rss_growth(calls: int) -> dict[str, float]:
+    here, warm_up = str(Path(__file__).resolve().parent), max(calls // 5, 20_000)  # caches fill in ~20k calls
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {here!r})\n"
         "from overhead import _staso_sqlite; from scenarios import openai_create\n"
         "import staso_integrations as st\n"
         "_staso_sqlite(); call, _ = openai_create()\n"
         "def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
-        "for _ in range(%d): call()\n"
+        f"for _ in range({warm_up}): call()\n"
         "st.flush(); before = rss()\n"
-        "for _ in range(%d): call()\n"
+        f"for _ in range({calls}): call()\n"
         "st.flush(); print(before, rss())"
-    ) % (str(Path(__file__).resolve().parent), max(calls // 5, 20_000), calls)  # caches fill in ~20k calls
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=3600, check=False
+    )
     if out.returncode != 0:
         print("rss: failed: " + out.stderr.strip()[-300:], file=sys.stderr)
         return {}
@@ -250,13 +268,13 @@ def table(results: dict[str, Any], contenders: list[str]) -> str:
         if not base:
             continue
         base_median = statistics.median(base)
-        row = [scenario, f"{base_median:.0f} ({min(base):.0f}–{max(base):.0f})"]
+        row = [scenario, f"{base_median:.0f} ({min(base):.0f}…{max(base):.0f})"]
         for contender in others:
             values = data["us_per_call"].get(contender)
             if not values:
                 row.append("n/a")
                 continue
-            overhead = [v - b for v, b in zip(values, base)]
+            overhead = [v - b for v, b in zip(values, base, strict=False)]
             cell = f"{statistics.median(overhead):+.1f} ({min(overhead):+.1f}…{max(overhead):+.1f})"
             if data["chunks"]:
                 cell += f"; {statistics.median(overhead) / data['chunks']:.2f}/chunk"
@@ -269,6 +287,9 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         print(json.dumps(worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
         return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--spans":
+        print(json.dumps(spans_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        return 0
     if len(sys.argv) > 1 and sys.argv[1] == "--fixed":
         fixed_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return 0
@@ -278,24 +299,27 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=2000, help="calls per subprocess (after 200 warm-up)")
     parser.add_argument("--scenario", action="append", help="run only these (repeatable)")
+    parser.add_argument("--contender", action="append", help="run only these (baseline is always run)")
     parser.add_argument("--rss-calls", type=int, default=100_000, help="0 skips the RSS check")
+    parser.add_argument("--rss-only", action="store_true", help="only the RSS check")
     parser.add_argument("--json", help="also write the raw results here")
     args = parser.parse_args()
-    contenders = [c for c in CONTENDERS if _available(c)]
-    scenarios = args.scenario or list(SCENARIOS)
-    results = measure(scenarios, contenders, args.rounds, args.calls)
-    report = {"results": results, "setup": setup_time()}
+    contenders = [
+        c
+        for c in CONTENDERS
+        if _available(c) and (c == BASELINE or not args.contender or c in args.contender)
+    ]
+    report: dict[str, Any] = {}
+    if not args.rss_only:
+        results = measure(args.scenario or list(SCENARIOS), contenders, args.rounds, args.calls)
+        setup = startup.measure("staso", 5)
+        report = {"results": results, "setup": {"staso": setup} if setup else {}}
+        sizes = f"{os.cpu_count()} cpus, {args.rounds} rounds x {args.calls} calls"
+        print(f"\npython {sys.version.split()[0]}, {sizes}\n")
+        print(table(results, contenders))
+        print("\nset-up (benchmarks/startup.py, 5 processes):\n" + startup.table(report["setup"]))
     if args.rss_calls:
         report["rss"] = rss_growth(args.rss_calls)
-    print(
-        f"\npython {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.rounds} rounds x {args.calls} calls\n"
-    )
-    print(table(results, contenders))
-    if report["setup"]:
-        s = report["setup"]
-        print(
-            f"\nimport staso_integrations: {s['import_ms']:.1f} ms; instrument_all(): {s['instrument_all_ms']:.1f} ms"
-        )
     if report.get("rss"):
         r = report["rss"]
         print(f"RSS after {r['calls']:,} more calls: {r['rss_mb_warm']:.1f} MB -> {r['rss_mb_after']:.1f} MB "

@@ -48,35 +48,39 @@ MESSAGES = [{"role": "user", "content": "Say hello"}]
 
 
 def _openai_sse() -> bytes:
-    chunks = []
-    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764000000,
-            "model": "gpt-4o-mini-2024-07-18"}  # fmt: skip
-    chunks.append(
-        {
-            **base,
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
-        }
+    base = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1764000000,
+        "model": "gpt-4o-mini-2024-07-18",
+    }
+    first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+    chunks = [{**base, "choices": [first]}]
+    chunks.extend(  # + role chunk, finish chunk, usage chunk
+        {**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]}
+        for i in range(STREAM_CHUNKS - 3)
     )
-    for i in range(STREAM_CHUNKS - 3):  # + role chunk, finish chunk, usage chunk
-        chunks.append(
-            {**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]}
-        )
     chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None})
     chunks.append({**base, "choices": [], "usage": _CHAT["usage"]})
     return b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
 
 
 def _anthropic_sse() -> bytes:
-    events = [("message_start", {"type": "message_start", "message": {**_MESSAGE, "content": [], "stop_reason": None,
-               "usage": {"input_tokens": 12, "output_tokens": 1}}}),  # fmt: skip
-              ("content_block_start", {"type": "content_block_start", "index": 0,
-               "content_block": {"type": "text", "text": ""}})]  # fmt: skip
-    for i in range(STREAM_CHUNKS - 5):  # + 2 events before the deltas, 3 after
-        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
-                       "delta": {"type": "text_delta", "text": f"w{i} "}}))  # fmt: skip
+    start = {
+        **_MESSAGE,
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": 12, "output_tokens": 1},
+    }
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    events = [("message_start", {"type": "message_start", "message": start}), ("content_block_start", block)]
+    events.extend(  # + 2 events before the deltas, 3 after
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": text})
+        for text in ({"type": "text_delta", "text": f"w{i} "} for i in range(STREAM_CHUNKS - 5))
+    )
     events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-    events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                   "stop_sequence": None}, "usage": {"output_tokens": 3}}))  # fmt: skip
+    delta = {"stop_reason": "end_turn", "stop_sequence": None}
+    events.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": {"output_tokens": 3}}))
     events.append(("message_stop", {"type": "message_stop"}))
     return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
 

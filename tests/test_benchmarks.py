@@ -49,3 +49,35 @@ def test_chunks_times_both_200_chunk_streams_with_strict_readers() -> None:
     assert len(rows) == 2
     for row in rows:
         assert re.fullmatch(r"\| [a-z ]+ \| \d+ \| \d+ \| [+-]\d+ \([+-]\d+…[+-]\d+\) \|", row), row
+
+
+def test_spans_check_counts_what_each_contender_records() -> None:
+    traced = json.loads(
+        _run("overhead.py", "--spans", "staso", "langchain tool invoke", "3").splitlines()[-1]
+    )
+    assert traced == {"spans_per_call": {"staso": 1.0}}
+    untraced = json.loads(
+        _run("overhead.py", "--spans", "baseline", "langchain tool invoke", "3").splitlines()[-1]
+    )
+    assert untraced == {"spans_per_call": {}}
+
+
+def test_startup_times_each_step_in_fresh_processes() -> None:
+    table = _run("startup.py", "--contender", "staso", "--runs", "1")
+    row = next(line for line in table.splitlines() if line.startswith("| staso |"))
+    assert re.fullmatch(r"\| staso( \| \d+\.\d){4} \(\d+\.\d\) \| \d+\.\d \|", row), row
+
+
+def test_compare_picks_the_cheapest_peer_that_records_a_span() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from compare import best_peer, overheads
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    counts = {"baseline": 1000, "staso": 1100, "cheap-but-blind": 1050, "peer-a": 1900, "peer-b": 1600}
+    spans = {"staso": {"staso": 1.0}, "cheap-but-blind": {"com.anthropic.sdk.python": 1.0},
+             "peer-a": {"a": 1.0}, "peer-b": {"b": 2.0}}  # fmt: skip
+    record = {
+        "instructions": [{"results": {"s": {"chunks": 0, "instructions": counts, "spans_per_call": spans}}}]
+    }
+    assert best_peer(overheads(record)["s"]) == ("peer-b", 600)
