@@ -45,6 +45,9 @@ def callgrind_total(argv: list[str]) -> int | None:
     """Instructions of a whole ``python argv...`` process under callgrind (``None``: it failed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OTEL_"))}
     env["PYTHONHASHSEED"] = "0"
+    # Batches by size and by the final flush, not by the 1 s timer: under callgrind a run lasts
+    # minutes, and how many timer batches (and idle wake-ups) land in it depends on machine load.
+    env["STASO_FLUSH_INTERVAL"] = "3600"
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *argv]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600, check=False)
     found = _COLLECTED.search(done.stderr)

@@ -123,6 +123,8 @@ def installed_sdks(modules: tuple[str, ...] = SDKS) -> list[str]:
 def measure(contender: str, runs: int, sdks: list[str] | None = None) -> dict[str, float] | None:
     """Median and minimum ms of each step and of their total over ``runs`` fresh processes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OTEL_", "LOGFIRE_"))}
+    # An installed package has its bytecode cached; without the cache every run compiles it.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     code = program(contender, installed_sdks() if sdks is None else sdks)
     samples: list[list[float]] = []
     with tempfile.TemporaryDirectory() as scratch:
