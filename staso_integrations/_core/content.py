@@ -22,20 +22,21 @@ from .span import Span
 logger = logging.getLogger("staso_integrations")
 
 MASK = "<redacted>"
-# Secrets inside any string: provider keys, AWS access key ids, GitHub tokens, bearer tokens
+# Secrets inside any string: provider keys, AWS access key ids, GitHub tokens, Google API keys, bearer tokens
 # and the password of a URL (``scheme://user:password@host``). No lookbehinds: they make ``re``
 # try every alternative at every position (10x slower); ``_mask`` checks the boundaries.
 _SECRET_SHAPES = (
     r"sk-[A-Za-z0-9_-]{20,}",
     r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])",
     r"(?:ghp_|github_pat_)[A-Za-z0-9_]{30,}",
+    r"AIza[0-9A-Za-z_-]{35}",  # Google API keys (Gemini, Vertex express mode)
     r"earer (?P<token>[A-Za-z0-9._~+/=-]{12,})",
     r"://(?P<userinfo>[^\s/@:]*:[^\s/@]+)@",
 )
 _MIN_SECRET = 12  # shorter strings cannot hold any of the shapes above: skip the scan
 # Substrings every match of a shape contains: a string with none of them (nearly all) is
 # passed after a few fast substring searches, without running the regex.
-_MARKERS = ("sk-", "AKIA", "ASIA", "ghp_", "github_pat_", "earer ", "@")
+_MARKERS = ("sk-", "AKIA", "ASIA", "ghp_", "github_pat_", "AIza", "earer ", "@")
 _SECRET_ENV_NAME = re.compile(r"(?:^|_)(?:API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD)(?:$|_)", re.IGNORECASE)
 _MIN_LITERAL = 12  # an exact secret shorter than this would mask ordinary words
 _MAX_DEPTH = 32

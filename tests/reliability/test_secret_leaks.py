@@ -29,6 +29,7 @@ SECRETS = {
     "aws": "AKIA" + "QX3JZ7KD2MPL9TRW",
     "url": "https://deploy:" + "Pa55w0rd-x9" + "@git.example.com/acme/app.git",
     "github": "ghp_" + "R8t2Vx" * 6,
+    "google": "AIza" + ("SyD4-k8Wq2Zt" * 3)[:35],
 }
 SECRET_PARTS = {
     name: value.removeprefix("Bearer ").split("@")[0].split(":")[-1] for name, value in SECRETS.items()
