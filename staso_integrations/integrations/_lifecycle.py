@@ -210,19 +210,29 @@ class Provider(Generic[R]):
         record = self.record_response
         return record_raw(result, span, handler, lambda span, parsed: record(span, request, parsed, capture))
 
-    def wrap(self, read: Read[R]) -> Wrapper:
-        """The wrapt wrapper of a sync SDK method whose requests ``read`` reads."""
-        begin, finish, fail, around = self.begin, self.finish, self.fail, self.around_call
-        start_error = f"{self.name}.start"
+    def _starter(
+        self, read: Read[R]
+    ) -> Callable[[Any, tuple[Any, ...], dict[str, Any]], ModelCall[R] | None]:
+        """The wrappers' first step: read the request and open its call (``None``: untraced)."""
+        begin, start_error = self.begin, f"{self.name}.start"
 
-        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        def start(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ModelCall[R] | None:
             try:
                 request = read(instance, args, kwargs)
             except Exception:
                 with contain(start_error):
                     raise
-                request = None
-            call = None if request is None else begin(request)
+                return None
+            return None if request is None else begin(request)
+
+        return start
+
+    def wrap(self, read: Read[R]) -> Wrapper:
+        """The wrapt wrapper of a sync SDK method whose requests ``read`` reads."""
+        start, finish, fail, around = self._starter(read), self.finish, self.fail, self.around_call
+
+        def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            call = start(instance, args, kwargs)
             if call is None:
                 return wrapped(*args, **kwargs)
             try:
@@ -242,17 +252,10 @@ class Provider(Generic[R]):
         """``wrap`` for an async SDK method (a plain function returning a coroutine, which
         ``inspect.iscoroutinefunction`` does not recognise: hence an explicit twin).
         """
-        begin, finish, fail, around = self.begin, self.finish, self.fail, self.around_call
-        start_error = f"{self.name}.start"
+        start, finish, fail, around = self._starter(read), self.finish, self.fail, self.around_call
 
         async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            try:
-                request = read(instance, args, kwargs)
-            except Exception:
-                with contain(start_error):
-                    raise
-                request = None
-            call = None if request is None else begin(request)
+            call = start(instance, args, kwargs)
             if call is None:
                 return await wrapped(*args, **kwargs)
             try:
