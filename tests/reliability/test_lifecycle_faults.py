@@ -195,14 +195,16 @@ def test_exit_with_an_exporter_hung_forever_takes_at_most_shutdown_timeout(
     script = HUNG.format(
         where=where, db=str(db), processor=processor, refuse_threads_at_exit=not threads_at_exit
     )
-    done, elapsed = _run(script, tmp_path, STASO_SHUTDOWN_TIMEOUT="2")
+    # 4 s: the processor's first batch also loads the price data and creates the store, which
+    # a loaded 2-core machine has been seen to stretch past 2 s.
+    done, elapsed = _run(script, tmp_path, STASO_SHUTDOWN_TIMEOUT="4")
     print(
         f"hung in {where} ({processor}, threads at exit: {threads_at_exit}): exit took {elapsed:.1f} s; stderr: {done.stderr.strip()}"
     )
     assert done.returncode == 0 and done.stdout.strip() == "app done"
-    assert elapsed < 15  # 2 s budget plus interpreter start-up, with generous slack
+    assert elapsed < 17  # 4 s budget plus interpreter start-up, with generous slack
     report = done.stderr.strip().splitlines()
-    assert len(report) == 1 and "shutdown_timeout 2 s reached" in report[0]
+    assert len(report) == 1 and "shutdown_timeout 4 s reached" in report[0]
     if where == "export":  # the exporter before sqlite never returned: all 50 counted, none stored
         assert "50 spans dropped so far (shutdown)" in report[0] and "not finished: Hung.export" in report[0]
         assert not db.exists() or _names(db) == []  # the store is created with its first batch
