@@ -161,11 +161,17 @@ def test_locked_store_page_recovers_in_the_browser(browser: Any, tmp_path: Path)
     holder.close()
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, float]:
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "staso_integrations", "ui", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # As in a terminal: a CI job started in the background inherits SIGINT ignored.
+        preexec_fn=_sigint_as_in_a_terminal,
     )  # fmt: skip
     line = process.stdout.readline() if process.stdout else ""
     return process, line, time.monotonic() - started
