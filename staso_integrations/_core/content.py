@@ -227,16 +227,24 @@ class ContentRules:
         self.redact_failures = 0
         install_log_filter()  # again: loggers of modules imported since (``getLogger(__name__)``)
 
-    def apply(self, span: Span, encoded: str | None = None) -> None:
+    def apply(self, span: Span, encoded: str | None = None) -> str | None:
         """Apply the rules to ``span``. ``encoded``: its content (``sanitize_span``'s text), if
         nothing added to it since; the secret scan then skips content without a marker.
+
+        Returns:
+            ``encoded`` when it still is the span's content exactly (no rule changed it), else None.
         """
         if not self.capture_content:
             strip_content(span)  # only removes content: ``encoded`` still covers what is left
+            changed = True
+        else:
+            changed = False
         if self.redact is not None:
             self._redact(span)
             encoded = None
-        self._scrub(span, encoded is not None and not self.scanner.may_hold_secret(encoded))
+        clean = encoded is not None and not self.scanner.may_hold_secret(encoded)
+        self._scrub(span, clean)
+        return encoded if clean and not changed else None
 
     def _redact(self, span: Span) -> None:
         """Run the user's hook on the span's dict and take back the fields it may change.

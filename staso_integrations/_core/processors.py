@@ -165,7 +165,8 @@ class Processor:
             normalize_tool_calls(span)
             if span.kind == "llm":
                 self.parts.judge_proposed(span)
-        self.content.apply(span, encoded)  # capture off, redact hook, then secrets masked in every string
+        # Capture off, redact hook, then secrets masked in every string.
+        span.encoded_content = self.content.apply(span, encoded)
 
     def _to_close(self) -> list[Exporter]:
         return [e for e in self.exporters if not any(e is kept for kept in self.handed_over)]

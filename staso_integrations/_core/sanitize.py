@@ -21,7 +21,7 @@ from typing import Any
 from .internal_errors import contain
 from .schema import compact_json_encoder
 from .serialize import MAX_STRING, to_jsonable
-from .span import Span, Usage
+from .span import Span, Usage, content_values
 
 MAX_FIELD_CHARS = 1_000_000  # one field's JSON; larger is cut to a note (payload limits)
 MAX_NESTING = 64  # deeper values become a marker (the C encoder's recursion stays far away)
@@ -49,9 +49,8 @@ def sanitize_span(span: Span) -> str | None:
     """Rewrite, in place, whatever in ``span`` a strict JSON encoder would refuse.
 
     Returns:
-        The span's content (input, output, metadata, error, tool calls, the trace's tags and
-        metadata) as strict JSON text when it was taken as it was; ``None`` when any of it was
-        rebuilt.
+        ``content_values(span)`` as strict JSON text when it was taken as it was; ``None`` when
+        any of it was rebuilt.
     """
     try:
         return _sanitize(span)
@@ -80,9 +79,7 @@ def _sanitize(span: Span) -> str | None:
     if span.usage is not None:
         _sanitize_usage(span)
     attrs = span.trace_attrs
-    text = _encoded_text(
-        (span.input, span.output, span.metadata, span.error, span.tool_calls, attrs.tags, attrs.metadata)
-    )
+    text = _encoded_text(content_values(span))
     if (
         text is None
         or len(text) > MAX_FIELD_CHARS

@@ -87,6 +87,7 @@ class Span:
         "agent_name",
         "cost_usd",
         "depth",
+        "encoded_content",
         "end_ns",
         "error",
         "finish_reason",
@@ -166,6 +167,9 @@ class Span:
         self.parent = parent
         self.depth: int = 0 if parent is None else parent.depth + 1
         self._processor = processor
+        # The pipeline's JSON text of ``content_values(self)`` when it still holds at export
+        # (exporters store it instead of encoding the content again), else None.
+        self.encoded_content: str | None = None
 
     @property
     def is_root(self) -> bool:
@@ -219,6 +223,16 @@ class Span:
 
     def __repr__(self) -> str:
         return f"<Span {self.kind} {self.name!r} {self.span_id} status={self.status}>"
+
+
+CONTENT_FIELDS: tuple[str, ...] = ("input", "output", "metadata", "error", "tool_calls", "tags", "trace_metadata")
+
+
+def content_values(span: Span) -> tuple[Any, ...]:
+    """A span's free-form content, in :data:`CONTENT_FIELDS` order (tags and trace metadata
+    are its trace's)."""
+    attrs = span.trace_attrs
+    return (span.input, span.output, span.metadata, span.error, span.tool_calls, attrs.tags, attrs.metadata)
 
 
 def _message(exc: BaseException) -> str:

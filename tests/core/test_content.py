@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -18,7 +19,7 @@ from staso_integrations._core import content
 from staso_integrations._core.content import MESSAGE_NOT_CAPTURED, ContentRules
 from staso_integrations._core.sanitize import sanitize_span
 from staso_integrations._core.serialize import MAX_ITEMS, MAX_STRING, REDACTED, to_jsonable
-from staso_integrations._core.span import Resource, Span, TraceAttributes, Usage
+from staso_integrations._core.span import Resource, Span, TraceAttributes, Usage, content_values
 from staso_integrations.exporters import InMemoryExporter, JsonlExporter
 
 
@@ -290,3 +291,45 @@ def test_content_without_a_secret_marker_is_not_walked(monkeypatch: pytest.Monke
     span.trace_attrs = TraceAttributes()
     ContentRules(capture_content=True, redact=None, api_key=None).apply(span, sanitize_span(span))
     assert walked == []
+
+
+def _processed(**settings: Any) -> Span:
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", **settings)
+    with st.span("step", input={"q": "what is 2+2"}, metadata={"k": "v"}) as span:
+        span.output = ["4"]
+    return memory.spans[0]
+
+
+def test_the_pipeline_hands_exporters_the_content_it_encoded_when_nothing_changed_it() -> None:
+    span = _processed()
+    assert span.encoded_content is not None
+    assert json.loads(span.encoded_content) == json.loads(json.dumps(content_values(span)))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"capture_content": False},
+        {"redact": lambda data: {**data, "output": "hidden"}},
+    ],
+    ids=["capture off", "redact hook"],
+)
+def test_content_a_rule_changed_is_not_handed_over_as_encoded(settings: dict[str, Any]) -> None:
+    assert _processed(**settings).encoded_content is None
+
+
+def test_content_holding_a_secret_is_not_handed_over_as_encoded() -> None:
+    rules = ContentRules(capture_content=True, redact=None, api_key=None)
+    span = _span_holding("sk-proj-" + "a1B2c3D4e5" * 4)
+    encoded = sanitize_span(span)
+    assert encoded is not None and "sk-proj-" in encoded
+    assert rules.apply(span, encoded) is None
+    assert "<redacted>" in span.output[0]
+
+
+def test_content_with_tool_calls_or_a_price_note_is_not_handed_over_as_encoded() -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple")
+    _llm_with_tool_call()
+    assert memory.spans[0].encoded_content is None
