@@ -225,12 +225,13 @@ class Span:
         return f"<Span {self.kind} {self.name!r} {self.span_id} status={self.status}>"
 
 
-CONTENT_FIELDS: tuple[str, ...] = ("input", "output", "metadata", "error", "tool_calls", "tags", "trace_metadata")
+CONTENT_FIELDS: tuple[str, ...] = (
+    "input", "output", "metadata", "error", "tool_calls", "tags", "trace_metadata",
+)  # fmt: skip
 
 
 def content_values(span: Span) -> tuple[Any, ...]:
-    """A span's free-form content, in :data:`CONTENT_FIELDS` order (tags and trace metadata
-    are its trace's)."""
+    """A span's free-form content, in :data:`CONTENT_FIELDS` order (the tags and metadata are its trace's)."""
     attrs = span.trace_attrs
     return (span.input, span.output, span.metadata, span.error, span.tool_calls, attrs.tags, attrs.metadata)
 
