@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -46,9 +47,9 @@ _UNUSED_KEYS = ("web_searches_kcount", "storage_searches_kcount", "cache_write_1
                 "input_video_mtok", "output_video_mtok")  # fmt: skip
 WEB_SEARCHES = "web_searches"  # span metadata: server-side web searches the call ran (billed per search)
 PRICED_AS = "priced_as"  # span metadata: the model the cost was priced by, when not the response's
-_MTOK = Decimal(1_000_000)
 _ZERO = Decimal(0)
-_DAY_S = 86_400
+_Rates = tuple[int, int, int, int, int]  # input, output, cache read, cache write: numerators; the denominator
+_DAY_NS = 86_400 * 10**9
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -80,11 +81,11 @@ def cost_for(
     try:
         if provider_id is None and provider and (provider_id := own_price_list(provider, model)) is None:
             return None
-        flat = _flat_rates(provider_id, model, int(time.time() // _DAY_S)) if not web_searches else None
+        flat = _flat_rates(provider_id, model, time.time_ns() // _DAY_NS) if not web_searches else None
         if flat is not None:
             rates, tier_start = flat
             if tier_start is None or (usage.input or 0) <= tier_start:  # genai-prices' tier rule
-                return float(_flat_cost(rates, usage))
+                return _flat_cost(rates, usage)
         return _calc_price(provider_id, model, usage, web_searches)
     except LookupError:
         return None
@@ -93,26 +94,35 @@ def cost_for(
         return None
 
 
-def _flat_cost(rates: tuple[Decimal | None, ...], usage: Usage) -> Decimal:
-    input_rate, output_rate, read_rate, write_rate = rates
+def _flat_cost(rates: _Rates, usage: Usage) -> float:
+    """Exact: integer counts times integer rates over one denominator, then one correctly
+    rounded division (the float of the exact sum, as ``float(Decimal)`` of an exact total is;
+    Decimal arithmetic looks up its thread's context on every operation).
+    """
+    input_rate, output_rate, read_rate, write_rate, denominator = rates
     cache_read, cache_write = usage.cache_read or 0, usage.cache_write or 0
-    uncached = (usage.input or 0) - cache_read - cache_write
-    total = _ZERO  # exact: a bucket with no tokens adds nothing, so it is left out
-    if uncached:
-        total += uncached * (input_rate or 0)
-    if usage.output:
-        total += usage.output * (output_rate or 0)
+    total = ((usage.input or 0) - cache_read - cache_write) * input_rate + (usage.output or 0) * output_rate
     if cache_read:
-        total += cache_read * (read_rate if read_rate is not None else input_rate or 0)
+        total += cache_read * read_rate
     if cache_write:
-        total += cache_write * (write_rate if write_rate is not None else input_rate or 0)
-    return total / _MTOK
+        total += cache_write * write_rate
+    return total / denominator
+
+
+def _integer_rates(rates: list[Decimal | None]) -> _Rates:
+    """Per-MTok rates (input, output, cache read, cache write; a missing cache rate is the
+    input rate, a missing input or output rate 0) as integers over one common denominator.
+    """
+    input_rate = rates[0] or _ZERO
+    filled = [input_rate, rates[1] or _ZERO, *(input_rate if rate is None else rate for rate in rates[2:])]
+    ratios = [rate.as_integer_ratio() for rate in filled]
+    common = math.lcm(*(q for _, q in ratios))
+    numerators = [p * (common // q) for p, q in ratios]
+    return numerators[0], numerators[1], numerators[2], numerators[3], common * 1_000_000
 
 
 @functools.lru_cache(maxsize=512)
-def _flat_rates(
-    provider_id: str | None, model: str, day: int
-) -> tuple[tuple[Decimal | None, ...], int | None] | None:
+def _flat_rates(provider_id: str | None, model: str, day: int) -> tuple[_Rates, int | None] | None:
     """Base per-MTok rates of a model priced per token bucket (as of ``day``, in days since
     1970-01-01 UTC), and the input size above which a tier applies instead (``None``: no
     tiers); ``None`` for other shapes.
@@ -147,7 +157,7 @@ def _flat_rates(
         if rate is not None and not isinstance(rate, Decimal):
             return None
         rates.append(rate)
-    return tuple(rates), tier_start
+    return _integer_rates(rates), tier_start
 
 
 def _calc_price(provider_id: str | None, model: str, usage: Usage, web_searches: int = 0) -> float:

@@ -269,15 +269,16 @@ def open_span(name: str, kind: str, parent: Span | None) -> Span:
         return Span(
             name,
             kind,
-            trace_id=parent.trace_id,
-            parent_span_id=parent.span_id,
-            agent_name=_agent_name.get() or parent.agent_name,
-            trace_attrs=parent.trace_attrs,
-            turn_index=parent.turn_index,
-            resource=parent.resource,
-            processor=parent._processor,
-            sampled=parent.sampled,
-            parent=parent,
+            parent.trace_id,
+            parent.span_id,
+            _agent_name.get() or parent.agent_name,
+            parent.trace_attrs,
+            parent.turn_index,
+            parent.resource,
+            parent._processor,
+            parent.sampled,
+            False,
+            parent,
         )
     attrs = _trace_attrs.get()
     if attrs.session_id is None and runtime.session_attrs is not None:
@@ -292,15 +293,15 @@ def open_span(name: str, kind: str, parent: Span | None) -> Span:
     return Span(
         name,
         kind,
-        trace_id=trace_id,
-        parent_span_id=remote_parent,
-        remote_parent=remote_parent is not None,
-        agent_name=_agent_name.get() or runtime.resource.agent_name,
-        trace_attrs=attrs,
-        turn_index=next(attrs.turns) if attrs.turns is not None else None,
-        resource=runtime.resource,
-        processor=runtime.processor if sampled or runtime.keep_errors else None,
-        sampled=sampled,
+        trace_id,
+        remote_parent,
+        _agent_name.get() or runtime.resource.agent_name,
+        attrs,
+        next(attrs.turns) if attrs.turns is not None else None,
+        runtime.resource,
+        runtime.processor if sampled or runtime.keep_errors else None,
+        sampled,
+        remote_parent is not None,
     )
 
 

@@ -121,7 +121,6 @@ class Span:
         self,
         name: str,
         kind: str,
-        *,
         trace_id: str,
         parent_span_id: str | None,
         agent_name: str | None,
@@ -133,6 +132,7 @@ class Span:
         remote_parent: bool = False,
         parent: Span | None = None,
     ) -> None:
+        # Positional in the hot paths: a class called with keywords builds and unpacks a dict.
         self.name = name
         self.kind = kind
         self.trace_id = trace_id

@@ -122,13 +122,13 @@ def _enriching_span(name: str, kind: str, target: Span) -> Span:
     return Span(
         name,
         kind,
-        trace_id=target.trace_id,
-        parent_span_id=target.span_id,
-        agent_name=target.agent_name,
-        trace_attrs=target.trace_attrs,
-        turn_index=target.turn_index,
-        resource=target.resource,
-        processor=_MergeInto(target),  # type: ignore[arg-type]
+        target.trace_id,
+        target.span_id,
+        target.agent_name,
+        target.trace_attrs,
+        target.turn_index,
+        target.resource,
+        _MergeInto(target),  # type: ignore[arg-type]
     )
 
 

@@ -34,13 +34,8 @@ def make_usage(
     total_input = None
     if input_tokens is not None or cache_read or cache_write:
         total_input = (input_tokens or 0) + (cache_read or 0) + (cache_write or 0)
-    return Usage(
-        input=total_input,
-        output=output_tokens,
-        cache_read=cache_read,
-        cache_write=cache_write,
-        reasoning=reasoning,
-    )
+    # Positional (input, output, total, cache_read, cache_write, reasoning): no kwargs dict.
+    return Usage(total_input, output_tokens, None, cache_read, cache_write, reasoning)
 
 
 def record_web_searches(span: Span, usage: Any) -> None:

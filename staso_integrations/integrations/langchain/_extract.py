@@ -120,13 +120,13 @@ def usage(metadata: Any) -> Usage | None:
         return None
     details_in = metadata.get("input_token_details") or {}
     details_out = metadata.get("output_token_details") or {}
-    return Usage(
-        input=metadata.get("input_tokens"),
-        output=metadata.get("output_tokens"),
-        total=metadata.get("total_tokens"),
-        cache_read=details_in.get("cache_read"),
-        cache_write=details_in.get("cache_creation"),
-        reasoning=details_out.get("reasoning"),
+    return Usage(  # positional (input, output, total, cache_read, cache_write, reasoning): no kwargs dict
+        metadata.get("input_tokens"),
+        metadata.get("output_tokens"),
+        metadata.get("total_tokens"),
+        details_in.get("cache_read"),
+        details_in.get("cache_creation"),
+        details_out.get("reasoning"),
     )
 
 

@@ -38,6 +38,7 @@ _PARAMS = (
     "dimensions",
     "encoding_format",
 )
+_PARAM_NAMES = frozenset(_PARAMS)
 
 
 class RequestInfo:
@@ -87,9 +88,8 @@ def record_request(span: Span, info: RequestInfo, capture: bool) -> None:
     tools = body.get("tools") or body.get("functions")  # ``functions``: legacy function calling
     if tools:
         span.metadata["tools"] = to_jsonable(tools)
-    params = {name: body[name] for name in _PARAMS if name in body}
-    if params:
-        span.metadata["params"] = params
+    if not _PARAM_NAMES.isdisjoint(body):  # one C call when the request sets none
+        span.metadata["params"] = {name: body[name] for name in _PARAMS if name in body}
     if info.helper is not None:
         span.metadata["helper"] = info.helper
     if info.server is not None:

@@ -35,13 +35,13 @@ def _usage(usage: Any, names: tuple[str, str, str, str]) -> Usage:
     cache_read = getattr(prompt_details, "cached_tokens", None)
     if cache_read is None:  # DeepSeek's documented usage has its own count and no details
         cache_read = getattr(usage, "prompt_cache_hit_tokens", None)
-    return Usage(
-        input=getattr(usage, input_name, None),
-        output=getattr(usage, output_name, None),
-        total=getattr(usage, "total_tokens", None),
-        cache_read=cache_read,
-        cache_write=getattr(prompt_details, "cache_write_tokens", None),
-        reasoning=getattr(completion_details, "reasoning_tokens", None),
+    return Usage(  # positional (input, output, total, cache_read, cache_write, reasoning): no kwargs dict
+        getattr(usage, input_name, None),
+        getattr(usage, output_name, None),
+        getattr(usage, "total_tokens", None),
+        cache_read,
+        getattr(prompt_details, "cache_write_tokens", None),
+        getattr(completion_details, "reasoning_tokens", None),
     )
 
 
