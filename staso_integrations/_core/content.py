@@ -38,6 +38,7 @@ _MIN_SECRET = 12  # shorter strings cannot hold any of the shapes above: skip th
 # passed after a few fast substring searches, without running the regex.
 _MARKERS = ("sk-", "AKIA", "ASIA", "ghp_", "github_pat_", "AIza", "earer ", "@")
 _SECRET_ENV_NAME = re.compile(r"(?:^|_)(?:API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD)(?:$|_)", re.IGNORECASE)
+_MAX_NAMES_KNOWN = 4096  # names remembered by the scan (cleared when full)
 _MIN_LITERAL = 12  # an exact secret shorter than this would mask ordinary words
 _MAX_DEPTH = 32
 _LEAVES = (str, int, float, bool, type(None))
@@ -56,7 +57,7 @@ class SecretScanner:
     run only on strings that contain one of its markers.
     """
 
-    __slots__ = ("json_markers", "markers", "pattern")
+    __slots__ = ("_names", "json_markers", "markers", "pattern")
 
     def __init__(self, literals: Iterable[str] = ()) -> None:
         exact = sorted(
@@ -68,6 +69,18 @@ class SecretScanner:
         self.json_markers = (*_MARKERS, *(json.dumps(value, ensure_ascii=False)[1:-1] for value in exact))
         alternatives = [f"(?P<exact>{'|'.join(map(re.escape, exact))})"] if exact else []
         self.pattern = re.compile("|".join([*alternatives, *_SECRET_SHAPES]))
+        self._names: dict[str, str] = {}
+
+    def scrub_name(self, name: str) -> str:
+        """``scrub(name)`` for a span or agent name: the same few recur, so each is scanned once."""
+        try:
+            return self._names[name]
+        except KeyError:
+            pass
+        if len(self._names) >= _MAX_NAMES_KNOWN:
+            self._names.clear()
+        scrubbed = self._names[name] = self.scrub(name)
+        return scrubbed
 
     def may_hold_secret(self, encoded: str) -> bool:
         """Whether any string inside the values that JSON-encode to ``encoded`` (with
@@ -276,9 +289,9 @@ class ContentRules:
 
     def _scrub(self, span: Span, content_clean: bool) -> None:
         scanner = self.scanner
-        span.name = scanner.scrub(span.name)
+        span.name = scanner.scrub_name(span.name)
         if span.agent_name:
-            span.agent_name = scanner.scrub(span.agent_name)
+            span.agent_name = scanner.scrub_name(span.agent_name)
         if content_clean:  # nothing to mask in the content or the trace's tags and metadata
             self._scrub_trace_ids(span)
             return

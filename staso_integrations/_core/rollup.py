@@ -145,7 +145,8 @@ class TraceAggregator:
     def add(self, span: Span) -> TraceSummary | None:
         trace_id = span.trace_id
         summary = self._open.get(trace_id) or self._recent.get(trace_id)
-        if summary is None and span.is_root:  # a trace of one span, most often: complete at once
+        is_root = span.parent_span_id is None or span.remote_parent  # span.is_root, without a property call
+        if summary is None and is_root:  # a trace of one span, most often: complete at once
             summary = self._recent[trace_id] = TraceSummary.of_root(span)
             if len(self._recent) > self._max_recent:
                 self._recent.popitem(last=False)

@@ -108,7 +108,7 @@ def _mapping(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         try:
             secret = secret_keys[name]
         except KeyError:
-            secret = _learn_key(name)
+            secret = is_secret_key(name)
         if secret:
             out[name] = REDACTED
         elif type(item) is str:  # most values: no call
@@ -126,10 +126,14 @@ _secret_keys: dict[str, bool] = {}
 _MAX_KEYS_KNOWN = 4096
 
 
-def _learn_key(name: str) -> bool:
-    if len(_secret_keys) >= _MAX_KEYS_KNOWN:
-        _secret_keys.clear()
-    secret = _secret_keys[name] = is_secret_key(name)
+def is_secret_key(name: str) -> bool:
+    """Whether a mapping key names a credential (headers, kwargs, config)."""
+    secret = _secret_keys.get(name)
+    if secret is None:
+        if len(_secret_keys) >= _MAX_KEYS_KNOWN:
+            _secret_keys.clear()
+        normalized = name.lower().replace("-", "_")
+        secret = _secret_keys[name] = normalized in _SECRET_KEYS or normalized.endswith(_SECRET_SUFFIXES)
     return secret
 
 
@@ -138,12 +142,6 @@ def _key_text(key: Any) -> str:
         return str(key)
     except Exception:
         return f"<{type(key).__name__} key>"
-
-
-def is_secret_key(name: str) -> bool:
-    """Whether a mapping key names a credential (headers, kwargs, config)."""
-    normalized = name.lower().replace("-", "_")
-    return normalized in _SECRET_KEYS or normalized.endswith(_SECRET_SUFFIXES)
 
 
 def _string(value: str) -> str:

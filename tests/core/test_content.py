@@ -333,3 +333,13 @@ def test_content_with_tool_calls_or_a_price_note_is_not_handed_over_as_encoded()
     st.init(exporter=memory, processor="simple")
     _llm_with_tool_call()
     assert memory.spans[0].encoded_content is None
+
+
+def test_a_secret_in_a_span_name_is_masked_every_time_the_name_recurs() -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple")
+    secret = "sk-proj-" + "a1B2c3D4e5" * 4
+    for _ in range(3):
+        with st.span(f"call with {secret}"):
+            pass
+    assert [span.name for span in memory.spans] == ["call with <redacted>"] * 3
