@@ -25,6 +25,8 @@ class Exporter(Protocol):
     the locks, connections, sockets and file handles it holds with fresh ones (a thread of the
     parent may have held them at the fork) and must not flush or close the parent's.
     ``shutdown()`` may be called while an ``export()`` is still running on another thread.
+    An exporter that ignores ``traces`` may say so with a class attribute
+    ``uses_trace_summaries = False``: with no exporter using them, none are computed.
     """
 
     def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None: ...

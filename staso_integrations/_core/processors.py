@@ -59,6 +59,10 @@ class Processor:
         self.shutdown_timeout = config.shutdown_timeout
         self.aggregator = TraceAggregator()
         self.error_keeper = ErrorKeeper()
+        # Roll-ups are work only an exporter (or the error keeper's sampling) can use.
+        self._rolls_up = config.sample_rate < 1.0 or any(
+            getattr(exporter, "uses_trace_summaries", True) for exporter in self.exporters
+        )
         self._export_lock = threading.Lock()
         self._closed = False
         self._reset_counts()
@@ -138,7 +142,7 @@ class Processor:
         for span in batch:
             try:
                 self._enrich(span)
-                summary = self.aggregator.add(span)
+                summary = self.aggregator.add(span) if self._rolls_up else None
                 kept = [span] if span.sampled else self.error_keeper.hold(span, summary)
             except Exception as exc:
                 if strict_mode():

@@ -46,6 +46,8 @@ _COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {"gzip": gzip.compress, "def
 class OtlpExporter:
     """Sends spans over OTLP/HTTP protobuf, mapped to the GenAI semantic conventions."""
 
+    uses_trace_summaries = False  # OTLP has no trace object: its backends roll up themselves
+
     def __init__(
         self,
         config: Config | None = None,

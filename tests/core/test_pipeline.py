@@ -186,10 +186,13 @@ def test_finished_traces_are_not_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    "usage", [None, Usage(input=12, output=3), Usage(input=5, total=9, cache_read=2, reasoning=0), Usage(output=4)]
+    "usage",
+    [None, Usage(input=12, output=3), Usage(input=5, total=9, cache_read=2, reasoning=0), Usage(output=4)],
 )
 @pytest.mark.parametrize("fails", [False, True])
-def test_the_summary_of_a_root_ending_first_equals_one_built_span_by_span(usage: Usage | None, fails: bool) -> None:
+def test_the_summary_of_a_root_ending_first_equals_one_built_span_by_span(
+    usage: Usage | None, fails: bool
+) -> None:
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple")
     with st.conversation("c-1", user_id="u-1", tags=["t"], metadata={"m": 1}):
@@ -204,3 +207,34 @@ def test_the_summary_of_a_root_ending_first_equals_one_built_span_by_span(usage:
     built.add(root)
     assert TraceSummary.of_root(root) == built and memory.traces[root.trace_id] == built
     assert type(built.cost_usd) is float
+
+
+class _SpansOnly:
+    uses_trace_summaries = False
+
+    def __init__(self) -> None:
+        self.traces: list[Any] = []
+
+    def export(self, spans: Any, traces: Any) -> None:
+        self.traces.extend(traces)
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_no_roll_up_is_computed_when_no_exporter_uses_one() -> None:
+    spans_only, memory = _SpansOnly(), InMemoryExporter()
+    st.init(exporter=[spans_only], processor="simple")
+    with st.span("alone"):
+        pass
+    assert spans_only.traces == []
+    st.init(exporter=[spans_only, memory], processor="simple")
+    with st.span("alone"):
+        pass
+    assert len(spans_only.traces) == 1 and list(memory.traces) == list(t.trace_id for t in spans_only.traces)
+
+
+def test_sampling_keeps_roll_ups_for_the_error_keeper_whatever_the_exporters() -> None:
+    spans_only = _SpansOnly()
+    st.init(exporter=[spans_only], processor="simple", sample_rate=0.5, keep_errors=True)
+    assert st.get_runtime().processor._rolls_up
