@@ -211,7 +211,7 @@ def _row_maker(columns: tuple[Column, ...], prelude: str = "") -> Callable[[Any]
     """
     lines = [prelude, f"values = [{', '.join(c.value for c in columns if c.always)}]", "present = 0"]
     for bit, column in enumerate(c for c in columns if not c.always):
-        lines += [f"if (value := {column.value}) is not None:", "    values.append(value)", f"    present |= {1 << bit}"]
+        lines += [f"if (value := {column.value}) is not None:", "    values.append(value)", f"    present += {1 << bit}"]
     lines.append("return present, values")
     body = "\n".join(f"    {line}" for line in lines if line)
     namespace: dict[str, Any] = {"NO_USAGE": Usage(), "json_text": json_text, "content_values": content_values}
