@@ -50,43 +50,49 @@ class Column:
             the names it uses besides ``item`` are set up by the row maker.
         always: set on every item: bound as it is, where an optional column is left out of the
             INSERT when its value is None (SQLite binds None slowly).
+        within: a condition (setting the names ``value`` uses) under which the column may be set.
     """
 
     name: str
     sql_type: str
     value: str
     always: bool = False
+    within: str = ""
 
 
 _SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "bool": "INTEGER"}
 _ALWAYS = frozenset({"trace_id", "span_id", "name", "kind", "status", "start_ns", "end_ns", "environment",
                      "source_type", "span_count", "error_count"})  # fmt: skip
 _DERIVED = "duration_ms"  # not stored: read back from the start and end, as the span computes it
-# A span's usage, one column per count (``u`` is its ``Usage``, or an empty one); the total as
-# ``Usage.to_dict`` gives it. ``usage_empty`` tells a usage of no counts from no usage at all.
+# Columns read from an object that is mostly absent (no usage, no ``conversation()``) are only
+# looked at when it is there.
+_HAS_USAGE = "(u := item.usage) is not None"
+_HAS_ATTRS = "(attrs := item.trace_attrs) is not NO_ATTRS"
+# A span's usage, one column per count; the total as ``Usage.to_dict`` gives it. ``usage_empty``
+# tells a usage of no counts from no usage at all.
 USAGE_COLUMNS: dict[str, str] = {name: key for name, key in TRACE_USAGE_KEYS.items()}
-_SPAN_USAGE = tuple(
-    Column(name, "INTEGER", f"u.{key}")
-    if key != "total"
-    else Column(name, "INTEGER", "(t if (t := u.total) is not None or u.input is None or u.output is None "
-                                 "else u.input + u.output)")  # fmt: skip
-    for name, key in USAGE_COLUMNS.items()
+_TOTAL = "(t if (t := u.total) is not None or u.input is None or u.output is None else u.input + u.output)"
+_SPAN_USAGE = (
+    *(Column(name, "INTEGER", _TOTAL if key == "total" else f"u.{key}", within=_HAS_USAGE)
+      for name, key in USAGE_COLUMNS.items()),  # fmt: skip
+    Column("usage_empty", "INTEGER", "(1 if {} else None)".format(
+        " and ".join(f"u.{key} is None" for key in USAGE_COLUMNS.values())), within=_HAS_USAGE),  # fmt: skip
 )
-_EMPTY_USAGE = " and ".join(f"u.{key} is None" for key in USAGE_COLUMNS.values())
 
 
 def _field_column(name: str, kind: str, source: str) -> Column:
-    value = f"item.{source}"
+    within, value = "", f"item.{source}"
+    if source.startswith("trace_attrs."):
+        within, value = _HAS_ATTRS, f"attrs.{source.removeprefix('trace_attrs.')}"
     if kind == "bool":
         value = f"(None if (flag := {value}) is None else 1 if flag else 0)"
-    return Column(name, _SQL_TYPES[kind], value, name in _ALWAYS)
+    return Column(name, _SQL_TYPES[kind], value, name in _ALWAYS, within)
 
 
 SPAN_COLUMNS: tuple[Column, ...] = (
-    *(_field_column(f.name, f.kind, f.source) for f in SPAN_FIELDS if f.kind != "json" and f.name not in
-      (_DERIVED, "stream")),
+    *(_field_column(f.name, f.kind, f.source) for f in SPAN_FIELDS
+      if f.kind != "json" and f.name not in (_DERIVED, "stream")),  # fmt: skip
     *_SPAN_USAGE,
-    Column("usage_empty", "INTEGER", f"(1 if u is not NO_USAGE and {_EMPTY_USAGE} else None)"),
     _field_column("stream", "bool", "stream"),
     Column("content", "TEXT", "(item.encoded_content or json_text(content_values(item)))", always=True),
 )

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from .._core.drops import count_drop
 from .._core.rollup import TraceSummary
 from .._core.schema import json_text
-from .._core.span import Span, Usage, content_values
+from .._core.span import EMPTY_TRACE_ATTRIBUTES, Span, content_values
 from ._sqlite_schema import (
     SPAN_COLUMNS,
     TRACE_COLUMNS,
@@ -202,23 +202,28 @@ def _close(conn: sqlite3.Connection) -> None:
         logger.debug("staso: closing the sqlite store failed", exc_info=True)
 
 
-def _row_maker(columns: tuple[Column, ...], prelude: str = "") -> Callable[[Any], _Row]:
+def _row_maker(columns: tuple[Column, ...]) -> Callable[[Any], _Row]:
     """A function giving an item's row: ``(bit set of the optional columns present, values)``.
 
     Generated (as ``dataclasses`` does) so that a row costs one attribute read and one test per
     optional column, with no call for a column left unset; a loop over the columns would cost
     several times more per span.
     """
-    lines = [prelude, f"values = [{', '.join(c.value for c in columns if c.always)}]", "present = 0"]
+    lines = [f"values = [{', '.join(c.value for c in columns if c.always)}]", "present = 0"]
+    within = ""
     for bit, column in enumerate(c for c in columns if not c.always):
-        lines += [f"if (value := {column.value}) is not None:", "    values.append(value)", f"    present += {1 << bit}"]
+        if column.within and column.within != within:
+            lines.append(f"if {column.within}:")
+        within, indent = column.within, "    " if column.within else ""
+        lines += [f"{indent}if (value := {column.value}) is not None:", f"{indent}    values.append(value)",
+                  f"{indent}    present += {1 << bit}"]  # fmt: skip
     lines.append("return present, values")
-    body = "\n".join(f"    {line}" for line in lines if line)
-    namespace: dict[str, Any] = {"NO_USAGE": Usage(), "json_text": json_text, "content_values": content_values}
+    body = "\n".join(f"    {line}" for line in lines)
+    namespace = {"NO_ATTRS": EMPTY_TRACE_ATTRIBUTES, "json_text": json_text, "content_values": content_values}
     exec(f"def row(item):\n{body}\n", namespace)
     row: Callable[[Any], _Row] = namespace["row"]
     return row
 
 
-_span_row = _row_maker(COLUMNS["spans"], "u = item.usage or NO_USAGE")
+_span_row = _row_maker(COLUMNS["spans"])
 _trace_row = _row_maker(COLUMNS["traces"])
