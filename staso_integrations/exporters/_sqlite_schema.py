@@ -70,13 +70,19 @@ _HAS_USAGE = "(u := item.usage) is not None"
 _HAS_ATTRS = "(attrs := item.trace_attrs) is not NO_ATTRS"
 # A span's usage, one column per count; the total as ``Usage.to_dict`` gives it. ``usage_empty``
 # tells a usage of no counts from no usage at all.
-USAGE_COLUMNS: dict[str, str] = {name: key for name, key in TRACE_USAGE_KEYS.items()}
+USAGE_COLUMNS: dict[str, str] = dict(TRACE_USAGE_KEYS)
 _TOTAL = "(t if (t := u.total) is not None or u.input is None or u.output is None else u.input + u.output)"
 _SPAN_USAGE = (
-    *(Column(name, "INTEGER", _TOTAL if key == "total" else f"u.{key}", within=_HAS_USAGE)
-      for name, key in USAGE_COLUMNS.items()),  # fmt: skip
-    Column("usage_empty", "INTEGER", "(1 if {} else None)".format(
-        " and ".join(f"u.{key} is None" for key in USAGE_COLUMNS.values())), within=_HAS_USAGE),  # fmt: skip
+    *(
+        Column(name, "INTEGER", _TOTAL if key == "total" else f"u.{key}", within=_HAS_USAGE)
+        for name, key in USAGE_COLUMNS.items()
+    ),
+    Column(
+        "usage_empty",
+        "INTEGER",
+        "(1 if {} else None)".format(" and ".join(f"u.{key} is None" for key in USAGE_COLUMNS.values())),
+        within=_HAS_USAGE,
+    ),
 )
 
 
@@ -90,14 +96,19 @@ def _field_column(name: str, kind: str, source: str) -> Column:
 
 
 SPAN_COLUMNS: tuple[Column, ...] = (
-    *(_field_column(f.name, f.kind, f.source) for f in SPAN_FIELDS
-      if f.kind != "json" and f.name not in (_DERIVED, "stream")),  # fmt: skip
+    *(
+        _field_column(f.name, f.kind, f.source)
+        for f in SPAN_FIELDS
+        if f.kind != "json" and f.name not in (_DERIVED, "stream")
+    ),
     *_SPAN_USAGE,
     _field_column("stream", "bool", "stream"),
     Column("content", "TEXT", "(item.encoded_content or json_text(content_values(item)))", always=True),
 )
 TRACE_COLUMNS: tuple[Column, ...] = tuple(
-    Column("tags", "TEXT", "((json_text(tags) if tags else '[]') if (tags := item.tags) is not None else None)")
+    Column(
+        "tags", "TEXT", "((json_text(tags) if tags else '[]') if (tags := item.tags) is not None else None)"
+    )
     if f.name == "tags"
     else Column("metadata", "TEXT", "(json_text(meta) if (meta := item.metadata) is not None else None)")
     if f.name == "metadata"
@@ -110,11 +121,15 @@ TRACE_COLUMNS: tuple[Column, ...] = tuple(
 # (Measured: clustering either table as WITHOUT ROWID costs as much per row as this layout.)
 TABLES: dict[str, str] = {
     "spans": "CREATE TABLE spans ({}, UNIQUE (trace_id, span_id))".format(
-        ", ".join(f"{c.name} {c.sql_type}" + (" NOT NULL" if c.name in ("trace_id", "span_id") else "")
-                  for c in SPAN_COLUMNS)  # fmt: skip
+        ", ".join(
+            f"{c.name} {c.sql_type}" + (" NOT NULL" if c.name in ("trace_id", "span_id") else "")
+            for c in SPAN_COLUMNS
+        )
     ),
     "traces": "CREATE TABLE traces ({})".format(
-        ", ".join(f"{c.name} {c.sql_type}" + (" PRIMARY KEY" if c.name == "trace_id" else "") for c in TRACE_COLUMNS)
+        ", ".join(
+            f"{c.name} {c.sql_type}" + (" PRIMARY KEY" if c.name == "trace_id" else "") for c in TRACE_COLUMNS
+        )
     ),
 }
 # Only the indexes the CLI and UI query by. Traces are listed by time (``traces_start``) and
@@ -123,7 +138,8 @@ TABLES: dict[str, str] = {
 # key) or scanned by ``export``.
 INDEXES = (
     "CREATE INDEX traces_agent ON traces (agent_name, start_ns) WHERE agent_name IS NOT NULL",
-    "CREATE INDEX traces_conversation ON traces (conversation_id, start_ns) WHERE conversation_id IS NOT NULL",
+    "CREATE INDEX traces_conversation ON traces (conversation_id, start_ns)"
+    " WHERE conversation_id IS NOT NULL",
     "CREATE INDEX traces_session ON traces (session_id, turn_index) WHERE session_id IS NOT NULL",
     "CREATE INDEX traces_start ON traces (start_ns)",
 )
@@ -202,7 +218,9 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
         raise
     conn.execute("COMMIT")
     if rebuilt:
-        logger.info("staso: trace store %s migrated to schema %d (%s)", path, SCHEMA_VERSION, ", ".join(rebuilt))
+        logger.info(
+            "staso: trace store %s migrated to schema %d (%s)", path, SCHEMA_VERSION, ", ".join(rebuilt)
+        )
 
 
 def _rebuild(conn: sqlite3.Connection, table: str, create: str) -> None:
@@ -212,9 +230,8 @@ def _rebuild(conn: sqlite3.Connection, table: str, create: str) -> None:
     conn.execute(create)
     columns = SPAN_COLUMNS if table == "spans" else TRACE_COLUMNS
     values = [_old_value(column.name, present) for column in columns]
-    conn.execute(
-        f"INSERT OR REPLACE INTO {table} ({', '.join(c.name for c in columns)}) SELECT {', '.join(values)} FROM {old}"
-    )
+    names = ", ".join(column.name for column in columns)
+    conn.execute(f"INSERT OR REPLACE INTO {table} ({names}) SELECT {', '.join(values)} FROM {old}")
     conn.execute(f"DROP TABLE {old}")
 
 
@@ -254,9 +271,9 @@ def span_from_row(row: sqlite3.Row) -> dict[str, Any]:
     empty = stored.pop("usage_empty")
     data = _decoded(SPAN_FIELD_NAMES, (), stored)
     if content is not None:
-        data.update(zip(_STORED_CONTENT, json.loads(content)))
+        data.update(zip(_STORED_CONTENT, json.loads(content), strict=False))  # not the last
     if empty or counts.count(None) != len(counts):
-        data["usage"] = dict(zip(USAGE_COLUMNS.values(), counts))
+        data["usage"] = dict(zip(USAGE_COLUMNS.values(), counts, strict=True))
     return data
 
 
@@ -277,6 +294,10 @@ def _decoded(names: tuple[str, ...], json_columns: tuple[str, ...], stored: dict
             data[column] = json.loads(value)
     if data.get("stream") is not None:
         data["stream"] = bool(data["stream"])
-    if _DERIVED not in stored and (end := data["end_ns"]) is not None and (begin := data["start_ns"]) is not None:
+    if (
+        _DERIVED not in stored
+        and (end := data["end_ns"]) is not None
+        and (begin := data["start_ns"]) is not None
+    ):
         data[_DERIVED] = (end - begin) / 1e6
     return data

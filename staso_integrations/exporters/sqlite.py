@@ -219,7 +219,11 @@ def _row_maker(columns: tuple[Column, ...]) -> Callable[[Any], _Row]:
                   f"{indent}    present += {1 << bit}"]  # fmt: skip
     lines.append("return present, values")
     body = "\n".join(f"    {line}" for line in lines)
-    namespace = {"NO_ATTRS": EMPTY_TRACE_ATTRIBUTES, "json_text": json_text, "content_values": content_values}
+    namespace: dict[str, Any] = {
+        "NO_ATTRS": EMPTY_TRACE_ATTRIBUTES,
+        "json_text": json_text,
+        "content_values": content_values,
+    }
     exec(f"def row(item):\n{body}\n", namespace)
     row: Callable[[Any], _Row] = namespace["row"]
     return row

@@ -20,44 +20,46 @@ TRACE_ID = "d32ca7cb69620353be0a7bffb009b865"
 # a conversation with tags and metadata, an llm span with usage, tool calls and a stream flag,
 # a span with an empty usage, and a NaN score an older release could store.
 SCHEMA_2 = """
-CREATE TABLE traces (trace_id TEXT PRIMARY KEY, name TEXT, agent_name TEXT, conversation_id TEXT, user_id TEXT,
-    session_id TEXT, turn_index INTEGER, environment TEXT, workspace_slug TEXT, source_type TEXT, tags TEXT,
-    metadata TEXT, start_ns INTEGER, end_ns INTEGER, duration_ms REAL, status TEXT, span_count INTEGER,
-    error_count INTEGER, input_tokens INTEGER, output_tokens INTEGER, total_tokens INTEGER,
+CREATE TABLE traces (trace_id TEXT PRIMARY KEY, name TEXT, agent_name TEXT, conversation_id TEXT, user_id
+    TEXT, session_id TEXT, turn_index INTEGER, environment TEXT, workspace_slug TEXT, source_type TEXT, tags
+    TEXT, metadata TEXT, start_ns INTEGER, end_ns INTEGER, duration_ms REAL, status TEXT, span_count
+    INTEGER, error_count INTEGER, input_tokens INTEGER, output_tokens INTEGER, total_tokens INTEGER,
     cache_read_tokens INTEGER, cache_write_tokens INTEGER, reasoning_tokens INTEGER, cost_usd REAL);
-CREATE TABLE spans (trace_id TEXT NOT NULL, span_id TEXT PRIMARY KEY, parent_span_id TEXT, name TEXT, kind TEXT,
-    status TEXT, error TEXT, start_ns INTEGER, end_ns INTEGER, duration_ms REAL, input TEXT, output TEXT,
-    metadata TEXT, agent_name TEXT, conversation_id TEXT, user_id TEXT, session_id TEXT, turn_index INTEGER,
-    tags TEXT, environment TEXT, workspace_slug TEXT, source_type TEXT, provider TEXT, operation TEXT,
-    request_model TEXT, response_model TEXT, usage TEXT, cost_usd REAL, ttft_ms REAL, finish_reason TEXT,
-    tool_calls TEXT, stream INTEGER);
+CREATE TABLE spans (trace_id TEXT NOT NULL, span_id TEXT PRIMARY KEY, parent_span_id TEXT, name TEXT, kind
+    TEXT, status TEXT, error TEXT, start_ns INTEGER, end_ns INTEGER, duration_ms REAL, input TEXT, output
+    TEXT, metadata TEXT, agent_name TEXT, conversation_id TEXT, user_id TEXT, session_id TEXT, turn_index
+    INTEGER, tags TEXT, environment TEXT, workspace_slug TEXT, source_type TEXT, provider TEXT, operation
+    TEXT, request_model TEXT, response_model TEXT, usage TEXT, cost_usd REAL, ttft_ms REAL, finish_reason
+    TEXT, tool_calls TEXT, stream INTEGER);
 CREATE INDEX traces_agent ON traces (agent_name, start_ns) WHERE agent_name IS NOT NULL;
 CREATE INDEX traces_conversation ON traces (conversation_id, start_ns) WHERE conversation_id IS NOT NULL;
 CREATE INDEX traces_session ON traces (session_id, turn_index) WHERE session_id IS NOT NULL;
 CREATE INDEX traces_start ON traces (start_ns);
 CREATE INDEX spans_trace ON spans (trace_id, start_ns);
 INSERT INTO traces (trace_id, name, conversation_id, user_id, environment, source_type, tags, metadata,
-    start_ns, end_ns, duration_ms, status, span_count, error_count, input_tokens, output_tokens, total_tokens,
-    cache_read_tokens, cost_usd)
-VALUES ('d32ca7cb69620353be0a7bffb009b865', 'agent-run', 'conv-1', 'u-1', 'prod', 'test', '["t1"]',
-    '{"team":"x"}', 1795710327221545948, 1795710327492475157, 270.929209, 'ok', 3, 0, 100, 20, 120, 50, 2.325e-05);
-INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, status, start_ns, end_ns, duration_ms, input,
-    metadata, conversation_id, user_id, tags, environment, source_type, provider, request_model, usage,
-    cost_usd, ttft_ms, tool_calls, stream)
-VALUES ('d32ca7cb69620353be0a7bffb009b865', '78ec2d36c37f2682', '5097d3212afda64f', 'chat', 'llm', 'ok',
-    1795710327221577835, 1795710327221599377, 0.021542, '[{"role":"user","content":"hi"}]', '{}', 'conv-1',
-    'u-1', '["t1"]', 'prod', 'test', 'openai', 'gpt-4o-mini',
+    start_ns, end_ns, duration_ms, status, span_count, error_count, input_tokens, output_tokens,
+    total_tokens, cache_read_tokens, cost_usd) VALUES ('d32ca7cb69620353be0a7bffb009b865', 'agent-run',
+    'conv-1', 'u-1', 'prod', 'test', '["t1"]', '{"team":"x"}', 1795710327221545948, 1795710327492475157,
+    270.929209, 'ok', 3, 0, 100, 20, 120, 50, 2.325e-05);
+INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, status, start_ns, end_ns, duration_ms,
+    input, metadata, conversation_id, user_id, tags, environment, source_type, provider, request_model,
+    usage, cost_usd, ttft_ms, tool_calls, stream) VALUES ('d32ca7cb69620353be0a7bffb009b865',
+    '78ec2d36c37f2682', '5097d3212afda64f', 'chat', 'llm', 'ok', 1795710327221577835, 1795710327221599377,
+    0.021542, '[{"role":"user","content":"hi"}]', '{}', 'conv-1', 'u-1', '["t1"]', 'prod', 'test', 'openai',
+    'gpt-4o-mini',
     '{"input":100,"output":20,"total":120,"cache_read":50,"cache_write":null,"reasoning":null}', 2.325e-05,
     12.5, '[{"id":"call_1","name":"lookup","arguments":"{\\"id\\": 1}"}]', 1);
 INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, status, start_ns, end_ns, duration_ms,
-    metadata, conversation_id, user_id, tags, environment, source_type, usage, stream)
-VALUES ('d32ca7cb69620353be0a7bffb009b865', '2fceba2317f18bd0', '5097d3212afda64f', 'empty-usage', 'llm', 'ok',
+    metadata, conversation_id, user_id, tags, environment, source_type, usage, stream) VALUES
+    ('d32ca7cb69620353be0a7bffb009b865', '2fceba2317f18bd0', '5097d3212afda64f', 'empty-usage', 'llm', 'ok',
     1795710327492119150, 1795710327492144998, 0.025848, '{"score":NaN}', 'conv-1', 'u-1', '["t1"]', 'prod',
-    'test', '{"input":null,"output":null,"total":null,"cache_read":null,"cache_write":null,"reasoning":null}', 0);
-INSERT INTO spans (trace_id, span_id, name, kind, status, start_ns, end_ns, duration_ms, input, output, metadata,
-    conversation_id, user_id, tags, environment, source_type)
-VALUES ('d32ca7cb69620353be0a7bffb009b865', '5097d3212afda64f', 'agent-run', 'agent', 'ok', 1795710327221545948,
-    1795710327492475157, 270.929209, '{"q":"héllo"}', '"bye"', '{}', 'conv-1', 'u-1', '["t1"]', 'prod', 'test');
+    'test',
+    '{"input":null,"output":null,"total":null,"cache_read":null,"cache_write":null,"reasoning":null}', 0);
+INSERT INTO spans (trace_id, span_id, name, kind, status, start_ns, end_ns, duration_ms, input, output,
+    metadata, conversation_id, user_id, tags, environment, source_type) VALUES
+    ('d32ca7cb69620353be0a7bffb009b865', '5097d3212afda64f', 'agent-run', 'agent', 'ok',
+    1795710327221545948, 1795710327492475157, 270.929209, '{"q":"héllo"}', '"bye"', '{}', 'conv-1', 'u-1',
+    '["t1"]', 'prod', 'test');
 PRAGMA user_version = 2;
 """
 
@@ -80,7 +82,9 @@ def schema_2_store(tmp_path: Path) -> Path:
     return db
 
 
-def test_a_schema_2_store_is_read_as_it_is_then_migrated_with_every_row_unchanged(schema_2_store: Path) -> None:
+def test_a_schema_2_store_is_read_as_it_is_then_migrated_with_every_row_unchanged(
+    schema_2_store: Path,
+) -> None:
     before = _read(schema_2_store)  # read-only: an older file no writer has opened yet
     trace, spans, _ = before
     assert trace is not None and trace["tags"] == ["t1"] and trace["usage"]["cache_read"] == 50
@@ -126,7 +130,10 @@ def _stored_content(db: Path) -> dict[str, str]:
 def test_the_pipelines_encoded_content_is_stored_as_it_is(tmp_path: Path) -> None:
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple")
-    with st.conversation("c", tags=["t"], metadata={"k": "v"}), st.span("s", kind="llm", input={"q": "é"}) as span:
+    with (
+        st.conversation("c", tags=["t"], metadata={"k": "v"}),
+        st.span("s", kind="llm", input={"q": "é"}) as span,
+    ):
         span.output = [1, 2.5, None]
         span.usage = Usage(input=1, output=2)
     stored = memory.spans[0]
@@ -141,7 +148,10 @@ def test_the_pipelines_encoded_content_is_stored_as_it_is(tmp_path: Path) -> Non
 def test_a_span_without_encoded_content_is_encoded_and_stored_identically(tmp_path: Path) -> None:
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple")
-    with st.conversation("c", tags=["t"], metadata={"k": "v"}), st.span("s", kind="tool", input={"q": "é"}) as span:
+    with (
+        st.conversation("c", tags=["t"], metadata={"k": "v"}),
+        st.span("s", kind="tool", input={"q": "é"}) as span,
+    ):
         span.output = {"rows": [1, 2.5, None], "note": 'a "quoted" line\n'}
         span.metadata["n"] = 3
     encoded = memory.spans[0]

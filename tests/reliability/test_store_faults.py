@@ -336,7 +336,7 @@ def test_8_threads_creating_the_same_new_store_at_once_leave_it_intact(tmp_path:
 def test_export_of_a_store_holding_nan_writes_strict_json(tmp_path: Path) -> None:
     db, out = tmp_path / "t.db", tmp_path / "out.jsonl"
     _write_spans(db, 1)
-    with sqlite3.connect(db) as conn:  # a NaN score as an older version stored it (kept as text by the migration)
+    with sqlite3.connect(db) as conn:  # a NaN score an older version stored (migrated as its text)
         conn.execute("""UPDATE spans SET content = '[null,null,{"score": NaN, "ok": 1},null,null,[],null]'""")
     done, _ = _cli(db, "export", "--format", "jsonl", "-o", str(out))
     assert done.returncode == 0, done.stderr
