@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import staso_integrations as st
-from staso_integrations._core.span import Usage
+from staso_integrations._core.span import Span, Usage
 from staso_integrations.exporters import InMemoryExporter, SqliteExporter
 from staso_integrations.exporters._sqlite_schema import SCHEMA_VERSION, TABLES
 from staso_integrations.store import TraceStore
@@ -127,46 +127,44 @@ def _stored_content(db: Path) -> dict[str, str]:
     return rows
 
 
-def test_the_pipelines_encoded_content_is_stored_as_it_is(tmp_path: Path) -> None:
-    memory = InMemoryExporter()
-    st.init(exporter=memory, processor="simple")
-    with (
-        st.conversation("c", tags=["t"], metadata={"k": "v"}),
-        st.span("s", kind="llm", input={"q": "é"}) as span,
-    ):
-        span.output = [1, 2.5, None]
-        span.usage = Usage(input=1, output=2)
-    stored = memory.spans[0]
-    assert stored.encoded_content is not None
-    stored.encoded_content = stored.encoded_content.replace(",", ", ")  # tell it from a new encoding
-    exporter = SqliteExporter(str(tmp_path / "t.db"))
-    exporter.export([stored], [])
+def _store(db: Path, span: Span) -> dict[str, str]:
+    exporter = SqliteExporter(str(db))
+    exporter.export([span], [])
     exporter.shutdown()
-    assert _stored_content(tmp_path / "t.db") == {stored.span_id: stored.encoded_content}
+    return _stored_content(db)
 
 
-def test_a_span_without_encoded_content_is_encoded_and_stored_identically(tmp_path: Path) -> None:
+def _span_through_the_pipeline(kind: str) -> Span:
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple")
     with (
         st.conversation("c", tags=["t"], metadata={"k": "v"}),
-        st.span("s", kind="tool", input={"q": "é"}) as span,
+        st.span("s", kind=kind, input={"q": "é"}) as span,
     ):
         span.output = {"rows": [1, 2.5, None], "note": 'a "quoted" line\n'}
         span.metadata["n"] = 3
-    encoded = memory.spans[0]
-    assert encoded.encoded_content is not None
-    as_encoded, re_encoded = tmp_path / "a.db", tmp_path / "b.db"
-    expected = encoded.encoded_content
-    for db in (as_encoded, re_encoded):
-        exporter = SqliteExporter(str(db))
-        exporter.export([encoded], [])
-        exporter.shutdown()
-        encoded.encoded_content = None  # as after a redact hook or a masked secret: encoded by the store
-    assert _stored_content(re_encoded) == _stored_content(as_encoded) == {encoded.span_id: expected}
-    store = TraceStore(str(re_encoded))
+        if kind == "llm":
+            span.usage = Usage(input=1, output=2)
+    done = memory.spans[0]
+    assert done.encoded_content is not None
+    return done
+
+
+def test_the_pipelines_encoded_content_is_stored_as_it_is(tmp_path: Path) -> None:
+    span = _span_through_the_pipeline("llm")
+    assert span.encoded_content is not None
+    span.encoded_content = span.encoded_content.replace(",", ", ")  # tell it from a new encoding
+    assert _store(tmp_path / "t.db", span) == {span.span_id: span.encoded_content}
+
+
+def test_a_span_without_encoded_content_is_encoded_and_stored_identically(tmp_path: Path) -> None:
+    span = _span_through_the_pipeline("tool")
+    as_encoded = _store(tmp_path / "a.db", span)
+    expected, span.encoded_content = span.encoded_content, None  # as after a redact hook or a masked secret
+    assert _store(tmp_path / "b.db", span) == as_encoded == {span.span_id: expected}
+    store = TraceStore(str(tmp_path / "b.db"))
     try:
-        _, spans = store.get_trace(encoded.trace_id)
+        _, spans = store.get_trace(span.trace_id)
     finally:
         store.close()
-    assert spans == [json.loads(json.dumps(encoded.to_dict()))]
+    assert spans == [json.loads(json.dumps(span.to_dict()))]
