@@ -1,8 +1,12 @@
-"""The local store's schema, its migrations and the two ways to open it (write, read-only).
+"""The local store's schema, the two ways to open it (write, read-only) and its rows read back.
 
-The schema version lives in ``PRAGMA user_version``. A store made by an older release (no
-version, missing columns, old indexes) is brought up to date when a writer opens it, in one
-transaction; readers never change the file and read what is there.
+The schema version lives in ``PRAGMA user_version``. A store made by an older release is brought
+up to date when a writer opens it; readers never change the file and read
+either layout.
+
+Schema 3 keeps what the CLI and the viewer query, filter or sort by as real columns and the
+rest of a span cheap to write: its free-form content is one JSON array (``CONTENT_FIELDS``
+order, the text the pipeline already encoded) and its token counts are integer columns.
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ import os
 import sqlite3
 import threading
 import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
-from .._core.schema import SPAN_FIELDS, TRACE_FIELDS, TRACE_USAGE_KEYS, Field
+from .._core.schema import SPAN_FIELD_NAMES, SPAN_FIELDS, TRACE_FIELDS, TRACE_USAGE_KEYS
+from .._core.span import CONTENT_FIELDS
 from ._owner_only import create_private, make_private_dirs
 
 logger = logging.getLogger("staso_integrations")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Creating the file closes a descriptor of it: no connection of this process may open it meanwhile.
 _creating = threading.Lock()
 
@@ -31,39 +37,112 @@ def _reset_creating_lock() -> None:  # a forked child: the parent's thread may h
 
 
 os.register_at_fork(after_in_child=_reset_creating_lock)
-_SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "bool": "INTEGER", "json": "TEXT"}
-_KEYS = {"spans": {"span_id": "PRIMARY KEY", "trace_id": "NOT NULL"}, "traces": {"trace_id": "PRIMARY KEY"}}
-FIELDS: dict[str, tuple[Field, ...]] = {"traces": TRACE_FIELDS, "spans": SPAN_FIELDS}
-TABLES: dict[str, tuple[tuple[str, str], ...]] = {
-    table: tuple(
-        (field.name, f"{_SQL_TYPES[field.kind]} {_KEYS[table].get(field.name, '')}".strip())
-        for field in fields
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One stored column.
+
+    Attributes:
+        name: the column's name.
+        sql_type: its declared type.
+        value: a Python expression of the stored value, over ``item`` (the span or roll-up);
+            the names it uses besides ``item`` are set up by the row maker.
+        always: set on every item: bound as it is, where an optional column is left out of the
+            INSERT when its value is None (SQLite binds None slowly).
+        within: a condition (setting the names ``value`` uses) under which the column may be set.
+    """
+
+    name: str
+    sql_type: str
+    value: str
+    always: bool = False
+    within: str = ""
+
+
+_SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "bool": "INTEGER"}
+_ALWAYS = frozenset({"trace_id", "span_id", "name", "kind", "status", "start_ns", "end_ns", "environment",
+                     "source_type", "span_count", "error_count"})  # fmt: skip
+_DERIVED = "duration_ms"  # not stored: read back from the start and end, as the span computes it
+# Columns read from an object that is mostly absent (no usage, no ``conversation()``) are only
+# looked at when it is there.
+_HAS_USAGE = "(u := item.usage) is not None"
+_HAS_ATTRS = "(attrs := item.trace_attrs) is not NO_ATTRS"
+# A span's usage, one column per count; the total as ``Usage.to_dict`` gives it. ``usage_empty``
+# tells a usage of no counts from no usage at all.
+USAGE_COLUMNS: dict[str, str] = dict(TRACE_USAGE_KEYS)
+_TOTAL = "(t if (t := u.total) is not None or u.input is None or u.output is None else u.input + u.output)"
+_SPAN_USAGE = (
+    *(
+        Column(name, "INTEGER", _TOTAL if key == "total" else f"u.{key}", within=_HAS_USAGE)
+        for name, key in USAGE_COLUMNS.items()
+    ),
+    Column(
+        "usage_empty",
+        "INTEGER",
+        "(1 if {} else None)".format(" and ".join(f"u.{key} is None" for key in USAGE_COLUMNS.values())),
+        within=_HAS_USAGE,
+    ),
+)
+
+
+def _field_column(name: str, kind: str, source: str) -> Column:
+    within, value = "", f"item.{source}"
+    if source.startswith("trace_attrs."):
+        within, value = _HAS_ATTRS, f"attrs.{source.removeprefix('trace_attrs.')}"
+    if kind == "bool":
+        value = f"(None if (flag := {value}) is None else 1 if flag else 0)"
+    return Column(name, _SQL_TYPES[kind], value, name in _ALWAYS, within)
+
+
+SPAN_COLUMNS: tuple[Column, ...] = (
+    *(
+        _field_column(f.name, f.kind, f.source)
+        for f in SPAN_FIELDS
+        if f.kind != "json" and f.name not in (_DERIVED, "stream")
+    ),
+    *_SPAN_USAGE,
+    _field_column("stream", "bool", "stream"),
+    Column("content", "TEXT", "(item.encoded_content or json_text(content_values(item)))", always=True),
+)
+TRACE_COLUMNS: tuple[Column, ...] = tuple(
+    Column(
+        "tags", "TEXT", "((json_text(tags) if tags else '[]') if (tags := item.tags) is not None else None)"
     )
-    for table, fields in FIELDS.items()
+    if f.name == "tags"
+    else Column("metadata", "TEXT", "(json_text(meta) if (meta := item.metadata) is not None else None)")
+    if f.name == "metadata"
+    else _field_column(f.name, f.kind, f.source)
+    for f in TRACE_FIELDS
+    if f.name != _DERIVED
+)
+# A span is keyed by (trace, span): the key's index serves the reads of a trace's spans, and a
+# span sent again replaces its row. A trace's roll-up is rewritten by each batch of its spans.
+# (Measured: clustering either table as WITHOUT ROWID costs as much per row as this layout.)
+TABLES: dict[str, str] = {
+    "spans": "CREATE TABLE spans ({}, UNIQUE (trace_id, span_id))".format(
+        ", ".join(
+            f"{c.name} {c.sql_type}" + (" NOT NULL" if c.name in ("trace_id", "span_id") else "")
+            for c in SPAN_COLUMNS
+        )
+    ),
+    "traces": "CREATE TABLE traces ({})".format(
+        ", ".join(
+            f"{c.name} {c.sql_type}" + (" PRIMARY KEY" if c.name == "trace_id" else "") for c in TRACE_COLUMNS
+        )
+    ),
 }
 # Only the indexes the CLI and UI query by. Traces are listed by time (``traces_start``) and
 # filtered by agent, conversation or session: those indexes are partial, so a trace without
-# the value (most apps set no conversation) costs no index write. Spans are read by trace
-# (``spans_trace``) or scanned by ``export``. Schema 1 had full indexes (rebuilt here as partial
-# ones); stores made before 0.1 had three span indexes more (dropped).
-_INDEXES = (
-    "DROP INDEX IF EXISTS traces_agent",
-    "DROP INDEX IF EXISTS traces_conversation",
-    "DROP INDEX IF EXISTS traces_session",
+# the value (most apps set no conversation) costs no index write. Spans are read by trace (their
+# key) or scanned by ``export``.
+INDEXES = (
     "CREATE INDEX traces_agent ON traces (agent_name, start_ns) WHERE agent_name IS NOT NULL",
     "CREATE INDEX traces_conversation ON traces (conversation_id, start_ns)"
     " WHERE conversation_id IS NOT NULL",
     "CREATE INDEX traces_session ON traces (session_id, turn_index) WHERE session_id IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ns)",
-    "CREATE INDEX IF NOT EXISTS spans_trace ON spans (trace_id, start_ns)",
-    "DROP INDEX IF EXISTS spans_agent",
-    "DROP INDEX IF EXISTS spans_conversation",
-    "DROP INDEX IF EXISTS spans_start",
+    "CREATE INDEX traces_start ON traces (start_ns)",
 )
-_DECODED = {
-    table: tuple((field.name, field.kind) for field in fields if field.kind in ("json", "bool"))
-    for table, fields in FIELDS.items()
-}
 
 
 def open_for_writing(path: str, lock_wait_s: float) -> sqlite3.Connection:
@@ -103,31 +182,71 @@ def open_read_only(path: str, lock_wait_s: float = 1.0) -> sqlite3.Connection:
     return conn
 
 
+# Indexes of older releases: the trace indexes were full before schema 2, spans had their own.
+_OLD_INDEXES = ("traces_agent", "traces_conversation", "traces_session", "traces_start", "spans_trace",
+                "spans_agent", "spans_conversation", "spans_start")  # fmt: skip
+
+
 def _migrate(conn: sqlite3.Connection, path: str) -> None:
-    conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it done
+    """Rebuild each table whose definition differs from the current one, in one transaction.
+
+    One process migrates, the others wait for its lock and then find it done. A table is
+    rebuilt by one ``INSERT ... SELECT``, in SQLite, so the rows never pass through Python: a
+    schema 1-2 span's JSON columns are joined into the content array as the text they hold,
+    and its usage object split into the count columns.
+    """
+    conn.execute("BEGIN IMMEDIATE")
     try:
         if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             conn.execute("ROLLBACK")
             return
-        added = []
-        for table, columns in TABLES.items():
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(f'{n} {t}' for n, t in columns)})")
-            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-            for name, declared in columns:
-                if name not in present:  # ADD COLUMN takes neither PRIMARY KEY nor NOT NULL
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declared.split()[0]}")
-                    added.append(f"{table}.{name}")
-        for statement in _INDEXES:
+        defined = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
+        rebuilt = []
+        for table, create in TABLES.items():
+            if table not in defined:
+                conn.execute(create)
+            elif defined[table] != create:
+                _rebuild(conn, table, create)
+                rebuilt.append(table)
+        for index in _OLD_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {index}")
+        for statement in INDEXES:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    if added:
+    if rebuilt:
         logger.info(
-            "staso: trace store %s migrated to schema %d (added %s)", path, SCHEMA_VERSION, ", ".join(added)
+            "staso: trace store %s migrated to schema %d (%s)", path, SCHEMA_VERSION, ", ".join(rebuilt)
         )
+
+
+def _rebuild(conn: sqlite3.Connection, table: str, create: str) -> None:
+    old = f"{table}_before_v{SCHEMA_VERSION}"
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    conn.execute(f"ALTER TABLE {table} RENAME TO {old}")
+    conn.execute(create)
+    columns = SPAN_COLUMNS if table == "spans" else TRACE_COLUMNS
+    values = [_old_value(column.name, present) for column in columns]
+    names = ", ".join(column.name for column in columns)
+    conn.execute(f"INSERT OR REPLACE INTO {table} ({names}) SELECT {', '.join(values)} FROM {old}")
+    conn.execute(f"DROP TABLE {old}")
+
+
+def _old_value(column: str, present: set[str]) -> str:
+    """The SQL expression of ``column`` over a row of the older table (NULL where it had none)."""
+    if column == "content":  # the old JSON columns' text, spliced into one array
+        parts = [f"COALESCE({name}, 'null')" if name in present else "'null'" for name in CONTENT_FIELDS[:-1]]
+        return "'[' || " + " || ',' || ".join(parts) + " || ',null]'"
+    usage = "usage" in present and (column in USAGE_COLUMNS or column == "usage_empty")
+    if usage and column == "usage_empty":
+        counts = " AND ".join(f"json_extract(usage, '$.{key}') IS NULL" for key in USAGE_COLUMNS.values())
+        return f"CASE WHEN json_valid(usage) AND {counts} THEN 1 END"
+    if usage:
+        return f"CASE WHEN json_valid(usage) THEN json_extract(usage, '$.{USAGE_COLUMNS[column]}') END"
+    return column if column in present else "NULL"
 
 
 def is_lock_error(exc: BaseException) -> bool:
@@ -136,23 +255,49 @@ def is_lock_error(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
+_STORED_CONTENT = CONTENT_FIELDS[:-1]  # a trace's metadata is its roll-up's, not a span field
+_SPAN_JSON_COLUMNS = tuple(field.name for field in SPAN_FIELDS if field.kind == "json")
+_TRACE_NAMES = tuple(field.name for field in TRACE_FIELDS)
+_TRACE_JSON_COLUMNS = ("tags", "metadata")
+
+
 def span_from_row(row: sqlite3.Row) -> dict[str, Any]:
     """A stored span back in its exported dict form (columns an old store lacks are None)."""
-    return _decoded("spans", row)
+    stored = dict(row)
+    content = stored.pop("content", stored)
+    if content is stored:  # a schema 1-2 store not migrated yet (read-only): JSON per column
+        return _decoded(SPAN_FIELD_NAMES, _SPAN_JSON_COLUMNS, stored)
+    counts = [stored.pop(name) for name in USAGE_COLUMNS]
+    empty = stored.pop("usage_empty")
+    data = _decoded(SPAN_FIELD_NAMES, (), stored)
+    if content is not None:
+        data.update(zip(_STORED_CONTENT, json.loads(content), strict=False))  # not the last
+    if empty or counts.count(None) != len(counts):
+        data["usage"] = dict(zip(USAGE_COLUMNS.values(), counts, strict=True))
+    return data
 
 
 def trace_from_row(row: sqlite3.Row) -> dict[str, Any]:
     """A stored trace back in the ``TraceSummary.to_dict()`` form."""
-    data = _decoded("traces", row)
+    data = _decoded(_TRACE_NAMES, _TRACE_JSON_COLUMNS, dict(row))
     data["usage"] = {key: data.pop(column) for column, key in TRACE_USAGE_KEYS.items()}
     return data
 
 
-def _decoded(table: str, row: sqlite3.Row) -> dict[str, Any]:
-    data: dict[str, Any] = dict.fromkeys(field.name for field in FIELDS[table])
-    data.update(dict(row))
-    for column, kind in _DECODED[table]:
+def _decoded(names: tuple[str, ...], json_columns: tuple[str, ...], stored: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` columns in the exported form: every name in order, JSON decoded, the duration derived."""
+    data: dict[str, Any] = dict.fromkeys(names)
+    data.update(stored)
+    for column in json_columns:
         value = data[column]
         if value is not None:
-            data[column] = json.loads(value) if kind == "json" else bool(value)
+            data[column] = json.loads(value)
+    if data.get("stream") is not None:
+        data["stream"] = bool(data["stream"])
+    if (
+        _DERIVED not in stored
+        and (end := data["end_ns"]) is not None
+        and (begin := data["start_ns"]) is not None
+    ):
+        data[_DERIVED] = (end - begin) / 1e6
     return data

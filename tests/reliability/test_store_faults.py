@@ -152,7 +152,7 @@ def test_store_written_by_an_older_version_is_migrated_on_open(old_store: Path) 
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         columns = {row[1] for row in conn.execute("PRAGMA table_info(spans)")}
         indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"ttft_ms", "tool_calls", "stream", "conversation_id", "tags"} <= columns
+    assert {"ttft_ms", "content", "stream", "conversation_id", "input_tokens"} <= columns
     assert "spans_agent" not in indexes and "traces_session" in indexes
     store = TraceStore(str(old_store))
     try:
@@ -176,7 +176,7 @@ def test_store_of_schema_1_gets_partial_trace_indexes_and_keeps_its_rows(tmp_pat
         conn.execute("PRAGMA user_version = 1")
     _write_spans(db, 1)
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         indexes = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE 'traces_%'"))
         assert conn.execute("SELECT count(*) FROM traces").fetchone()[0] == 3
     assert all(indexes[name].endswith(f"WHERE {column} IS NOT NULL") for name, column in (
@@ -336,8 +336,8 @@ def test_8_threads_creating_the_same_new_store_at_once_leave_it_intact(tmp_path:
 def test_export_of_a_store_holding_nan_writes_strict_json(tmp_path: Path) -> None:
     db, out = tmp_path / "t.db", tmp_path / "out.jsonl"
     _write_spans(db, 1)
-    with sqlite3.connect(db) as conn:  # what an older version stored for a NaN score
-        conn.execute("""UPDATE spans SET metadata = '{"score": NaN, "ok": 1}'""")
+    with sqlite3.connect(db) as conn:  # a NaN score an older version stored (migrated as its text)
+        conn.execute("""UPDATE spans SET content = '[null,null,{"score": NaN, "ok": 1},null,null,[],null]'""")
     done, _ = _cli(db, "export", "--format", "jsonl", "-o", str(out))
     assert done.returncode == 0, done.stderr
     line = out.read_text(encoding="utf-8").strip()
