@@ -7,15 +7,20 @@ on exhaustion, ``close()``, context exit, an error, or garbage collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from copy import copy, deepcopy
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, Self
 
 import wrapt
 
 from .._core.internal_errors import contain
 from .._core.span import Span
+
+# The fields of an object without an instance dict: none, so each is read as an attribute.
+# (Handlers read a chunk's fields from its ``__dict__``, where pydantic keeps them: a field read
+# on a pydantic model is costly, its ``__getattr__`` hook defeats CPython's specialization.)
+NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 
 
 class StreamHandler(Protocol):
