@@ -133,7 +133,10 @@ def counted(contender: str, api: str, streams: int, longer: bool) -> None:
     if contender != "baseline":
         import staso_integrations as st
 
-        st.flush()
+        # the whole backlog, however slow the machine: a flush that gave up after its default
+        # 5 s would leave part of the spans' processing out of the count
+        if not st.flush(timeout=3600):
+            raise SystemExit("flush did not finish")
 
 
 def instructions_per_chunk(api: str, contender: str) -> dict[str, float] | None:
