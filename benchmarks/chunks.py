@@ -13,8 +13,16 @@ receives) and each contender only iterates them:
   is in the figure too, spread over the stream's chunks.
 
 Wall time: each round times every contender in turn (fastest of 5 batches of 50 streams) and
-the table gives the median over rounds. With ``--callgrind``: instructions per chunk,
-``(Ir(large) - Ir(small)) / chunks`` over two processes (see instructions.py).
+the table gives the median over rounds. With ``--callgrind``, three instruction figures from
+three processes (see instructions.py), each staso's minus the baseline's:
+
+- all-in per chunk: ``(Ir(220 streams) - Ir(20 streams)) / 200 streams / 200 chunks``, the
+  per-stream share included;
+- marginal per chunk: what one more chunk in a stream costs, ``(Ir(220 streams of 400 chunks)
+  - Ir(220 streams of 200 chunks)) / 220 / 200`` (the longer stream repeats copies of the
+  content chunks between the same first and last chunks);
+- per stream: the fixed share of a stream (proxy, reader, span start and end, background
+  work), ``200 * (all-in - marginal)``.
 
     python benchmarks/chunks.py
     python benchmarks/chunks.py --callgrind --json chunks.json
@@ -29,6 +37,8 @@ import sys
 import timeit
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from copy import deepcopy
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +48,16 @@ from scenarios import stream_chunks
 
 APIS = ("openai chat", "anthropic messages")
 CONTENDERS = ("baseline", "staso")
+# chunks before and after the content chunks of each API's stream (the longer stream repeats these)
+_EDGES = {"openai chat": (1, 2), "anthropic messages": (2, 3)}
+WARM_UP = 20  # streams of the scenario's length, run before the count in every process
+SMALL, LARGE = 20, 220  # streams per process for the all-in figure
+LONGER = 2  # the marginal figure's stream is this many times the scenario's length
+_FIGURES = {  # figure -> its key in the --json report (instructions_per_chunk: the all-in one, as before)
+    "all_in": "instructions_per_chunk",
+    "marginal": "marginal_per_chunk",
+    "per_stream": "per_stream",
+}
 
 
 def _reader(api: str) -> Callable[[], Any]:
@@ -50,16 +70,25 @@ def _reader(api: str) -> Callable[[], Any]:
     return lambda: MessageAccumulator(True)
 
 
-def iterate_once(contender: str, api: str) -> tuple[Callable[[], None], int]:
-    """``(run, chunks)``: ``run()`` iterates one stream's chunks as ``contender`` would."""
-    chunks = stream_chunks(api)
+def lengthened(api: str, chunks: list[Any]) -> list[Any]:
+    """The stream ``chunks`` with its content chunks ``LONGER`` times over (copies: no object
+    repeats), between the same first and last chunks.
+    """
+    head, tail = _EDGES[api]
+    content = chunks[head:-tail]
+    extra = [deepcopy(chunk) for _ in range(LONGER - 1) for chunk in content]
+    return [*chunks[:head], *content, *extra, *chunks[-tail:]]
+
+
+def runner(contender: str, api: str) -> Callable[[list[Any]], None]:
+    """``run(chunks)`` iterates one stream of ``chunks`` as ``contender`` would."""
     if contender == "baseline":
 
-        def run() -> None:
+        def run(chunks: list[Any]) -> None:
             for _ in iter(chunks):
                 pass
 
-        return run, len(chunks)
+        return run
     import staso_integrations as st
     from staso_integrations._core.runtime import start_span
     from staso_integrations.integrations._stream import SyncStreamProxy
@@ -67,49 +96,63 @@ def iterate_once(contender: str, api: str) -> tuple[Callable[[], None], int]:
     st.init(exporter="none")
     reader = _reader(api)
 
-    def traced() -> None:
+    def traced(chunks: list[Any]) -> None:
         for _ in SyncStreamProxy(iter(chunks), start_span("chat", "llm"), reader()):
             pass
 
-    return traced, len(chunks)
+    return traced
 
 
 def wall_ns_per_chunk(apis: tuple[str, ...], rounds: int) -> dict[str, dict[str, list[float]]]:
-    runs = {api: {c: iterate_once(c, api) for c in CONTENDERS} for api in apis}
+    streams = {api: stream_chunks(api) for api in apis}
+    runs = {api: {c: runner(c, api) for c in CONTENDERS} for api in apis}
     samples: dict[str, dict[str, list[float]]] = {api: {c: [] for c in CONTENDERS} for api in apis}
     for _ in range(rounds):
-        for api in apis:
-            for contender, (run, chunks) in runs[api].items():
-                best = min(timeit.repeat(run, number=50, repeat=5))
-                samples[api][contender].append(best / 50 / chunks * 1e9)
+        for api, chunks in streams.items():
+            for contender, run in runs[api].items():
+                best = min(timeit.repeat(partial(run, chunks), number=50, repeat=5))
+                samples[api][contender].append(best / 50 / len(chunks) * 1e9)
     return samples
 
 
-def counted(contender: str, api: str, streams: int) -> None:
-    """For callgrind: iterate ``streams`` streams after a warm-up, then flush."""
+def counted(contender: str, api: str, streams: int, longer: bool) -> None:
+    """For callgrind: iterate ``streams`` streams (of the longer kind if ``longer``) after a
+    warm-up, then flush. Both kinds are built in every process: their cost cancels out.
+    """
     import gc
 
-    run, _ = iterate_once(contender, api)
-    for _ in range(20):
-        run()
+    chunks = stream_chunks(api)
+    longer_chunks = lengthened(api, chunks)
+    run = runner(contender, api)
+    for _ in range(WARM_UP):
+        run(chunks)
     gc.freeze()
+    counted_chunks = longer_chunks if longer else chunks
     for _ in range(streams):
-        run()
+        run(counted_chunks)
     if contender != "baseline":
         import staso_integrations as st
 
-        st.flush()
+        # the whole backlog, however slow the machine: a flush that gave up after its default
+        # 5 s would leave part of the spans' processing out of the count
+        if not st.flush(timeout=3600):
+            raise SystemExit("flush did not finish")
 
 
-def instructions_per_chunk(api: str, contender: str, small: int = 20, large: int = 220) -> float | None:
+def instructions_per_chunk(api: str, contender: str) -> dict[str, float] | None:
+    """``all_in`` and ``marginal`` instructions per chunk, ``per_stream`` per stream."""
     from instructions import callgrind_total
 
     script = [str(Path(__file__).resolve()), "--count", contender, api]
+    runs = ((SMALL, 0), (LARGE, 0), (LARGE, 1))  # (streams, longer)
     with ThreadPoolExecutor(2) as pool:  # independent runs: one per core
-        low, high = pool.map(lambda n: callgrind_total([*script, str(n)]), (small, large))
-    if low is None or high is None:
+        small, large, longer = pool.map(lambda run: callgrind_total([*script, *map(str, run)]), runs)
+    if small is None or large is None or longer is None:
         return None
-    return (high - low) / (large - small) / len(stream_chunks(api))
+    chunks, (head, tail) = len(stream_chunks(api)), _EDGES[api]
+    all_in = (large - small) / (LARGE - SMALL) / chunks
+    marginal = (longer - large) / LARGE / ((chunks - head - tail) * (LONGER - 1))
+    return {"all_in": all_in, "marginal": marginal, "per_stream": (all_in - marginal) * chunks}
 
 
 def main() -> int:
@@ -118,38 +161,43 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--callgrind", action="store_true", help="also count instructions (needs valgrind)")
+    parser.add_argument("--api", choices=APIS, action="append", help="only this stream (repeatable)")
     parser.add_argument("--json", help="also write the raw results here")
-    parser.add_argument("--count", nargs=3, metavar=("CONTENDER", "API", "STREAMS"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--count", nargs=4, metavar=("CONTENDER", "API", "STREAMS", "LONGER"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.count:
-        contender, api, streams = args.count
-        counted(contender, api, int(streams))
+        contender, api, streams, longer = args.count
+        counted(contender, api, int(streams), longer == "1")
         return 0
-    samples = wall_ns_per_chunk(APIS, args.rounds)
-    sizes = f"{len(stream_chunks(APIS[0]))} chunks per stream, {args.rounds} rounds"
+    apis = tuple(args.api or APIS)
+    samples = wall_ns_per_chunk(apis, args.rounds)
+    sizes = f"{len(stream_chunks(apis[0]))} chunks per stream, {args.rounds} rounds"
     print(f"\npython {sys.version.split()[0]}, {sizes}\n")
     head = "| stream | baseline ns/chunk | staso ns/chunk | staso overhead ns/chunk (min…max) |"
     if args.callgrind:
-        head += " staso overhead instructions/chunk |"
+        head += " instructions/chunk all-in | marginal | instructions/stream |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     report: dict[str, Any] = {
         "rounds": args.rounds,
         "wall_ns_per_chunk": samples,
-        "instructions_per_chunk": {},
+        "instructions_per_chunk": {},  # all-in, per contender
+        "marginal_per_chunk": {},
+        "per_stream": {},
     }
-    for api in APIS:
+    for api in apis:
         base, ours = samples[api]["baseline"], samples[api]["staso"]
         extra = [o - b for o, b in zip(ours, base, strict=True)]
         row = (f"| {api} | {statistics.median(base):.0f} | {statistics.median(ours):.0f} | "
                f"{statistics.median(extra):+.0f} ({min(extra):+.0f}…{max(extra):+.0f}) |")  # fmt: skip
         if args.callgrind:
             counts = {c: instructions_per_chunk(api, c) for c in CONTENDERS}
-            report["instructions_per_chunk"][api] = counts
-            if None in counts.values():
-                row += " n/a |"
-            else:
-                row += f" {counts['staso'] - counts['baseline']:+,.0f} |"
+            for figure, key in _FIGURES.items():
+                report[key][api] = {c: None if n is None else n[figure] for c, n in counts.items()}
+                ours, theirs = report[key][api]["staso"], report[key][api]["baseline"]
+                row += " n/a |" if ours is None or theirs is None else f" {ours - theirs:+,.0f} |"
         print(row)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

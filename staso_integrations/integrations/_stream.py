@@ -7,15 +7,20 @@ on exhaustion, ``close()``, context exit, an error, or garbage collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from copy import copy, deepcopy
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, Self
 
 import wrapt
 
 from .._core.internal_errors import contain
 from .._core.span import Span
+
+# The fields of an object without an instance dict: none, so each is read as an attribute.
+# (Handlers read a chunk's fields from its ``__dict__``, where pydantic keeps them: a field read
+# on a pydantic model is costly, its ``__getattr__`` hook defeats CPython's specialization.)
+NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 
 
 class StreamHandler(Protocol):
@@ -104,17 +109,6 @@ class _StreamState:
             raise
         return self.seen(chunk)
 
-    async def anext(self) -> Any:
-        try:
-            chunk = await self.iterator.__anext__()
-        except StopAsyncIteration:
-            self.finish()
-            raise
-        except BaseException as exc:
-            self.finish(exc)
-            raise
-        return self.seen(chunk)
-
     def finish(self, error: BaseException | None = None, *, early: bool = False) -> None:
         if self.done:
             return
@@ -181,7 +175,8 @@ class SyncStreamProxy(_StreamProxy):
 
     def __next__(self) -> Any:
         state = self._self_state
-        state.start(self.__wrapped__)
+        if state.iterator is None:
+            state.start(self.__wrapped__)
         return state.next()
 
     def __enter__(self) -> Self:
@@ -211,11 +206,21 @@ class AsyncStreamProxy(_StreamProxy):
         return self
 
     async def __anext__(self) -> Any:
+        # Awaits the SDK's step itself: a coroutine of ours in between would be one more frame
+        # (and object) per chunk.
         state = self._self_state
         if state.iterator is None:
             wrapped = self.__wrapped__
             state.iterator = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
-        return await state.anext()
+        try:
+            chunk = await state.iterator.__anext__()
+        except StopAsyncIteration:
+            state.finish()
+            raise
+        except BaseException as exc:
+            state.finish(exc)
+            raise
+        return state.seen(chunk)
 
     async def __aenter__(self) -> Self:
         enter = getattr(self.__wrapped__, "__aenter__", None)

@@ -24,7 +24,7 @@ import wrapt
 
 from ..._core.internal_errors import contain
 from ..._core.span import Span
-from .._stream import AsyncStreamProxy, FirstOutput, SyncStreamProxy
+from .._stream import NO_FIELDS, AsyncStreamProxy, FirstOutput, SyncStreamProxy
 from ._response import block_dict, make_usage, parse_arguments, read_usage, record_web_searches
 
 # content block kinds whose deltas we collect, by the delta field that carries the text
@@ -47,18 +47,29 @@ class MessageAccumulator(FirstOutput):
         self.delta_usage: Any = None  # usage of the last ``message_delta``
 
     def on_chunk(self, event: Any) -> None:
-        kind = event.type
+        # Fields are read from the instance dicts, where pydantic keeps them (see ChatStream in
+        # openai/_stream.py); an object without the dict or a key has them read as attributes.
+        try:
+            fields = event.__dict__
+            kind = fields["type"]
+        except (AttributeError, KeyError):
+            fields, kind = NO_FIELDS, event.type
         if kind == "content_block_delta":
             capture = self.capture
-            if capture or self.first_ns is None:  # the hot path: each field read once, the event's first
-                delta, index = event.delta, event.index
-                kind = delta.type
-                if kind == "text_delta":
-                    piece = delta.text
-                elif kind in _DELTA_FIELDS:
+            if capture or self.first_ns is None:  # the hot path
+                try:
+                    delta, index = fields["delta"], fields["index"]
+                except KeyError:
+                    delta, index = event.delta, event.index
+                try:
+                    own = delta.__dict__
+                    kind = own["type"]
+                    piece = own["text"] if kind == "text_delta" else own[_DELTA_FIELDS[kind]]
+                except (AttributeError, KeyError):
+                    kind = delta.type
+                    if kind not in _DELTA_FIELDS:
+                        return
                     piece = getattr(delta, _DELTA_FIELDS[kind])
-                else:  # signature and citation deltas are no generated text
-                    return
                 if self.first_ns is None and piece:
                     self.first_ns = time.time_ns()
                 if capture:

@@ -16,10 +16,11 @@ an Azure prompt-filter chunk, ``response.created`` and usage-only chunks come be
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from typing import Any
 
 from ..._core.span import Span
-from .._stream import FirstOutput
+from .._stream import NO_FIELDS, FirstOutput
 from ._response import read_usage, record_responses, tool_call
 
 ToolCalls = dict[tuple[int, int], list[Any]]  # (choice, index) -> [id, name, [argument pieces]]
@@ -59,36 +60,49 @@ class ChatStream(_Common):
 
     def __init__(self, capture: bool) -> None:
         super().__init__(capture)
-        self.texts: dict[int, list[str]] = {}
+        self.texts: defaultdict[int, list[str]] = defaultdict(list)
         self.refusals: dict[int, list[str]] = {}
         self.tool_calls: ToolCalls = {}
         self.finish: str | None = None
 
     def on_chunk(self, chunk: Any) -> None:
-        # Each field is read once, a ``Choice``'s before its ``ChoiceDelta``'s: a pydantic
-        # attribute read is costly (the model's ``__getattr__`` hook defeats CPython's
-        # attribute specialization), and going back and forth between two model types can
-        # also miss CPython's type cache. No helper call per chunk: a call is not free either.
+        # Each object's fields are read from its instance dict (see NO_FIELDS): one attribute
+        # read per object, not one per field. An object without that dict or one of the keys
+        # (not built by the SDK) has its fields read as attributes, in the same order as the
+        # chunk's data is recorded. No helper call per chunk: a call is not free either.
         if not self.model:
             self._learn_ids(chunk)
-        usage = chunk.usage
+        try:
+            fields = chunk.__dict__
+            usage = fields["usage"]
+        except (AttributeError, KeyError):
+            fields, usage = NO_FIELDS, chunk.usage
         if usage is not None:
             self.usage = usage
-        for choice in chunk.choices or ():
-            delta, index, finish = choice.delta, choice.index, choice.finish_reason
+        try:
+            choices = fields["choices"]
+        except KeyError:
+            choices = chunk.choices
+        for choice in choices or ():
+            try:
+                fields = choice.__dict__
+                delta, index, finish = fields["delta"], fields["index"], fields["finish_reason"]
+            except (AttributeError, KeyError):
+                delta, index, finish = choice.delta, choice.index, choice.finish_reason
             if finish and self.finish is None:
                 self.finish = finish
-            if delta is None:
-                continue
-            content, tool_deltas = delta.content, delta.tool_calls
+            try:
+                fields = delta.__dict__
+                content, tool_deltas = fields["content"], fields["tool_calls"]
+            except (AttributeError, KeyError):
+                if delta is None:  # checked here, off the common path: a chunk without a delta
+                    continue
+                content, tool_deltas = delta.content, delta.tool_calls
             if content:
                 if self.first_ns is None:
                     self.first_ns = time.time_ns()
                 if self.capture:  # the text is output only: kept only when it is captured
-                    pieces = self.texts.get(index)
-                    if pieces is None:
-                        pieces = self.texts[index] = []
-                    pieces.append(content)
+                    self.texts[index].append(content)
             if tool_deltas:
                 if _add_tool_deltas(self.tool_calls, index, tool_deltas) and self.first_ns is None:
                     self.first_ns = time.time_ns()
@@ -142,9 +156,13 @@ def _add_tool_deltas(calls: ToolCalls, choice: int, deltas: list[Any]) -> bool:
     """Add the pieces of ``deltas``; whether any carried argument text."""
     arguments_seen = False
     for call in deltas:
-        slot = calls.setdefault((choice, call.index), [None, None, []])
-        slot[0] = call.id or slot[0]
-        function = call.function
+        try:  # as in ChatStream.on_chunk
+            fields = call.__dict__
+            index, call_id, function = fields["index"], fields["id"], fields["function"]
+        except (AttributeError, KeyError):
+            index, call_id, function = call.index, call.id, call.function
+        slot = calls.setdefault((choice, index), [None, None, []])
+        slot[0] = call_id or slot[0]
         if function is not None:
             slot[1] = function.name or slot[1]
             if function.arguments:
@@ -212,9 +230,16 @@ class ResponsesStream(FirstOutput):
         self.items: list[Any] = []  # finished output items: few per response
 
     def on_chunk(self, event: Any) -> None:
-        kind = getattr(event, "type", None)
+        try:  # as in ChatStream.on_chunk
+            fields = event.__dict__
+            kind = fields["type"]
+        except (AttributeError, KeyError):
+            fields, kind = NO_FIELDS, getattr(event, "type", None)
         if kind == "response.output_text.delta":
-            delta = event.delta
+            try:
+                delta = fields["delta"]
+            except KeyError:
+                delta = event.delta
             if self.first_ns is None and delta:
                 self.first_ns = time.time_ns()
             if self.capture:
