@@ -249,9 +249,11 @@ def rss_growth(calls: int) -> dict[str, float]:
         "_staso_sqlite(); call, _ = openai_create()\n"
         "def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
         f"for _ in range({warm_up}): call()\n"
-        "st.flush(); before = rss()\n"
+        # A full flush each time: spans still queued (the caller outpacing the thread on a
+        # loaded machine) would show as growth.
+        "st.flush(timeout=3600); before = rss()\n"
         f"for _ in range({calls}): call()\n"
-        "st.flush(); print(before, rss())"
+        "st.flush(timeout=3600); print(before, rss())"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=3600, check=False
