@@ -249,15 +249,12 @@ class ContentRules:
         """
         if not self.capture_content:
             strip_content(span)  # only removes content: ``encoded`` still covers what is left
-            changed = True
-        else:
-            changed = False
         if self.redact is not None:
             self._redact(span)
             encoded = None
         clean = encoded is not None and not self.scanner.may_hold_secret(encoded)
         self._scrub(span, clean)
-        return encoded if clean and not changed else None
+        return encoded if clean and self.capture_content else None  # stripped content is not ``encoded``
 
     def _redact(self, span: Span) -> None:
         """Run the user's hook on the span's dict and take back the fields it may change.
