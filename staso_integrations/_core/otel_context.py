@@ -14,9 +14,12 @@ import sys
 def active_otel_parent() -> tuple[str, str] | None:
     """``(trace_id, span_id)`` in hex of the app's active OTel span, or ``None``."""
     trace_api = sys.modules.get("opentelemetry.trace")
-    if trace_api is None:
+    context_api = sys.modules.get("opentelemetry.context")
+    if trace_api is None or context_api is None:
         return None
     try:
+        if not context_api.get_current():  # an empty context holds no span (the usual case)
+            return None
         context = trace_api.get_current_span().get_span_context()
         if not context.is_valid:
             return None

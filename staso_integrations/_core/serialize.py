@@ -181,14 +181,21 @@ def base64_size(encoded_chars: int) -> int:
 
 
 # An llm span's messages have their own, larger cap (``llm_content_max_chars``, at least
-# MAX_STRING): a training record needs them whole. Set only around their conversion.
+# MAX_STRING): a training record needs them whole.
 _string_cap: ContextVar[int] = ContextVar("staso_string_cap", default=MAX_STRING)
+# Strings cut so far, by any thread (a lost update still moves it): a conversion that moved it
+# met a long string. Read as ``serialize.strings_cut``.
+strings_cut = 0
 _T = TypeVar("_T")
 
 
 def _cut(value: str) -> str:
+    global strings_cut
     cap = _string_cap.get()
-    return value if len(value) <= cap else value[:cap] + f"… <{len(value) - cap} more chars>"
+    if len(value) <= cap:
+        return value
+    strings_cut += 1
+    return value[:cap] + f"… <{len(value) - cap} more chars>"
 
 
 def with_string_cap(cap: int, convert: Callable[..., _T], *args: Any) -> _T:
@@ -198,3 +205,8 @@ def with_string_cap(cap: int, convert: Callable[..., _T], *args: Any) -> _T:
         return convert(*args)
     finally:
         _string_cap.reset(token)
+
+
+def each(convert: Callable[[Any], Any], items: Any) -> list[Any]:
+    """``list(map(convert, items))``, repeatable where a ``map`` object is not."""
+    return list(map(convert, items))

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from .._core import runtime as _runtime
+from .._core import serialize
 from .._core.runtime import get_runtime, start_span
 from .._core.serialize import with_string_cap
 from .._core.span import Span
@@ -133,7 +134,16 @@ def _enriching_span(name: str, kind: str, target: Span) -> Span:
 
 
 def full_content(convert: Callable[..., T], *args: Any) -> T:
-    """``convert(*args)`` for an llm span's messages: strings cut at ``llm_content_max_chars``."""
+    """``convert(*args)`` for an llm span's messages: strings cut at ``llm_content_max_chars``.
+
+    ``convert`` must give the same result each time it runs over ``args`` (no one-shot iterator:
+    see ``serialize.each``). It runs under the default cap first, and again under the larger
+    one only if it met a string the default cut: setting the cap costs more than most conversions.
+    """
+    before = serialize.strings_cut
+    converted = convert(*args)
+    if serialize.strings_cut == before:
+        return converted
     return with_string_cap((_runtime._runtime or get_runtime()).config.llm_content_max_chars, convert, *args)
 
 

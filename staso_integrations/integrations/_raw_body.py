@@ -10,6 +10,7 @@ exhausted or closed (a ``with`` block's exit), or when the proxy is garbage-coll
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -152,6 +153,9 @@ def record_raw(result: Any, span: Span, handler: StreamHandler | None, record: R
         return True
     http_response: Any = getattr(result, "http_response", None)
     if getattr(http_response, "is_stream_consumed", False):  # buffered: decoding it reads nothing new
+        if handler is None and (parsed := _parsed(result)) is not None:
+            record(span, parsed)
+            return False
         build = _builder(result, stream=handler is not None)
         if build is not None:
             watcher = BodyWatcher(span, build, handler, record)
@@ -160,6 +164,21 @@ def record_raw(result: Any, span: Span, handler: StreamHandler | None, record: R
             if not watcher.done:  # an OpenAI stream's ``[DONE]`` already ended it
                 watcher.decode()
     return False
+
+
+def _parsed(result: Any) -> Any:
+    """The SDK's own object of a buffered legacy raw response (``with_raw_response``), from its
+    ``parse()``: the response keeps it, and gives that same object to the user's ``parse()``
+    (LangChain's OpenAI model calls it on every call), so the body is built once, not twice.
+    ``None`` when ``parse()`` is a coroutine function or raises (the user's own call raises it).
+    """
+    parse = getattr(type(result), "parse", None)
+    if type(result).__name__ != "LegacyAPIResponse" or parse is None or inspect.iscoroutinefunction(parse):
+        return None
+    try:
+        return result.parse()
+    except Exception:  # e.g. structured output the SDK's post-parser refuses: decoded by us instead
+        return None
 
 
 def watch_body(result: Any, span: Span, handler: StreamHandler | None, record: Record) -> bool:

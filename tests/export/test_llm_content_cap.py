@@ -7,9 +7,8 @@ The cassette answers by method and path (its requests hold no body): the prompts
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 
 import staso_integrations as st
 from staso_integrations._core.config import load_config
-from staso_integrations._core.serialize import MAX_STRING
+from staso_integrations._core.serialize import MAX_STRING, to_jsonable
 from staso_integrations.cli import main
 from staso_integrations.exporters import InMemoryExporter
 
@@ -98,3 +97,20 @@ def test_the_cap_is_configurable_and_checked(monkeypatch: pytest.MonkeyPatch) ->
         ValueError, match="STASO_LLM_CONTENT_MAX_CHARS='-1' .setting llm_content_max_chars. is outside"
     ):
         st.init(exporter="memory")
+
+
+def test_a_conversion_runs_again_under_the_llm_cap_only_when_it_cut_a_string() -> None:
+    from staso_integrations.integrations._llm import full_content
+
+    st.init(exporter="none", processor="simple", llm_content_max_chars=MAX_STRING + 10)
+    runs: list[int] = []
+
+    def convert(text: str) -> Any:
+        runs.append(1)
+        return to_jsonable({"text": text})
+
+    assert full_content(convert, "short") == {"text": "short"} and len(runs) == 1
+    long_text = "x" * (MAX_STRING + 5)
+    assert full_content(convert, long_text) == {"text": long_text} and len(runs) == 3  # cut, then whole
+    longer = "y" * (MAX_STRING + 20)
+    assert full_content(convert, longer)["text"].endswith("… <10 more chars>")

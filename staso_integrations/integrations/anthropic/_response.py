@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..._core.serialize import to_jsonable
+from ..._core.serialize import each, to_jsonable
 from ..._core.span import Span, Usage
 from ...pricing import WEB_SEARCHES
 from .._llm import full_content
@@ -73,7 +73,7 @@ def record_message(span: Span, message: Any, capture: bool) -> None:
     if tool_calls:
         span.tool_calls = tool_calls
     if capture:
-        span.output = {"role": "assistant", "content": full_content(list, map(block_dict, content))}
+        span.output = {"role": "assistant", "content": full_content(each, block_dict, content)}
 
 
 def block_dict(block: Any) -> Any:

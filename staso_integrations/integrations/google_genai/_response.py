@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._core.serialize import to_jsonable
+from ..._core.serialize import each, to_jsonable
 from ..._core.span import Span, Usage
 from .._llm import full_content
 
@@ -110,7 +110,7 @@ def record_response(span: Span, response: Any, capture: bool) -> None:
     if calls:
         span.tool_calls = calls
     if capture:
-        span.output = {"role": "assistant", "content": full_content(list, map(part_block, parts))}
+        span.output = {"role": "assistant", "content": full_content(each, part_block, parts)}
 
 
 def record_embeddings(span: Span, response: Any, capture: bool) -> None:

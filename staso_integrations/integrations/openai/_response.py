@@ -30,15 +30,23 @@ def _usage(usage: Any, names: tuple[str, str, str, str]) -> Usage:
     output details): constant strings, not formatted per call.
     """
     input_name, output_name, input_details, output_details = names
-    prompt_details = getattr(usage, input_details, None)
-    completion_details = getattr(usage, output_details, None)
+    try:  # one read of the instance dict, not one hooked read per field (see ``_stream.NO_FIELDS``)
+        fields = usage.__dict__
+        counts = fields[input_name], fields[output_name], fields["total_tokens"]
+        prompt_details, completion_details = fields[input_details], fields[output_details]
+    except (AttributeError, KeyError):  # not built by the SDK: read as attributes
+        counts = (
+            getattr(usage, input_name, None),
+            getattr(usage, output_name, None),
+            getattr(usage, "total_tokens", None),
+        )
+        prompt_details = getattr(usage, input_details, None)
+        completion_details = getattr(usage, output_details, None)
     cache_read = getattr(prompt_details, "cached_tokens", None)
     if cache_read is None:  # DeepSeek's documented usage has its own count and no details
         cache_read = getattr(usage, "prompt_cache_hit_tokens", None)
     return Usage(  # positional (input, output, total, cache_read, cache_write, reasoning): no kwargs dict
-        getattr(usage, input_name, None),
-        getattr(usage, output_name, None),
-        getattr(usage, "total_tokens", None),
+        *counts,
         cache_read,
         getattr(prompt_details, "cache_write_tokens", None),
         getattr(completion_details, "reasoning_tokens", None),
@@ -58,41 +66,60 @@ def _set_common(span: Span, result: Any) -> None:
 
 def record_chat(span: Span, completion: Any, capture: bool) -> None:
     """``ChatCompletion`` / ``ParsedChatCompletion``."""
-    _set_common(span, completion)
-    span.usage = read_usage(completion.usage)
+    try:  # one read of the instance dict, not one hooked read per field (see ``_stream.NO_FIELDS``)
+        fields = completion.__dict__
+        model, response_id, usage, choices = fields["model"], fields["id"], fields["usage"], fields["choices"]
+    except (AttributeError, KeyError):  # not built by the SDK: read as attributes
+        model, response_id = getattr(completion, "model", None), getattr(completion, "id", None)
+        usage, choices = completion.usage, completion.choices
+    span.response_model = model or span.response_model
+    if response_id:
+        span.metadata["response_id"] = response_id
+    span.usage = read_usage(usage)
     outputs: list[Any] = []
     calls: list[dict[str, Any]] = []
-    for choice in completion.choices or ():
+    for choice in choices or ():
+        try:
+            fields = choice.__dict__
+            finish, message = fields["finish_reason"], fields["message"]
+        except (AttributeError, KeyError):
+            finish, message = choice.finish_reason, getattr(choice, "message", None)
         if span.finish_reason is None:
-            span.finish_reason = choice.finish_reason
-        message = getattr(choice, "message", None)
+            span.finish_reason = finish
         if message is None:  # e.g. an Azure content-filter choice
             continue
-        for call in message.tool_calls or ():
+        try:
+            fields = message.__dict__
+            tool_calls, legacy = fields["tool_calls"], fields["function_call"]
+        except (AttributeError, KeyError):
+            tool_calls, legacy = message.tool_calls, getattr(message, "function_call", None)
+        for call in tool_calls or ():
             function = getattr(call, "function", None) or getattr(call, "custom", None)
             arguments = getattr(function, "arguments", None) if function is not None else None
             if arguments is None and function is not None:
                 arguments = getattr(function, "input", None)
             calls.append(tool_call(call.id, getattr(function, "name", None), arguments, capture))
-        legacy = getattr(message, "function_call", None)  # ``functions=`` / ``function_call``
-        if legacy is not None:
+        if legacy is not None:  # ``functions=`` / ``function_call``
             calls.append(tool_call(None, legacy.name, legacy.arguments, capture))
         if capture:
-            outputs.append(_message(message))
+            outputs.append(_message(message, tool_calls, legacy))
     span.tool_calls = calls or None
     if outputs:
         span.output = outputs[0] if len(outputs) == 1 else outputs
 
 
-def _message(message: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
-    refusal = getattr(message, "refusal", None)
+def _message(message: Any, calls: Any, legacy: Any) -> dict[str, Any]:
+    try:
+        fields = message.__dict__
+        out: dict[str, Any] = {"role": fields["role"], "content": fields["content"]}
+        refusal = fields["refusal"]
+    except (AttributeError, KeyError):
+        out = {"role": message.role, "content": message.content}
+        refusal = getattr(message, "refusal", None)
     if refusal:
         out["refusal"] = refusal
-    calls = message.tool_calls
     if calls:
         out["tool_calls"] = [call.model_dump(mode="json", exclude_none=True) for call in calls]
-    legacy = getattr(message, "function_call", None)
     if legacy is not None:
         out["function_call"] = {"name": legacy.name, "arguments": legacy.arguments}
     return out

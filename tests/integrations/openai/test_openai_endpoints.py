@@ -102,6 +102,35 @@ def test_with_raw_response_returns_the_sdk_object(api: Any, instrumented: Any) -
 
 
 @pytest.mark.vcr
+@pytest.mark.default_cassette("chat_create.yaml")
+def test_with_raw_response_body_is_built_once(
+    api: Any, instrumented: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The span is filled from the object the SDK's ``parse()`` keeps and gives the user (as
+    LangChain's OpenAI model reads every call), not from a second build of the same body."""
+    built: list[type] = []
+    construct = openai._models.construct_type
+
+    def counting(*, value: Any, type_: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict) and "choices" in value:  # the completion itself, not its parts
+            built.append(type_)
+        return construct(value=value, type_=type_, **kwargs)
+
+    monkeypatch.setattr(openai._models, "construct_type", counting)
+    monkeypatch.setattr(openai._base_client, "construct_type", counting, raising=False)
+    raw = api.call(
+        "chat.completions.with_raw_response.create", model="gpt-4o-mini", messages=HELLO, temperature=0.2
+    )
+    completion = raw.parse()
+
+    assert raw.parse() is completion and completion.choices[0].message.content == "Hello there, nice to meet!"
+    assert len(built) == 1
+    (span,) = instrumented.spans
+    assert span.usage is not None and span.usage.total == 1249 and span.finish_reason == "stop"
+    assert span.metadata["response_id"] == completion.id
+
+
+@pytest.mark.vcr
 @pytest.mark.default_cassette("chat_errors.yaml")
 @pytest.mark.parametrize(
     ("status", "error"),
