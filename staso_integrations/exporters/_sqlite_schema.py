@@ -116,6 +116,26 @@ TRACE_COLUMNS: tuple[Column, ...] = tuple(
     for f in TRACE_FIELDS
     if f.name != _DERIVED
 )
+# A trace of one span, as ``TraceSummary.of_root`` sums it up, derived in SQL from the rows of
+# root spans written since rowid ``?``: those with no other span of their trace stored and with no
+# trace tags or metadata (their content ends ``,[],null]``, the two last fields). A trace that
+# already has a row keeps it (its roll-up came with the batch, or a later span rewrote it).
+_LONE_VALUES = {
+    "tags": "'[]'",
+    "metadata": "NULL",
+    "span_count": "1",
+    "error_count": "status = 'error'",
+    "total_tokens": "COALESCE(total_tokens, input_tokens)",  # the span's is NULL when its output is
+}
+LONE_TRACES = (
+    "INSERT OR IGNORE INTO traces ({}) SELECT {} FROM spans AS lone"
+    " WHERE rowid > ? AND parent_span_id IS NULL"
+    " AND substr(CAST(content AS BLOB), -9) = CAST(',[],null]' AS BLOB)"
+    " AND NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = lone.trace_id AND rowid <> lone.rowid)"
+).format(
+    ", ".join(column.name for column in TRACE_COLUMNS),
+    ", ".join(_LONE_VALUES.get(column.name, column.name) for column in TRACE_COLUMNS),
+)
 # A span is keyed by (trace, span): the key's index serves the reads of a trace's spans, and a
 # span sent again replaces its row. A trace's roll-up is rewritten by each batch of its spans.
 # (Measured: clustering either table as WITHOUT ROWID costs as much per row as this layout.)

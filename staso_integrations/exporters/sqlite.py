@@ -23,6 +23,7 @@ from .._core.rollup import TraceSummary
 from .._core.schema import json_text
 from .._core.span import EMPTY_TRACE_ATTRIBUTES, Span, content_values
 from ._sqlite_schema import (
+    LONE_TRACES,
     SPAN_COLUMNS,
     TRACE_COLUMNS,
     Column,
@@ -52,6 +53,8 @@ COLUMNS = {"spans": SPAN_COLUMNS, "traces": TRACE_COLUMNS}
 
 
 class SqliteExporter:
+    derives_lone_traces = True  # a trace of one span is handed without its summary (``TraceAggregator``)
+
     def __init__(self, path: str = ".staso/traces.db") -> None:
         self.path = path
         self._lock = threading.Lock()
@@ -90,8 +93,11 @@ class SqliteExporter:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
+                last = conn.execute("SELECT max(rowid) FROM spans").fetchone()[0] or 0
                 _insert(conn, "spans", self._held_spans)
                 _insert(conn, "traces", self._held_traces)
+                if self._held_spans:
+                    conn.execute(LONE_TRACES, (last,))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
