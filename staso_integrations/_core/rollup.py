@@ -160,7 +160,7 @@ class TraceAggregator:
     def __init__(self, max_open: int = 10_000, max_recent: int = 256, *, lone_summaries: bool = True) -> None:
         self._open: dict[str, TraceSummary] = {}
         self._recent: OrderedDict[str, TraceSummary] = OrderedDict()
-        self._lone: OrderedDict[str, LoneRoot] = OrderedDict()  # lone roots given no summary
+        self._lone: OrderedDict[str, tuple[Any, ...]] = OrderedDict()  # lone roots given no summary
         self._max_open = max_open
         self._max_recent = max_recent
         self._lone_summaries = lone_summaries
@@ -178,7 +178,7 @@ class TraceAggregator:
                 and not attrs.tags
                 and attrs.metadata is None
             ):
-                self._lone[trace_id] = LoneRoot(
+                self._lone[trace_id] = (  # a LoneRoot's fields: a plain tuple costs no __new__ call
                     trace_id, span.name, span.agent_name, attrs, span.turn_index, span.resource,
                     span.start_ns, span.end_ns, span.status, span.usage, span.cost_usd,
                 )  # fmt: skip
@@ -190,7 +190,7 @@ class TraceAggregator:
                 self._recent.popitem(last=False)
             return summary
         if summary is None and self._lone and (root := self._lone.pop(trace_id, None)) is not None:
-            summary = self._recent[trace_id] = TraceSummary.of_root(root)  # a span ending after its lone root
+            summary = self._recent[trace_id] = TraceSummary.of_root(LoneRoot._make(root))  # ended after it
         if summary is None:
             summary = self._open[trace_id] = TraceSummary(trace_id)
             if len(self._open) > self._max_open:

@@ -10,7 +10,7 @@ import pytest
 
 import staso_integrations as st
 from staso_integrations._core.context import use_span
-from staso_integrations._core.rollup import TraceAggregator, TraceSummary
+from staso_integrations._core.rollup import LoneRoot, TraceAggregator, TraceSummary
 from staso_integrations._core.runtime import get_runtime, start_span
 from staso_integrations._core.span import Span, Usage
 from staso_integrations.exporters import InMemoryExporter, SqliteExporter
@@ -140,7 +140,7 @@ def test_the_aggregator_keeps_what_a_late_span_needs_of_a_lone_root_not_the_root
     aggregator = TraceAggregator(max_recent=2, lone_summaries=False)
     assert aggregator.add(root) is None
     assert not any(value is root for value in aggregator._lone.values())
-    assert TraceSummary.of_root(aggregator._lone[root.trace_id]) == TraceSummary.of_root(root)
+    assert TraceSummary.of_root(LoneRoot._make(aggregator._lone[root.trace_id])) == TraceSummary.of_root(root)
     for _ in range(3):
         with st.span("other") as other:
             pass
