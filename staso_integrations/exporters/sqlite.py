@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from .._core.drops import count_drop
 from .._core.rollup import TraceSummary
@@ -43,7 +43,6 @@ RETRY_INTERVAL_S = 2.0  # after a failed write, later batches are only held unti
 MAX_HELD_SPANS = 5_000  # rows kept for a retry while the store is not writable
 _DATA_ERRORS = (ValueError, OverflowError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 _abandoned: list[sqlite3.Connection] = []  # a parent's connections: never closed from a child
-_Item = TypeVar("_Item")
 
 # A row is held as ``(which optional columns are set, as bits; the values)``: SQLite binds None
 # (and bools) through the adapter protocol, many times the cost of a value, so unset columns
@@ -75,8 +74,8 @@ class SqliteExporter:
         return self._conn
 
     def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None:
-        span_rows = _rows(spans, _span_row)
-        trace_rows = _rows(traces, _trace_row)
+        span_rows = _span_rows(spans)
+        trace_rows = _trace_rows(traces) if traces else []
         with self._lock:
             self._held_spans += span_rows
             self._held_traces += trace_rows
@@ -149,15 +148,10 @@ class SqliteExporter:
             self._conn = None
 
 
-def _rows(items: Sequence[_Item], row: Callable[[_Item], _Row]) -> list[_Row]:
-    rows = []
-    for item in items:
-        try:
-            rows.append(row(item))
-        except Exception:  # a value the pipeline could not make safe: lose this span only
-            count_drop("serialization", 1, "a span could not be encoded for the sqlite store")
-            logger.debug("staso: sqlite row failed", exc_info=True)
-    return rows
+def _row_failed() -> None:
+    """A value the pipeline could not make safe: this span only is lost."""
+    count_drop("serialization", 1, "a span could not be encoded for the sqlite store")
+    logger.debug("staso: sqlite row failed", exc_info=True)
 
 
 def _insert(conn: sqlite3.Connection, table: str, rows: list[_Row]) -> None:
@@ -208,12 +202,12 @@ def _close(conn: sqlite3.Connection) -> None:
         logger.debug("staso: closing the sqlite store failed", exc_info=True)
 
 
-def _row_maker(columns: tuple[Column, ...]) -> Callable[[Any], _Row]:
-    """A function giving an item's row: ``(bit set of the optional columns present, values)``.
+def _rows_maker(columns: tuple[Column, ...]) -> Callable[[Sequence[Any]], list[_Row]]:
+    """A function giving items' rows: ``(bit set of the optional columns present, values)`` each.
 
     Generated (as ``dataclasses`` does) so that a row costs one attribute read and one test per
-    optional column, with no call for a column left unset; a loop over the columns would cost
-    several times more per span.
+    optional column, with no call for a column left unset or for the row itself; a loop over the
+    columns would cost several times more per span.
     """
     lines = [f"values = [{', '.join(c.value for c in columns if c.always)}]", "present = 0"]
     within = ""
@@ -223,17 +217,22 @@ def _row_maker(columns: tuple[Column, ...]) -> Callable[[Any], _Row]:
         within, indent = column.within, "    " if column.within else ""
         lines += [f"{indent}if (value := {column.value}) is not None:", f"{indent}    values.append(value)",
                   f"{indent}    present += {1 << bit}"]  # fmt: skip
-    lines.append("return present, values")
-    body = "\n".join(f"    {line}" for line in lines)
+    lines.append("rows.append((present, values))")
+    body = "\n".join(f"            {line}" for line in lines)
     namespace: dict[str, Any] = {
         "NO_ATTRS": EMPTY_TRACE_ATTRIBUTES,
         "json_text": json_text,
         "content_values": content_values,
+        "failed": _row_failed,
     }
-    exec(f"def row(item):\n{body}\n", namespace)
-    row: Callable[[Any], _Row] = namespace["row"]
-    return row
+    exec(
+        f"def make_rows(items):\n    rows = []\n    for item in items:\n        try:\n{body}\n"
+        "        except Exception:\n            failed()\n    return rows\n",
+        namespace,
+    )
+    make_rows: Callable[[Sequence[Any]], list[_Row]] = namespace["make_rows"]
+    return make_rows
 
 
-_span_row = _row_maker(COLUMNS["spans"])
-_trace_row = _row_maker(COLUMNS["traces"])
+_span_rows = _rows_maker(COLUMNS["spans"])
+_trace_rows = _rows_maker(COLUMNS["traces"])
