@@ -47,12 +47,12 @@ def test_store_columns_and_roll_up_keys_follow_the_declaration(tmp_path: Path) -
 
 def test_a_store_row_binds_no_none(tmp_path: Path) -> None:
     """Unset columns are left out of the INSERT, not bound (sqlite3 adapts None slowly)."""
-    from staso_integrations.exporters.sqlite import _span_row
+    from staso_integrations.exporters.sqlite import _span_rows
 
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple")
     with st.span("tool", kind="tool"):
         pass
-    present, values = _span_row(memory.spans[0])
+    [(present, values)] = _span_rows(memory.spans)
     assert present == 0  # no optional column set: only the ones every span has are bound
     assert None not in values and len(values) < len(SPAN_FIELD_NAMES)
