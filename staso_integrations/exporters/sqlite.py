@@ -44,10 +44,12 @@ MAX_HELD_SPANS = 5_000  # rows kept for a retry while the store is not writable
 _DATA_ERRORS = (ValueError, OverflowError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 _abandoned: list[sqlite3.Connection] = []  # a parent's connections: never closed from a child
 
-# A row is held as ``(which optional columns are set, as bits; the values)``: SQLite binds None
-# (and bools) through the adapter protocol, many times the cost of a value, so unset columns
-# are left out of the INSERT (a column left out is NULL) instead of bound.
-_Row = tuple[int, list[Any]]
+# A row is held as ``((which optional columns are set, as bits; the literal columns' values),
+# the bound values)``: SQLite binds None (and bools) through the adapter protocol, many times the
+# cost of a value, so unset columns are left out of the INSERT (a column left out is NULL), and
+# every bound value costs a copy and a lock, so the values many rows share are literals.
+_Key = tuple[Any, ...]
+_Row = tuple[_Key, list[Any]]
 COLUMNS = {"spans": SPAN_COLUMNS, "traces": TRACE_COLUMNS}
 
 
@@ -155,24 +157,24 @@ def _row_failed() -> None:
 
 
 def _insert(conn: sqlite3.Connection, table: str, rows: list[_Row]) -> None:
-    """One ``executemany`` per set of columns present (a batch's rows share a few)."""
-    by_columns: dict[int, list[list[Any]]] = {}
-    for present, values in rows:
-        group = by_columns.get(present)
+    """One ``executemany`` per statement (a batch's rows share a few)."""
+    by_statement: dict[_Key, list[list[Any]]] = {}
+    for key, values in rows:
+        group = by_statement.get(key)
         if group is None:
-            by_columns[present] = [values]
+            by_statement[key] = [values]
         else:
             group.append(values)
     lost = False
-    for present, group in by_columns.items():
-        sql = _statement(table, present)
+    for key, group in by_statement.items():
+        sql = _statement(table, key)
         try:
             conn.executemany(sql, group)
         except _DATA_ERRORS:  # a row SQLite cannot bind (huge int, odd type): retry one by one
             group[:] = [values for values in group if _insert_one(conn, table, sql, values)]
             lost = True
     if lost:  # held for a retry of the batch: without the rows already counted as lost
-        rows[:] = [(present, values) for present, group in by_columns.items() for values in group]
+        rows[:] = [(key, values) for key, group in by_statement.items() for values in group]
 
 
 def _insert_one(conn: sqlite3.Connection, table: str, sql: str, values: list[Any]) -> bool:
@@ -186,13 +188,35 @@ def _insert_one(conn: sqlite3.Connection, table: str, sql: str, values: list[Any
 
 
 @functools.lru_cache(maxsize=512)
-def _statement(table: str, present: int) -> str:
-    """The INSERT of the columns always bound, then of the optional ones set in ``present``."""
+def _statement(table: str, key: _Key) -> str:
+    """The INSERT of a group of rows.
+
+    Its columns: those always bound, the optional ones set in ``key[0]``, then the literal ones,
+    valued ``key[1:]``.
+    """
+    present, *literals = key
     columns = COLUMNS[table]
-    optional = [column for column in columns if not column.always]
+    optional = [column for column in columns if not column.always and not column.literal]
     names = [column.name for column in columns if column.always]
     names += [column.name for bit, column in enumerate(optional) if present >> bit & 1]
-    return f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    values = ["?"] * len(names) + [_literal(value) for value in literals]
+    names += [column.name for column in columns if column.literal]
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({', '.join(values)})"
+
+
+def _literal(value: object) -> str:
+    """``value`` (text, an integer or None) as an SQL literal.
+
+    Text holding a NUL, which the SQL text cannot, is written as the hex of its UTF-8.
+    """
+    if value is None:
+        return "NULL"
+    if type(value) is int:
+        return str(value)
+    text = value if type(value) is str else str(value)
+    if "\x00" in text:
+        return f"CAST(X'{text.encode().hex()}' AS TEXT)"
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _close(conn: sqlite3.Connection) -> None:
@@ -203,7 +227,7 @@ def _close(conn: sqlite3.Connection) -> None:
 
 
 def _rows_maker(columns: tuple[Column, ...]) -> Callable[[Sequence[Any]], list[_Row]]:
-    """A function giving items' rows: ``(bit set of the optional columns present, values)`` each.
+    """A function giving items' rows (see ``_Row``), skipping (and counting) those that fail.
 
     Generated (as ``dataclasses`` does) so that a row costs one attribute read and one test per
     optional column, with no call for a column left unset or for the row itself; a loop over the
@@ -211,13 +235,13 @@ def _rows_maker(columns: tuple[Column, ...]) -> Callable[[Sequence[Any]], list[_
     """
     lines = [f"values = [{', '.join(c.value for c in columns if c.always)}]", "present = 0"]
     within = ""
-    for bit, column in enumerate(c for c in columns if not c.always):
+    for bit, column in enumerate(c for c in columns if not c.always and not c.literal):
         if column.within and column.within != within:
             lines.append(f"if {column.within}:")
         within, indent = column.within, "    " if column.within else ""
         lines += [f"{indent}if (value := {column.value}) is not None:", f"{indent}    values.append(value)",
                   f"{indent}    present += {1 << bit}"]  # fmt: skip
-    lines.append("rows.append((present, values))")
+    lines.append(f"rows.append(((present, {''.join(c.value + ', ' for c in columns if c.literal)}), values))")
     body = "\n".join(f"            {line}" for line in lines)
     namespace: dict[str, Any] = {
         "NO_ATTRS": EMPTY_TRACE_ATTRIBUTES,
