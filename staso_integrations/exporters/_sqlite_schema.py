@@ -66,7 +66,7 @@ class Column:
 _SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "bool": "INTEGER"}
 _ALWAYS = frozenset({"trace_id", "span_id", "name", "start_ns", "end_ns", "span_count", "error_count"})
 _LITERAL = frozenset({"kind", "status", "environment", "workspace_slug", "source_type", "provider",
-                      "operation", "finish_reason", "stream"})  # fmt: skip
+                      "operation", "request_model", "response_model", "finish_reason", "stream"})  # fmt: skip
 _DERIVED = "duration_ms"  # not stored: read back from the start and end, as the span computes it
 # Columns read from an object that is mostly absent (no usage, no ``conversation()``) are only
 # looked at when it is there.
@@ -123,9 +123,10 @@ TRACE_COLUMNS: tuple[Column, ...] = tuple(
     if f.name != _DERIVED
 )
 # A trace of one span, as ``TraceSummary.of_root`` sums it up, derived in SQL from the rows of
-# root spans written since rowid ``?``: those with no other span of their trace stored and with no
-# trace tags or metadata (their content ends ``,[],null]``, the two last fields). A trace that
-# already has a row keeps it (its roll-up came with the batch, or a later span rewrote it).
+# root spans written since rowid ``?`` that have no trace tags or metadata (their content ends
+# ``,[],null]``, its two last fields) and whose trace has no row yet: a root handed without its
+# roll-up is a trace of that span alone (``TraceAggregator(lone_summaries=False)``); a given
+# roll-up is written first, and one of a later span replaces the derived row.
 _LONE_VALUES = {
     "tags": "'[]'",
     "metadata": "NULL",
@@ -134,10 +135,9 @@ _LONE_VALUES = {
     "total_tokens": "COALESCE(total_tokens, input_tokens)",  # the span's is NULL when its output is
 }
 LONE_TRACES = (
-    "INSERT OR IGNORE INTO traces ({}) SELECT {} FROM spans AS lone"
+    "INSERT OR IGNORE INTO traces ({}) SELECT {} FROM spans"
     " WHERE rowid > ? AND parent_span_id IS NULL"
     " AND substr(CAST(content AS BLOB), -9) = CAST(',[],null]' AS BLOB)"
-    " AND NOT EXISTS (SELECT 1 FROM spans WHERE trace_id = lone.trace_id AND rowid <> lone.rowid)"
 ).format(
     ", ".join(column.name for column in TRACE_COLUMNS),
     ", ".join(_LONE_VALUES.get(column.name, column.name) for column in TRACE_COLUMNS),

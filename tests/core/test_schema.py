@@ -57,6 +57,6 @@ def test_a_store_row_binds_no_none(tmp_path: Path) -> None:
     assert present == 0  # no optional column set: only the ones every span has are bound
     literal = {column.name for column in SPAN_COLUMNS if column.literal}
     assert literal == {"kind", "status", "environment", "workspace_slug", "source_type", "provider",
-                       "operation", "finish_reason", "stream"}  # fmt: skip
-    assert literals.count(None) == 5 and {"tool", "ok", "default", "production"} <= set(literals)
+                       "operation", "request_model", "response_model", "finish_reason", "stream"}  # fmt: skip
+    assert literals.count(None) == 7 and {"tool", "ok", "default", "production"} <= set(literals)
     assert None not in values and len(values) < len(SPAN_FIELD_NAMES)

@@ -111,7 +111,7 @@ def test_a_lone_trace_with_tags_or_metadata_is_rolled_up_in_python(tmp_path: Pat
     assert _stored_trace(db, with_metadata.trace_id) == TraceSummary.of_root(with_metadata).to_dict()
 
 
-def test_only_a_root_alone_in_its_trace_gets_a_derived_row(tmp_path: Path) -> None:
+def test_a_root_handed_without_its_roll_up_is_a_trace_of_itself(tmp_path: Path) -> None:
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple")
     with st.span("parent") as parent, st.span("child"):
@@ -123,13 +123,16 @@ def test_only_a_root_alone_in_its_trace_gets_a_derived_row(tmp_path: Path) -> No
     st.shutdown()
     db = tmp_path / "t.db"
     exporter = SqliteExporter(str(db))
-    exporter.export(memory.spans, [])  # as if every root were still open, or its roll-up lost
+    exporter.export(memory.spans[:1], [])  # the child: its trace has no row until its root ends
+    assert _stored_trace(db, parent.trace_id) is None
+    exporter.export(memory.spans[1:], [memory.traces[parent.trace_id]])  # a given roll-up wins
     exporter.shutdown()
     with sqlite3.connect(db) as conn:
-        stored = [row[0] for row in conn.execute("SELECT name FROM traces")]
+        stored = sorted(row[0] for row in conn.execute("SELECT name FROM traces"))
     conn.close()
-    assert stored == ["alone"] and _stored_trace(db, alone.trace_id) == TraceSummary.of_root(alone).to_dict()
-    assert _stored_trace(db, parent.trace_id) is None
+    assert stored == ["alone", "parent"]  # not the tagged one: its tags are in its roll-up only
+    assert _stored_trace(db, alone.trace_id) == TraceSummary.of_root(alone).to_dict()
+    assert _stored_trace(db, parent.trace_id) == memory.traces[parent.trace_id].to_dict()
 
 
 def test_the_aggregator_keeps_what_a_late_span_needs_of_a_lone_root_not_the_root() -> None:
