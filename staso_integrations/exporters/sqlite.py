@@ -159,13 +159,19 @@ def _row_failed() -> None:
 def _insert(conn: sqlite3.Connection, table: str, rows: list[_Row]) -> None:
     """One ``executemany`` per statement (a batch's rows share a few)."""
     by_statement: dict[_Key, list[list[Any]]] = {}
+    lost = False
     for key, values in rows:
-        group = by_statement.get(key)
+        try:
+            group = by_statement.get(key)
+        except TypeError:  # a literal value that is not text (a status set to a list): this row only
+            if table == "spans":  # (its trace's row goes with its root span's)
+                _row_failed()
+            lost = True
+            continue
         if group is None:
             by_statement[key] = [values]
         else:
             group.append(values)
-    lost = False
     for key, group in by_statement.items():
         sql = _statement(table, key)
         try:

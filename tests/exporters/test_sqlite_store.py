@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import staso_integrations as st
+from staso_integrations._core.drops import drop_counts
 from staso_integrations._core.rollup import TraceSummary
 from staso_integrations._core.span import Span, Usage
 from staso_integrations.exporters import InMemoryExporter, SqliteExporter
@@ -197,3 +198,21 @@ def test_values_written_into_the_statement_round_trip_exactly(tmp_path: Path, od
         store.close()
     assert stored == [[json.loads(json.dumps(span.to_dict()))], [json.loads(json.dumps(other.to_dict()))]]
     assert stored[0][0]["stream"] is False and stored[0][0]["environment"] == "it's prod"
+
+
+def test_a_span_whose_literal_value_cannot_group_costs_only_itself(tmp_path: Path) -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple")
+    for name in ("odd", "fine"):
+        with st.span(name):
+            pass
+    memory.spans[0].status = ["not", "hashable"]  # type: ignore[assignment]  # as a user might set it
+    before = drop_counts()["serialization"]
+    exporter = SqliteExporter(str(tmp_path / "t.db"))
+    exporter.export(memory.spans, [])
+    assert not exporter._held_spans  # written, nothing left to retry
+    exporter.shutdown()
+    assert drop_counts()["serialization"] - before == 1
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        assert [row[0] for row in conn.execute("SELECT name FROM spans")] == ["fine"]
+    conn.close()
