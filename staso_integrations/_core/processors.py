@@ -57,11 +57,14 @@ class Processor:
         self.handed_over: list[Exporter] = []  # also used by the next runtime: not shut down
         self.content = ContentRules(config.capture_content, config.redact, config.api_key)
         self.shutdown_timeout = config.shutdown_timeout
-        self.aggregator = TraceAggregator()
         self.error_keeper = ErrorKeeper()
-        # Roll-ups are work only an exporter (or the error keeper's sampling) can use.
-        self._rolls_up = config.sample_rate < 1.0 or any(
-            getattr(exporter, "uses_trace_summaries", True) for exporter in self.exporters
+        # Roll-ups are work only an exporter (or the error keeper's sampling) can use; a trace of
+        # one span needs none when every exporter using them derives it from the span.
+        summarized = [e for e in self.exporters if getattr(e, "uses_trace_summaries", True)]
+        self._rolls_up = config.sample_rate < 1.0 or bool(summarized)
+        self.aggregator = TraceAggregator(
+            lone_summaries=config.sample_rate < 1.0
+            or not all(getattr(e, "derives_lone_traces", False) for e in summarized)
         )
         self._export_lock = threading.Lock()
         self._closed = False

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from .span import Span, Usage
+from .span import Resource, Span, TraceAttributes, Usage
 
 _USAGE_FIELDS = ("input", "output", "total", "cache_read", "cache_write", "reasoning")
 
@@ -67,7 +67,7 @@ class TraceSummary:
         }
 
     @classmethod
-    def of_root(cls, root: Span) -> TraceSummary:
+    def of_root(cls, root: Span | LoneRoot) -> TraceSummary:
         """The summary of a trace whose root is its first span to end (one span, or children
         still running): each field set once, as ``TraceSummary(trace_id).add(root)`` sets it.
         """
@@ -128,18 +128,42 @@ def _first_usage(usage: Usage) -> Usage:
     return Usage(usage.input, usage.output, total, usage.cache_read, usage.cache_write, usage.reasoning)
 
 
+class LoneRoot(NamedTuple):
+    """What ``TraceSummary.of_root`` reads of a root span, kept instead of the span (and its content)."""
+
+    trace_id: str
+    name: str
+    agent_name: str | None
+    trace_attrs: TraceAttributes
+    turn_index: int | None
+    resource: Resource
+    start_ns: int
+    end_ns: int | None
+    status: str
+    usage: Usage | None
+    cost_usd: float | None
+
+
 class TraceAggregator:
     """Accumulates spans per trace; returns a summary when the root ends (and on late spans).
 
     Open traces are bounded (the oldest is dropped, counted in ``evicted``); a finished trace
     is kept only in a short list of recent ones, for spans that end after their root.
+
+    With ``lone_summaries=False``, a trace of one span gets no summary: a root with no parent
+    (not one joining a remote trace) that ends before any other span of its trace, and whose
+    trace has no tags or metadata. Its exporters derive that trace from the span alone (the
+    SQLite store does, in SQL); if a span of the trace ends later, the summary of both is
+    returned then, as usual.
     """
 
-    def __init__(self, max_open: int = 10_000, max_recent: int = 256) -> None:
+    def __init__(self, max_open: int = 10_000, max_recent: int = 256, *, lone_summaries: bool = True) -> None:
         self._open: dict[str, TraceSummary] = {}
         self._recent: OrderedDict[str, TraceSummary] = OrderedDict()
+        self._lone: OrderedDict[str, tuple[Any, ...]] = OrderedDict()  # lone roots given no summary
         self._max_open = max_open
         self._max_recent = max_recent
+        self._lone_summaries = lone_summaries
         self.evicted = 0
 
     def add(self, span: Span) -> TraceSummary | None:
@@ -147,10 +171,26 @@ class TraceAggregator:
         summary = self._open.get(trace_id) or self._recent.get(trace_id)
         is_root = span.parent_span_id is None or span.remote_parent  # span.is_root, without a property call
         if summary is None and is_root:  # a trace of one span, most often: complete at once
+            attrs = span.trace_attrs
+            if (
+                not self._lone_summaries
+                and span.parent_span_id is None
+                and not attrs.tags
+                and attrs.metadata is None
+            ):
+                self._lone[trace_id] = (  # a LoneRoot's fields: a plain tuple costs no __new__ call
+                    trace_id, span.name, span.agent_name, attrs, span.turn_index, span.resource,
+                    span.start_ns, span.end_ns, span.status, span.usage, span.cost_usd,
+                )  # fmt: skip
+                if len(self._lone) > self._max_recent:
+                    self._lone.popitem(last=False)
+                return None
             summary = self._recent[trace_id] = TraceSummary.of_root(span)
             if len(self._recent) > self._max_recent:
                 self._recent.popitem(last=False)
             return summary
+        if summary is None and self._lone and (root := self._lone.pop(trace_id, None)) is not None:
+            summary = self._recent[trace_id] = TraceSummary.of_root(LoneRoot._make(root))  # ended after it
         if summary is None:
             summary = self._open[trace_id] = TraceSummary(trace_id)
             if len(self._open) > self._max_open:

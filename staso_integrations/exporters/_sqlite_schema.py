@@ -51,6 +51,8 @@ class Column:
         always: set on every item: bound as it is, where an optional column is left out of the
             INSERT when its value is None (SQLite binds None slowly).
         within: a condition (setting the names ``value`` uses) under which the column may be set.
+        literal: one of a few values shared by many rows (a kind, a status, the process's
+            environment): written into the INSERT as a literal, rows grouped by it, not bound.
     """
 
     name: str
@@ -58,11 +60,13 @@ class Column:
     value: str
     always: bool = False
     within: str = ""
+    literal: bool = False
 
 
 _SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "bool": "INTEGER"}
-_ALWAYS = frozenset({"trace_id", "span_id", "name", "kind", "status", "start_ns", "end_ns", "environment",
-                     "source_type", "span_count", "error_count"})  # fmt: skip
+_ALWAYS = frozenset({"trace_id", "span_id", "name", "start_ns", "end_ns", "span_count", "error_count"})
+_LITERAL = frozenset({"kind", "status", "environment", "workspace_slug", "source_type", "provider",
+                      "operation", "request_model", "response_model", "finish_reason", "stream"})  # fmt: skip
 _DERIVED = "duration_ms"  # not stored: read back from the start and end, as the span computes it
 # Columns read from an object that is mostly absent (no usage, no ``conversation()``) are only
 # looked at when it is there.
@@ -92,6 +96,8 @@ def _field_column(name: str, kind: str, source: str) -> Column:
         within, value = _HAS_ATTRS, f"attrs.{source.removeprefix('trace_attrs.')}"
     if kind == "bool":
         value = f"(None if (flag := {value}) is None else 1 if flag else 0)"
+    if name in _LITERAL:
+        return Column(name, _SQL_TYPES[kind], value, literal=True)
     return Column(name, _SQL_TYPES[kind], value, name in _ALWAYS, within)
 
 
@@ -115,6 +121,26 @@ TRACE_COLUMNS: tuple[Column, ...] = tuple(
     else _field_column(f.name, f.kind, f.source)
     for f in TRACE_FIELDS
     if f.name != _DERIVED
+)
+# A trace of one span, as ``TraceSummary.of_root`` sums it up, derived in SQL from the rows of
+# root spans written since rowid ``?`` that have no trace tags or metadata (their content ends
+# ``,[],null]``, its two last fields) and whose trace has no row yet: a root handed without its
+# roll-up is a trace of that span alone (``TraceAggregator(lone_summaries=False)``); a given
+# roll-up is written first, and one of a later span replaces the derived row.
+_LONE_VALUES = {
+    "tags": "'[]'",
+    "metadata": "NULL",
+    "span_count": "1",
+    "error_count": "status = 'error'",
+    "total_tokens": "COALESCE(total_tokens, input_tokens)",  # the span's is NULL when its output is
+}
+LONE_TRACES = (
+    "INSERT OR IGNORE INTO traces ({}) SELECT {} FROM spans"
+    " WHERE rowid > ? AND parent_span_id IS NULL"
+    " AND substr(CAST(content AS BLOB), -9) = CAST(',[],null]' AS BLOB)"
+).format(
+    ", ".join(column.name for column in TRACE_COLUMNS),
+    ", ".join(_LONE_VALUES.get(column.name, column.name) for column in TRACE_COLUMNS),
 )
 # A span is keyed by (trace, span): the key's index serves the reads of a trace's spans, and a
 # span sent again replaces its row. A trace's roll-up is rewritten by each batch of its spans.

@@ -16,13 +16,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from .._core.drops import count_drop
 from .._core.rollup import TraceSummary
 from .._core.schema import json_text
 from .._core.span import EMPTY_TRACE_ATTRIBUTES, Span, content_values
 from ._sqlite_schema import (
+    LONE_TRACES,
     SPAN_COLUMNS,
     TRACE_COLUMNS,
     Column,
@@ -42,16 +43,19 @@ RETRY_INTERVAL_S = 2.0  # after a failed write, later batches are only held unti
 MAX_HELD_SPANS = 5_000  # rows kept for a retry while the store is not writable
 _DATA_ERRORS = (ValueError, OverflowError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 _abandoned: list[sqlite3.Connection] = []  # a parent's connections: never closed from a child
-_Item = TypeVar("_Item")
 
-# A row is held as ``(which optional columns are set, as bits; the values)``: SQLite binds None
-# (and bools) through the adapter protocol, many times the cost of a value, so unset columns
-# are left out of the INSERT (a column left out is NULL) instead of bound.
-_Row = tuple[int, list[Any]]
+# A row is held as ``((which optional columns are set, as bits; the literal columns' values),
+# the bound values)``: SQLite binds None (and bools) through the adapter protocol, many times the
+# cost of a value, so unset columns are left out of the INSERT (a column left out is NULL), and
+# every bound value costs a copy and a lock, so the values many rows share are literals.
+_Key = tuple[Any, ...]
+_Row = tuple[_Key, list[Any]]
 COLUMNS = {"spans": SPAN_COLUMNS, "traces": TRACE_COLUMNS}
 
 
 class SqliteExporter:
+    derives_lone_traces = True  # a trace of one span is handed without its summary (``TraceAggregator``)
+
     def __init__(self, path: str = ".staso/traces.db") -> None:
         self.path = path
         self._lock = threading.Lock()
@@ -72,8 +76,8 @@ class SqliteExporter:
         return self._conn
 
     def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None:
-        span_rows = _rows(spans, _span_row)
-        trace_rows = _rows(traces, _trace_row)
+        span_rows = _span_rows(spans)
+        trace_rows = _trace_rows(traces) if traces else []
         with self._lock:
             self._held_spans += span_rows
             self._held_traces += trace_rows
@@ -90,8 +94,11 @@ class SqliteExporter:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
+                last = conn.execute("SELECT max(rowid) FROM spans").fetchone()[0] or 0
                 _insert(conn, "spans", self._held_spans)
                 _insert(conn, "traces", self._held_traces)
+                if self._held_spans:
+                    conn.execute(LONE_TRACES, (last,))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -143,36 +150,37 @@ class SqliteExporter:
             self._conn = None
 
 
-def _rows(items: Sequence[_Item], row: Callable[[_Item], _Row]) -> list[_Row]:
-    rows = []
-    for item in items:
-        try:
-            rows.append(row(item))
-        except Exception:  # a value the pipeline could not make safe: lose this span only
-            count_drop("serialization", 1, "a span could not be encoded for the sqlite store")
-            logger.debug("staso: sqlite row failed", exc_info=True)
-    return rows
+def _row_failed() -> None:
+    """A value the pipeline could not make safe: this span only is lost."""
+    count_drop("serialization", 1, "a span could not be encoded for the sqlite store")
+    logger.debug("staso: sqlite row failed", exc_info=True)
 
 
 def _insert(conn: sqlite3.Connection, table: str, rows: list[_Row]) -> None:
-    """One ``executemany`` per set of columns present (a batch's rows share a few)."""
-    by_columns: dict[int, list[list[Any]]] = {}
-    for present, values in rows:
-        group = by_columns.get(present)
+    """One ``executemany`` per statement (a batch's rows share a few)."""
+    by_statement: dict[_Key, list[list[Any]]] = {}
+    lost = False
+    for key, values in rows:
+        try:
+            group = by_statement.get(key)
+        except TypeError:  # a literal value that is not text (a status set to a list): this row only
+            if table == "spans":  # (its trace's row goes with its root span's)
+                _row_failed()
+            lost = True
+            continue
         if group is None:
-            by_columns[present] = [values]
+            by_statement[key] = [values]
         else:
             group.append(values)
-    lost = False
-    for present, group in by_columns.items():
-        sql = _statement(table, present)
+    for key, group in by_statement.items():
+        sql = _statement(table, key)
         try:
             conn.executemany(sql, group)
         except _DATA_ERRORS:  # a row SQLite cannot bind (huge int, odd type): retry one by one
             group[:] = [values for values in group if _insert_one(conn, table, sql, values)]
             lost = True
     if lost:  # held for a retry of the batch: without the rows already counted as lost
-        rows[:] = [(present, values) for present, group in by_columns.items() for values in group]
+        rows[:] = [(key, values) for key, group in by_statement.items() for values in group]
 
 
 def _insert_one(conn: sqlite3.Connection, table: str, sql: str, values: list[Any]) -> bool:
@@ -186,13 +194,35 @@ def _insert_one(conn: sqlite3.Connection, table: str, sql: str, values: list[Any
 
 
 @functools.lru_cache(maxsize=512)
-def _statement(table: str, present: int) -> str:
-    """The INSERT of the columns always bound, then of the optional ones set in ``present``."""
+def _statement(table: str, key: _Key) -> str:
+    """The INSERT of a group of rows.
+
+    Its columns: those always bound, the optional ones set in ``key[0]``, then the literal ones,
+    valued ``key[1:]``.
+    """
+    present, *literals = key
     columns = COLUMNS[table]
-    optional = [column for column in columns if not column.always]
+    optional = [column for column in columns if not column.always and not column.literal]
     names = [column.name for column in columns if column.always]
     names += [column.name for bit, column in enumerate(optional) if present >> bit & 1]
-    return f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    values = ["?"] * len(names) + [_literal(value) for value in literals]
+    names += [column.name for column in columns if column.literal]
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({', '.join(values)})"
+
+
+def _literal(value: object) -> str:
+    """``value`` (text, an integer or None) as an SQL literal.
+
+    Text holding a NUL, which the SQL text cannot, is written as the hex of its UTF-8.
+    """
+    if value is None:
+        return "NULL"
+    if type(value) is int:
+        return str(value)
+    text = value if type(value) is str else str(value)
+    if "\x00" in text:
+        return f"CAST(X'{text.encode().hex()}' AS TEXT)"
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _close(conn: sqlite3.Connection) -> None:
@@ -202,32 +232,37 @@ def _close(conn: sqlite3.Connection) -> None:
         logger.debug("staso: closing the sqlite store failed", exc_info=True)
 
 
-def _row_maker(columns: tuple[Column, ...]) -> Callable[[Any], _Row]:
-    """A function giving an item's row: ``(bit set of the optional columns present, values)``.
+def _rows_maker(columns: tuple[Column, ...]) -> Callable[[Sequence[Any]], list[_Row]]:
+    """A function giving items' rows (see ``_Row``), skipping (and counting) those that fail.
 
     Generated (as ``dataclasses`` does) so that a row costs one attribute read and one test per
-    optional column, with no call for a column left unset; a loop over the columns would cost
-    several times more per span.
+    optional column, with no call for a column left unset or for the row itself; a loop over the
+    columns would cost several times more per span.
     """
     lines = [f"values = [{', '.join(c.value for c in columns if c.always)}]", "present = 0"]
     within = ""
-    for bit, column in enumerate(c for c in columns if not c.always):
+    for bit, column in enumerate(c for c in columns if not c.always and not c.literal):
         if column.within and column.within != within:
             lines.append(f"if {column.within}:")
         within, indent = column.within, "    " if column.within else ""
         lines += [f"{indent}if (value := {column.value}) is not None:", f"{indent}    values.append(value)",
                   f"{indent}    present += {1 << bit}"]  # fmt: skip
-    lines.append("return present, values")
-    body = "\n".join(f"    {line}" for line in lines)
+    lines.append(f"rows.append(((present, {''.join(c.value + ', ' for c in columns if c.literal)}), values))")
+    body = "\n".join(f"            {line}" for line in lines)
     namespace: dict[str, Any] = {
         "NO_ATTRS": EMPTY_TRACE_ATTRIBUTES,
         "json_text": json_text,
         "content_values": content_values,
+        "failed": _row_failed,
     }
-    exec(f"def row(item):\n{body}\n", namespace)
-    row: Callable[[Any], _Row] = namespace["row"]
-    return row
+    exec(
+        f"def make_rows(items):\n    rows = []\n    for item in items:\n        try:\n{body}\n"
+        "        except Exception:\n            failed()\n    return rows\n",
+        namespace,
+    )
+    make_rows: Callable[[Sequence[Any]], list[_Row]] = namespace["make_rows"]
+    return make_rows
 
 
-_span_row = _row_maker(COLUMNS["spans"])
-_trace_row = _row_maker(COLUMNS["traces"])
+_span_rows = _rows_maker(COLUMNS["spans"])
+_trace_rows = _rows_maker(COLUMNS["traces"])

@@ -8,7 +8,7 @@ import staso_integrations as st
 from staso_integrations._core.schema import SPAN_FIELD_NAMES, SPAN_FIELDS, TRACE_FIELD_NAMES, TRACE_USAGE_KEYS
 from staso_integrations._core.span import Usage
 from staso_integrations.exporters import InMemoryExporter
-from staso_integrations.exporters._sqlite_schema import open_for_writing
+from staso_integrations.exporters._sqlite_schema import SPAN_COLUMNS, open_for_writing
 
 
 def test_span_dict_has_every_declared_field_in_order() -> None:
@@ -47,12 +47,16 @@ def test_store_columns_and_roll_up_keys_follow_the_declaration(tmp_path: Path) -
 
 def test_a_store_row_binds_no_none(tmp_path: Path) -> None:
     """Unset columns are left out of the INSERT, not bound (sqlite3 adapts None slowly)."""
-    from staso_integrations.exporters.sqlite import _span_row
+    from staso_integrations.exporters.sqlite import _span_rows
 
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple")
     with st.span("tool", kind="tool"):
         pass
-    present, values = _span_row(memory.spans[0])
+    [((present, *literals), values)] = _span_rows(memory.spans)
     assert present == 0  # no optional column set: only the ones every span has are bound
+    literal = {column.name for column in SPAN_COLUMNS if column.literal}
+    assert literal == {"kind", "status", "environment", "workspace_slug", "source_type", "provider",
+                       "operation", "request_model", "response_model", "finish_reason", "stream"}  # fmt: skip
+    assert literals.count(None) == 7 and {"tool", "ok", "default", "production"} <= set(literals)
     assert None not in values and len(values) < len(SPAN_FIELD_NAMES)

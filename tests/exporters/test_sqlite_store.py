@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 import staso_integrations as st
+from staso_integrations._core.drops import drop_counts
+from staso_integrations._core.rollup import TraceSummary
 from staso_integrations._core.span import Span, Usage
 from staso_integrations.exporters import InMemoryExporter, SqliteExporter
 from staso_integrations.exporters._sqlite_schema import SCHEMA_VERSION, TABLES
@@ -168,3 +170,49 @@ def test_a_span_without_encoded_content_is_encoded_and_stored_identically(tmp_pa
     finally:
         store.close()
     assert spans == [json.loads(json.dumps(span.to_dict()))]
+
+
+@pytest.mark.parametrize("odd", ["it's", "a\x00b", "'; DROP TABLE spans; --"])
+def test_values_written_into_the_statement_round_trip_exactly(tmp_path: Path, odd: str) -> None:
+    """Kinds, statuses, providers and the process's fields are SQL literals, not bound values."""
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", environment="it's prod", workspace_slug="w'1")
+    with st.span("s", kind="llm") as span:
+        span.kind, span.provider, span.operation, span.finish_reason, span.stream = (
+            odd,
+            odd,
+            "chat",
+            None,
+            False,
+        )
+    with st.span("t", kind="tool") as other:
+        other.status = odd
+    exporter = SqliteExporter(str(tmp_path / "t.db"))
+    exporter.export(memory.spans, [])
+    exporter.shutdown()
+    store = TraceStore(str(tmp_path / "t.db"))
+    try:
+        stored = [store.get_trace(done.trace_id)[1] for done in (span, other)]
+        assert store.get_trace(span.trace_id)[0] == TraceSummary.of_root(span).to_dict()  # derived in SQL
+    finally:
+        store.close()
+    assert stored == [[json.loads(json.dumps(span.to_dict()))], [json.loads(json.dumps(other.to_dict()))]]
+    assert stored[0][0]["stream"] is False and stored[0][0]["environment"] == "it's prod"
+
+
+def test_a_span_whose_literal_value_cannot_group_costs_only_itself(tmp_path: Path) -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple")
+    for name in ("odd", "fine"):
+        with st.span(name):
+            pass
+    memory.spans[0].status = ["not", "hashable"]  # type: ignore[assignment]  # as a user might set it
+    before = drop_counts()["serialization"]
+    exporter = SqliteExporter(str(tmp_path / "t.db"))
+    exporter.export(memory.spans, [])
+    assert not exporter._held_spans  # written, nothing left to retry
+    exporter.shutdown()
+    assert drop_counts()["serialization"] - before == 1
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        assert [row[0] for row in conn.execute("SELECT name FROM spans")] == ["fine"]
+    conn.close()
