@@ -69,6 +69,14 @@ class _MergeInto:
         target.metadata.update(span.metadata)
 
 
+def input_known(span: Span) -> bool:
+    """Whether ``span`` enriches a framework span that already holds the call's input (which
+    wins: see ``_MergeInto``), so converting the request's messages again would be wasted.
+    """
+    merge = span._processor
+    return isinstance(merge, _MergeInto) and merge.target.input is not None
+
+
 # Frameworks whose own step tells which llm span a provider call belongs to (LlamaIndex's
 # active span id, for LLM classes that call the SDK inside their public, instrumented method)
 # add a function here: it claims and returns that span, or ``None``. Empty unless one is

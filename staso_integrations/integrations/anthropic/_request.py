@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..._core.serialize import to_jsonable
-from .._llm import full_content
+from .._llm import full_content, input_known
 
 # ``BaseClient._gen_ai_provider_name`` (anthropic/_base_client.py) -> our provider names.
 _PROVIDERS = {"anthropic": "anthropic", "aws.bedrock": "bedrock", "gcp.vertex_ai": "vertex"}
@@ -93,7 +93,7 @@ def record_request(span: Any, kwargs: Mapping[str, Any], capture: bool) -> None:
                 {"name": tool.get("name"), "type": tool.get("type")} if isinstance(tool, Mapping) else None
                 for tool in tools
             ]
-    if not capture:
+    if not capture or input_known(span):
         return
     request_input: dict[str, Any] = {}
     system = kwargs.get("system")

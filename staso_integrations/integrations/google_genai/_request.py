@@ -12,7 +12,7 @@ from typing import Any
 
 from ..._core.serialize import to_jsonable
 from ..._core.span import Span
-from .._llm import full_content
+from .._llm import full_content, input_known
 from ._response import field, part_block, role_of
 
 GENERATE = "chat"
@@ -66,7 +66,7 @@ def record_request(span: Span, operation: str, kwargs: Mapping[str, Any], captur
     config = kwargs.get("config")
     if config is not None:
         _record_config(span, config, capture)
-    if not capture:
+    if not capture or input_known(span):
         return
     contents = kwargs.get("contents")
     if operation == EMBED:

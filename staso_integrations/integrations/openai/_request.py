@@ -11,7 +11,7 @@ from typing import Any
 
 from ..._core.serialize import to_jsonable
 from ..._core.span import Span
-from .._llm import full_content
+from .._llm import full_content, input_known
 from ._providers import endpoint_of
 
 # POST path (before Azure's /deployments/{model} rewrite) -> span operation
@@ -83,7 +83,7 @@ def read_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 def record_request(span: Span, info: RequestInfo, capture: bool) -> None:
     """Input (when content capture is on), tool definitions and scalar settings."""
     body = info.body
-    if capture:
+    if capture and not input_known(span):
         span.input = full_content(_input, info.operation, body)
     tools = body.get("tools") or body.get("functions")  # ``functions``: legacy function calling
     if tools:

@@ -81,6 +81,21 @@ def test_rag_chain_is_one_tree_with_one_llm_span(
 
 
 @pytest.mark.default_cassette("rag_chain.yaml")
+def test_the_provider_does_not_convert_messages_the_framework_span_holds(
+    traced: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from staso_integrations.integrations.openai import _request
+
+    converted: list[str] = []
+    monkeypatch.setattr(_request, "_input", lambda operation, body: converted.append(operation))
+    assert rag_chain().invoke(QUESTION) == ANSWER
+
+    assert converted == []  # the llm span's input is LangChain's, which wins over the provider's
+    llm = traced.by_name("ChatOpenAI")
+    assert llm.input[1] == {"role": "user", "content": QUESTION} and llm.request_model == "gpt-4o-mini"
+
+
+@pytest.mark.default_cassette("rag_chain.yaml")
 def test_langchain_alone_fills_the_llm_span_from_callbacks(langchain_only: InMemoryExporter) -> None:
     assert rag_chain().invoke(QUESTION) == ANSWER
 
