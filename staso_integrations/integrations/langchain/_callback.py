@@ -335,6 +335,14 @@ class StasoCallbackHandler(BaseCallbackHandler):
 
 def _fill_llm(span: Span, response: Any) -> None:
     """Fill only what the provider layer (merged in before this) left empty: no double data."""
+    if (
+        span.provider is not None
+        and span.usage is not None
+        and span.response_model is not None
+        and span.finish_reason is not None
+        and (span.output is not None or not capture_content())
+    ):
+        return  # the provider layer read the response itself, its tool calls included
     gen = ex.generation(response)
     if gen is None:
         return

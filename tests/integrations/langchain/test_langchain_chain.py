@@ -95,6 +95,37 @@ def test_the_provider_does_not_convert_messages_the_framework_span_holds(
     assert llm.input[1] == {"role": "user", "content": QUESTION} and llm.request_model == "gpt-4o-mini"
 
 
+def _count_response_reads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    from staso_integrations.integrations.langchain import _extract
+
+    read: list[Any] = []
+    fields = _extract.response_fields
+    monkeypatch.setattr(_extract, "response_fields", lambda gen: read.append(gen) or fields(gen))
+    return read
+
+
+@pytest.mark.default_cassette("rag_chain.yaml")
+def test_the_provider_layer_reads_the_response_and_langchain_does_not_again(
+    traced: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = _count_response_reads(monkeypatch)
+    assert rag_chain().invoke(QUESTION) == ANSWER
+
+    assert read == []  # output, usage, model and finish reason came from the SDK's response
+    assert traced.by_name("ChatOpenAI").output == {"role": "assistant", "content": ANSWER}
+
+
+@pytest.mark.default_cassette("rag_chain.yaml")
+def test_langchain_alone_reads_the_response_in_its_callback(
+    langchain_only: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read = _count_response_reads(monkeypatch)
+    assert rag_chain().invoke(QUESTION) == ANSWER
+
+    assert len(read) == 1
+    assert langchain_only.by_name("ChatOpenAI").output == {"role": "assistant", "content": ANSWER}
+
+
 @pytest.mark.default_cassette("rag_chain.yaml")
 def test_langchain_alone_fills_the_llm_span_from_callbacks(langchain_only: InMemoryExporter) -> None:
     assert rag_chain().invoke(QUESTION) == ANSWER
