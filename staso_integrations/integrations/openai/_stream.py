@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from ..._core.span import Span
-from .._stream import NO_FIELDS, FirstOutput
+from .._stream import NO_FIELDS, FirstOutput, Reading
 from ._response import read_usage, record_responses, tool_call
 
 ToolCalls = dict[tuple[int, int], list[Any]]  # (choice, index) -> [id, name, [argument pieces]]
@@ -64,6 +65,37 @@ class ChatStream(_Common):
         self.refusals: dict[int, list[str]] = {}
         self.tool_calls: ToolCalls = {}
         self.finish: str | None = None
+
+    def read(self, stream: Reading) -> Iterator[Any]:
+        """The common chunk, once the model and the first output are known (one choice with
+        text, no tool call, finish reason or usage), read inline: its text is all it adds.
+        Every other chunk, and any object not built like the SDK's, goes to ``on_chunk``.
+        """
+        seen, texts, capture = stream.seen, self.texts, self.capture
+        steady: Any = False  # the model and the first output are known: only on_chunk changes that
+        with stream:
+            for chunk in stream.chunks:
+                try:
+                    fields = chunk.__dict__
+                    (choice,) = fields["choices"]
+                    choice = choice.__dict__
+                    delta = choice["delta"].__dict__
+                    content = delta["content"]
+                    common = (
+                        steady
+                        and content
+                        and delta["tool_calls"] is None
+                        and choice["finish_reason"] is None
+                        and fields["usage"] is None
+                    )
+                    if common and capture:  # the append comes last: nothing after it can raise
+                        texts[choice["index"]].append(content)
+                except Exception:  # not the SDK's shape (or not one choice): on_chunk reads it
+                    common = False
+                if not common:
+                    seen(chunk)
+                    steady = self.model and self.first_ns is not None
+                yield chunk
 
     def on_chunk(self, chunk: Any) -> None:
         # Each object's fields are read from its instance dict (see NO_FIELDS): one attribute
