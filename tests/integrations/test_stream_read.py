@@ -57,7 +57,7 @@ CHAT: list[tuple[ChatCompletionChunk, bool]] = [
             }
         ),
         False,
-    ),  # fmt: skip
+    ),
     (_chat(_text(" end", finish="stop")), False),
     (_chat(usage={**USAGE, "completion_tokens": 9, "total_tokens": 12}), False),
 ]
@@ -87,7 +87,7 @@ ANTHROPIC: list[tuple[Any, bool]] = [
             }
         ),
         False,
-    ),  # fmt: skip
+    ),
     (_delta(0, type="thinking_delta", thinking=""), False),  # no output yet
     (_delta(0, type="thinking_delta", thinking="Hm"), False),  # the first output
     (_delta(0, type="thinking_delta", thinking="m."), True),
@@ -109,7 +109,7 @@ ANTHROPIC: list[tuple[Any, bool]] = [
             }
         ),
         False,
-    ),  # fmt: skip
+    ),
     (_delta(2, type="input_json_delta", partial_json='{"a": '), True),
     (_delta(2, type="input_json_delta", partial_json="1}"), True),
     (
@@ -121,7 +121,7 @@ ANTHROPIC: list[tuple[Any, bool]] = [
             }
         ),
         False,
-    ),  # fmt: skip
+    ),
     (_event({"type": "message_stop"}), False),
 ]
 
