@@ -43,7 +43,8 @@ CHAT: list[tuple[ChatCompletionChunk, bool]] = [
     (_chat(_text("lo")), False),  # the model arrives
     (_chat(_text(" wor")), True),
     (_chat(_text("ld", refusal="ignored beside text")), True),
-    (_chat(_text("!", index=1)), True),  # n=2: one choice per chunk
+    (_chat(_text("!", index=1)), False),  # n=2 (one choice per chunk): the first text of choice 1
+    (_chat(_text("?", index=1)), True),
     (_chat(_text(" and"), usage=USAGE), False),  # usage on every chunk (continuous usage stats)
     (_chat(_text(" more", tool_calls=[CALL])), False),
     (_chat(_text(" two", index=0), _text(" choices", index=1)), False),
@@ -186,7 +187,7 @@ def test_chat_inline_text_lands_in_its_choice(exporter: InMemoryExporter) -> Non
     assert recorded["output"] == [
         {"role": "assistant", "content": "Hello world and more two end",
          "tool_calls": [{"id": "call_1", "name": "f", "arguments": '{"a": 1}}'}]},
-        {"role": "assistant", "content": "! choices"},
+        {"role": "assistant", "content": "!? choices"},
     ]  # fmt: skip
     assert recorded["finish_reason"] == "stop" and recorded["usage"]["output"] == 9
 

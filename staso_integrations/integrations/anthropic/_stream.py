@@ -52,11 +52,12 @@ class MessageAccumulator(FirstOutput):
         the SDK's, goes to ``on_chunk``.
         """
         seen, parts, capture = stream.seen, self.parts, self.capture
+        started: Any = False  # the first output is known: only on_chunk changes that
         with stream:
             for event in stream.chunks:
                 try:
                     fields = event.__dict__
-                    common = fields["type"] == "content_block_delta" and self.first_ns is not None
+                    common = started and fields["type"] == "content_block_delta"
                     if common and capture:  # the append comes last: nothing after it can raise
                         own = fields["delta"].__dict__
                         parts[fields["index"]].append(own[_DELTA_FIELDS[own["type"]]])
@@ -64,6 +65,7 @@ class MessageAccumulator(FirstOutput):
                     common = False
                 if not common:
                     seen(event)
+                    started = self.first_ns is not None
                 yield event
 
     def on_chunk(self, event: Any) -> None:

@@ -16,7 +16,6 @@ an Azure prompt-filter chunk, ``response.created`` and usage-only chunks come be
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,7 +60,7 @@ class ChatStream(_Common):
 
     def __init__(self, capture: bool) -> None:
         super().__init__(capture)
-        self.texts: defaultdict[int, list[str]] = defaultdict(list)
+        self.texts: dict[int, list[str]] = {}  # a plain dict: its subscript is specialized
         self.refusals: dict[int, list[str]] = {}
         self.tool_calls: ToolCalls = {}
         self.finish: str | None = None
@@ -90,7 +89,7 @@ class ChatStream(_Common):
                     )
                     if common and capture:  # the append comes last: nothing after it can raise
                         texts[choice["index"]].append(content)
-                except Exception:  # not the SDK's shape (or not one choice): on_chunk reads it
+                except Exception:  # not the SDK's shape, not one choice, or its first text: on_chunk
                     common = False
                 if not common:
                     seen(chunk)
@@ -134,7 +133,10 @@ class ChatStream(_Common):
                 if self.first_ns is None:
                     self.first_ns = time.time_ns()
                 if self.capture:  # the text is output only: kept only when it is captured
-                    self.texts[index].append(content)
+                    try:
+                        self.texts[index].append(content)
+                    except KeyError:  # the first text of this choice
+                        self.texts[index] = [content]
             if tool_deltas:
                 if _add_tool_deltas(self.tool_calls, index, tool_deltas) and self.first_ns is None:
                     self.first_ns = time.time_ns()
