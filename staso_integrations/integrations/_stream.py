@@ -40,22 +40,24 @@ class StreamHandler(Protocol):
 
 
 class Reading:
-    """A ``for`` loop over a proxy, as its handler's ``read`` sees it: the SDK's ``chunks``,
-    ``seen`` (the handler's guarded ``on_chunk``) and, as a context manager around the loop,
-    the span's end when the chunks run out or fail (a loop the consumer stops early
-    (``GeneratorExit``) is ended by ``close()`` or garbage collection instead).
+    """A ``for`` loop over a proxy, as its handler's ``read`` sees it: iterating it iterates
+    the SDK's stream, ``seen`` is the handler's guarded ``on_chunk`` and, as a context manager
+    around the loop, it ends the span when the chunks run out or fail (a loop the consumer
+    stops early (``GeneratorExit``) is ended by ``close()`` or garbage collection instead).
 
     It also keeps the proxy referenced while the loop runs: in ``for c in client.create(...)``
     nothing else holds it, and its ``__del__`` would end the span at the first chunk.
     """
 
-    __slots__ = ("chunks", "proxy", "seen", "state")
+    __slots__ = ("proxy", "seen", "state")
 
     def __init__(self, state: _StreamState, proxy: SyncStreamProxy) -> None:
         self.state = state
         self.proxy = proxy
-        self.chunks: Iterator[Any] = state.start(proxy.__wrapped__)
         self.seen = state.seen
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.state.start(self.proxy.__wrapped__)  # type: ignore[no-any-return]
 
     def __enter__(self) -> Self:
         return self
@@ -74,7 +76,7 @@ def read_each(stream: Reading) -> Iterator[Any]:
     """
     on_chunk = stream.state.on_chunk
     with stream:
-        for chunk in stream.chunks:
+        for chunk in stream:
             try:  # not ``with contain(...)``: this runs per chunk, and ``try`` is free until it raises
                 on_chunk(chunk)
             except Exception:
@@ -199,8 +201,12 @@ class _StreamProxy(wrapt.ObjectProxy[Any]):
 class SyncStreamProxy(_StreamProxy):
     def __iter__(self) -> Iterator[Any]:
         state = self._self_state
-        read = getattr(state.handler, "read", read_each)
-        return read(Reading(state, self))
+        stream = Reading(state, self)
+        read = getattr(state.handler, "read", None)
+        if read is not None:
+            with contain("stream.read"):
+                return read(stream)  # type: ignore[no-any-return]
+        return read_each(stream)
 
     def __next__(self) -> Any:
         state = self._self_state

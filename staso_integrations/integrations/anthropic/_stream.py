@@ -54,7 +54,7 @@ class MessageAccumulator(FirstOutput):
         seen, parts, capture = stream.seen, self.parts, self.capture
         started: Any = False  # the first output is known: only on_chunk changes that
         with stream:
-            for event in stream.chunks:
+            for event in stream:
                 try:
                     fields = event.__dict__
                     common = started and fields["type"] == "content_block_delta"

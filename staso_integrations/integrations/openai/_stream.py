@@ -73,7 +73,7 @@ class ChatStream(_Common):
         seen, texts, capture = stream.seen, self.texts, self.capture
         steady: Any = False  # the model and the first output are known: only on_chunk changes that
         with stream:
-            for chunk in stream.chunks:
+            for chunk in stream:
                 try:
                     fields = chunk.__dict__
                     (choice,) = fields["choices"]
