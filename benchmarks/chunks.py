@@ -2,9 +2,10 @@
 
 A stream call costs per-call work (the span, request and response capture: the stream
 scenarios of overhead.py and instructions.py hold it) plus per-chunk work: one step of the
-proxy and the provider's reader (``on_chunk``). Over a mocked transport the SDK itself spends
-~100 µs building each chunk, so a µs per chunk hides in the whole-call figure; here the
-chunks are built once (by the real SDK, from the scenario's SSE body: what a user's loop
+proxy's generator (the handler's ``read``, which hands uncommon chunks to ``on_chunk``). Over
+a mocked transport the SDK itself spends ~100 µs building each chunk, so a µs per chunk hides
+in the whole-call figure; here the chunks are built once (by the real SDK, from the
+scenario's SSE body, or for the Responses API from one defined here: what a user's loop
 receives) and each contender only iterates them:
 
 - ``baseline``: a plain iterator over the chunks;
@@ -44,12 +45,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scenarios import stream_chunks
+from scenarios import MESSAGES, STREAM_CHUNKS, _transport, stream_chunks
 
-APIS = ("openai chat", "anthropic messages")
+APIS = ("openai chat", "openai responses", "anthropic messages")
 CONTENDERS = ("baseline", "staso")
 # chunks before and after the content chunks of each API's stream (the longer stream repeats these)
-_EDGES = {"openai chat": (1, 2), "anthropic messages": (2, 3)}
+_EDGES = {"openai chat": (1, 2), "openai responses": (4, 4), "anthropic messages": (2, 3)}
 WARM_UP = 20  # streams of the scenario's length, run before the count in every process
 SMALL, LARGE = 20, 220  # streams per process for the all-in figure
 LONGER = 2  # the marginal figure's stream is this many times the scenario's length
@@ -60,11 +61,61 @@ _FIGURES = {  # figure -> its key in the --json report (instructions_per_chunk: 
 }
 
 
+_RESPONSE = {
+    "id": "resp_bench", "object": "response", "created_at": 1764000000, "model": "o4-mini-2025-04-16",
+    "output": [], "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "status": "in_progress",
+}  # fmt: skip
+
+
+def _responses_sse() -> bytes:
+    """A Responses API text stream of ``STREAM_CHUNKS`` events: 4 before the text deltas, 4 after."""
+    item = {"id": "msg_bench", "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+    at = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
+    words = [f"w{i} " for i in range(STREAM_CHUNKS - 8)]
+    text = "".join(words)
+    done_item = {**item, "status": "completed", "content": [{**part, "text": text}]}
+    usage = {"input_tokens": 12, "output_tokens": len(words), "total_tokens": 12 + len(words),
+             "input_tokens_details": {"cached_tokens": 0},
+             "output_tokens_details": {"reasoning_tokens": 0}}  # fmt: skip
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": _RESPONSE},
+        {"type": "response.in_progress", "response": _RESPONSE},
+        {"type": "response.output_item.added", "output_index": 0, "item": item},
+        {"type": "response.content_part.added", **at, "part": part},
+        *({"type": "response.output_text.delta", **at, "delta": word, "logprobs": []} for word in words),
+        {"type": "response.output_text.done", **at, "text": text, "logprobs": []},
+        {"type": "response.content_part.done", **at, "part": {**part, "text": text}},
+        {"type": "response.output_item.done", "output_index": 0, "item": done_item},
+        {"type": "response.completed",
+         "response": {**_RESPONSE, "status": "completed", "output": [done_item], "usage": usage}},
+    ]  # fmt: skip
+    return b"".join(
+        f"event: {event['type']}\ndata: {json.dumps({**event, 'sequence_number': n})}\n\n".encode()
+        for n, event in enumerate(events)
+    )
+
+
+def chunks_of(api: str) -> list[Any]:
+    """The objects the uninstrumented SDK yields for one stream call of ``api``."""
+    if api != "openai responses":
+        return stream_chunks(api)
+    import httpx2
+    import openai
+
+    client = openai.OpenAI(
+        api_key="bench",
+        http_client=httpx2.Client(transport=_transport(_responses_sse(), "text/event-stream")),
+    )
+    return list(client.responses.create(model="o4-mini", input=MESSAGES, stream=True))
+
+
 def _reader(api: str) -> Callable[[], Any]:
-    if api == "openai chat":
+    if api.startswith("openai"):
         from staso_integrations.integrations.openai._stream import stream_handler
 
-        return lambda: stream_handler("chat", True)
+        operation = "chat" if api == "openai chat" else "responses"
+        return lambda: stream_handler(operation, True)
     from staso_integrations.integrations.anthropic._stream import MessageAccumulator
 
     return lambda: MessageAccumulator(True)
@@ -104,7 +155,7 @@ def runner(contender: str, api: str) -> Callable[[list[Any]], None]:
 
 
 def wall_ns_per_chunk(apis: tuple[str, ...], rounds: int) -> dict[str, dict[str, list[float]]]:
-    streams = {api: stream_chunks(api) for api in apis}
+    streams = {api: chunks_of(api) for api in apis}
     runs = {api: {c: runner(c, api) for c in CONTENDERS} for api in apis}
     samples: dict[str, dict[str, list[float]]] = {api: {c: [] for c in CONTENDERS} for api in apis}
     for _ in range(rounds):
@@ -121,7 +172,7 @@ def counted(contender: str, api: str, streams: int, longer: bool) -> None:
     """
     import gc
 
-    chunks = stream_chunks(api)
+    chunks = chunks_of(api)
     longer_chunks = lengthened(api, chunks)
     run = runner(contender, api)
     for _ in range(WARM_UP):
@@ -149,7 +200,7 @@ def instructions_per_chunk(api: str, contender: str) -> dict[str, float] | None:
         small, large, longer = pool.map(lambda run: callgrind_total([*script, *map(str, run)]), runs)
     if small is None or large is None or longer is None:
         return None
-    chunks, (head, tail) = len(stream_chunks(api)), _EDGES[api]
+    chunks, (head, tail) = len(chunks_of(api)), _EDGES[api]
     all_in = (large - small) / (LARGE - SMALL) / chunks
     marginal = (longer - large) / LARGE / ((chunks - head - tail) * (LONGER - 1))
     return {"all_in": all_in, "marginal": marginal, "per_stream": (all_in - marginal) * chunks}
@@ -173,7 +224,7 @@ def main() -> int:
         return 0
     apis = tuple(args.api or APIS)
     samples = wall_ns_per_chunk(apis, args.rounds)
-    sizes = f"{len(stream_chunks(apis[0]))} chunks per stream, {args.rounds} rounds"
+    sizes = f"{len(chunks_of(apis[0]))} chunks per stream, {args.rounds} rounds"
     print(f"\npython {sys.version.split()[0]}, {sizes}\n")
     head = "| stream | baseline ns/chunk | staso ns/chunk | staso overhead ns/chunk (min…max) |"
     if args.callgrind:

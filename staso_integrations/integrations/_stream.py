@@ -24,6 +24,12 @@ NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 
 
 class StreamHandler(Protocol):
+    """Reads a stream's items. A handler may also have ``read(stream: Reading) -> Iterator``,
+    the generator a ``for`` loop over the proxy runs (``read_each`` when it has none): one
+    that reads its common chunk inline, with no call per chunk, and hands every other chunk
+    to ``stream.seen``.
+    """
+
     def on_chunk(self, chunk: Any) -> None:
         """Accumulate one item (must be cheap: it runs per chunk on the caller's thread)."""
 
@@ -31,6 +37,52 @@ class StreamHandler(Protocol):
         """Write what was accumulated (model, usage, output, finish reason, time to the first
         output token: only the handler knows which item first carried output) into ``span``.
         """
+
+
+class Reading:
+    """A ``for`` loop over a proxy, as its handler's ``read`` sees it: iterating it iterates
+    the SDK's stream, ``seen`` is the handler's guarded ``on_chunk`` and, as a context manager
+    around the loop, it ends the span when the chunks run out or fail (a loop the consumer
+    stops early (``GeneratorExit``) is ended by ``close()`` or garbage collection instead).
+
+    It also keeps the proxy referenced while the loop runs: in ``for c in client.create(...)``
+    nothing else holds it, and its ``__del__`` would end the span at the first chunk.
+    """
+
+    __slots__ = ("proxy", "seen", "state")
+
+    def __init__(self, state: _StreamState, proxy: SyncStreamProxy) -> None:
+        self.state = state
+        self.proxy = proxy
+        self.seen = state.seen
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.state.start(self.proxy.__wrapped__)  # type: ignore[no-any-return]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not isinstance(exc, GeneratorExit):
+            self.state.finish(exc)
+
+
+def read_each(stream: Reading) -> Iterator[Any]:
+    """What ``for chunk in proxy`` runs by default: a generator's ``__next__`` is C code, so a
+    chunk costs one resume here and one ``on_chunk`` call instead of three Python calls
+    through the proxy's ``__next__``.
+    """
+    on_chunk = stream.state.on_chunk
+    with stream:
+        for chunk in stream:
+            try:  # not ``with contain(...)``: this runs per chunk, and ``try`` is free until it raises
+                on_chunk(chunk)
+            except Exception:
+                with contain("stream.on_chunk"):
+                    raise
+            yield chunk
 
 
 class FirstOutput:
@@ -67,31 +119,8 @@ class _StreamState:
             self.iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
         return self.iterator
 
-    def iterate(self, proxy: SyncStreamProxy) -> Iterator[Any]:
-        """What ``for chunk in proxy`` runs. A generator's ``__next__`` is C code, so a chunk
-        costs one resume here instead of three Python calls through ``__next__``.
-
-        ``proxy`` stays referenced from this frame: in ``for c in client.create(...)`` nothing
-        else holds it, and its ``__del__`` would end the span at the first chunk.
-        """
-        iterator, on_chunk = self.start(proxy.__wrapped__), self.on_chunk
-        try:
-            for chunk in iterator:
-                try:
-                    on_chunk(chunk)
-                except Exception:
-                    with contain("stream.on_chunk"):
-                        raise
-                yield chunk
-        except GeneratorExit:  # the loop stopped early: close() or garbage collection ends the span
-            raise
-        except BaseException as exc:
-            self.finish(exc)
-            raise
-        self.finish()
-
     def seen(self, chunk: Any) -> Any:
-        try:  # not ``with contain(...)``: this runs per chunk, and ``try`` is free until it raises
+        try:  # as in read_each
             self.on_chunk(chunk)
         except Exception:
             with contain("stream.on_chunk"):
@@ -171,7 +200,13 @@ class _StreamProxy(wrapt.ObjectProxy[Any]):
 
 class SyncStreamProxy(_StreamProxy):
     def __iter__(self) -> Iterator[Any]:
-        return self._self_state.iterate(self)
+        state = self._self_state
+        stream = Reading(state, self)
+        read = getattr(state.handler, "read", None)
+        if read is not None:
+            with contain("stream.read"):
+                return read(stream)  # type: ignore[no-any-return]
+        return read_each(stream)
 
     def __next__(self) -> Any:
         state = self._self_state

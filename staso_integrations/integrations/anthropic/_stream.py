@@ -17,14 +17,14 @@ Time to first token is the time of the first delta with text, thinking or tool-i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import wrapt
 
 from ..._core.internal_errors import contain
 from ..._core.span import Span
-from .._stream import NO_FIELDS, AsyncStreamProxy, FirstOutput, SyncStreamProxy
+from .._stream import NO_FIELDS, AsyncStreamProxy, FirstOutput, Reading, SyncStreamProxy
 from ._response import block_dict, make_usage, parse_arguments, read_usage, record_web_searches
 
 # content block kinds whose deltas we collect, by the delta field that carries the text
@@ -45,6 +45,28 @@ class MessageAccumulator(FirstOutput):
         self.parts: list[list[str]] = []  # their delta fragments, by index
         self.stop_reason: str | None = None
         self.delta_usage: Any = None  # usage of the last ``message_delta``
+
+    def read(self, stream: Reading) -> Iterator[Any]:
+        """A ``content_block_delta`` after the first output, read inline: all it adds is its
+        piece (when content is captured). Every other event, and any object not built like
+        the SDK's, goes to ``on_chunk``.
+        """
+        seen, parts, capture = stream.seen, self.parts, self.capture
+        started: Any = False  # the first output is known: only on_chunk changes that
+        with stream:
+            for event in stream:
+                try:
+                    fields = event.__dict__
+                    common = started and fields["type"] == "content_block_delta"
+                    if common and capture:  # the append comes last: nothing after it can raise
+                        own = fields["delta"].__dict__
+                        parts[fields["index"]].append(own[_DELTA_FIELDS[own["type"]]])
+                except Exception:  # not the SDK's shape, or a delta without text (signature...)
+                    common = False
+                if not common:
+                    seen(event)
+                    started = self.first_ns is not None
+                yield event
 
     def on_chunk(self, event: Any) -> None:
         # Fields are read from the instance dicts, where pydantic keeps them (see ChatStream in

@@ -16,11 +16,11 @@ an Azure prompt-filter chunk, ``response.created`` and usage-only chunks come be
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from ..._core.span import Span
-from .._stream import NO_FIELDS, FirstOutput
+from .._stream import NO_FIELDS, FirstOutput, Reading
 from ._response import read_usage, record_responses, tool_call
 
 ToolCalls = dict[tuple[int, int], list[Any]]  # (choice, index) -> [id, name, [argument pieces]]
@@ -60,10 +60,41 @@ class ChatStream(_Common):
 
     def __init__(self, capture: bool) -> None:
         super().__init__(capture)
-        self.texts: defaultdict[int, list[str]] = defaultdict(list)
+        self.texts: dict[int, list[str]] = {}  # a plain dict: its subscript is specialized
         self.refusals: dict[int, list[str]] = {}
         self.tool_calls: ToolCalls = {}
         self.finish: str | None = None
+
+    def read(self, stream: Reading) -> Iterator[Any]:
+        """The common chunk, once the model and the first output are known (one choice with
+        text, no tool call, finish reason or usage), read inline: its text is all it adds.
+        Every other chunk, and any object not built like the SDK's, goes to ``on_chunk``.
+        """
+        seen, texts, capture = stream.seen, self.texts, self.capture
+        steady: Any = False  # the model and the first output are known: only on_chunk changes that
+        with stream:
+            for chunk in stream:
+                try:
+                    fields = chunk.__dict__
+                    (choice,) = fields["choices"]
+                    choice = choice.__dict__
+                    delta = choice["delta"].__dict__
+                    content = delta["content"]
+                    common = (
+                        steady
+                        and content
+                        and delta["tool_calls"] is None
+                        and choice["finish_reason"] is None
+                        and fields["usage"] is None
+                    )
+                    if common and capture:  # the append comes last: nothing after it can raise
+                        texts[choice["index"]].append(content)
+                except Exception:  # not the SDK's shape, not one choice, or its first text: on_chunk
+                    common = False
+                if not common:
+                    seen(chunk)
+                    steady = self.model and self.first_ns is not None
+                yield chunk
 
     def on_chunk(self, chunk: Any) -> None:
         # Each object's fields are read from its instance dict (see NO_FIELDS): one attribute
@@ -102,7 +133,10 @@ class ChatStream(_Common):
                 if self.first_ns is None:
                     self.first_ns = time.time_ns()
                 if self.capture:  # the text is output only: kept only when it is captured
-                    self.texts[index].append(content)
+                    try:
+                        self.texts[index].append(content)
+                    except KeyError:  # the first text of this choice
+                        self.texts[index] = [content]
             if tool_deltas:
                 if _add_tool_deltas(self.tool_calls, index, tool_deltas) and self.first_ns is None:
                     self.first_ns = time.time_ns()
