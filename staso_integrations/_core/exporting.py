@@ -26,7 +26,10 @@ class Exporter(Protocol):
     parent may have held them at the fork) and must not flush or close the parent's.
     ``shutdown()`` may be called while an ``export()`` is still running on another thread.
     An exporter that ignores ``traces`` may say so with a class attribute
-    ``uses_trace_summaries = False``: with no exporter using them, none are computed.
+    ``uses_trace_summaries = False``: with no exporter using them, none are computed. One that
+    writes a trace of a single span from that span itself says so with
+    ``derives_lone_traces = True`` (the SQLite store): when every exporter using summaries does,
+    such a trace is handed without its summary (``TraceAggregator``).
     """
 
     def export(self, spans: Sequence[Span], traces: Sequence[TraceSummary]) -> None: ...
