@@ -179,7 +179,9 @@ def open_for_writing(path: str, lock_wait_s: float) -> sqlite3.Connection:
     make_private_dirs(os.path.dirname(os.path.abspath(path)))
     with _creating:
         create_private(path)  # SQLite gives its -wal/-shm files this file's mode
-        conn = sqlite3.connect(path, timeout=lock_wait_s, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(  # statements: one per set of literal values (``sqlite._statement``)
+            path, timeout=lock_wait_s, check_same_thread=False, isolation_level=None, cached_statements=512
+        )
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
