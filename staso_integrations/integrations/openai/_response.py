@@ -58,8 +58,11 @@ def tool_call(call_id: Any, name: Any, arguments: Any, capture: bool) -> dict[st
 
 
 def _set_common(span: Span, result: Any) -> None:
-    span.response_model = getattr(result, "model", None) or span.response_model
-    response_id = getattr(result, "id", None)
+    _set_ids(span, getattr(result, "model", None), getattr(result, "id", None))
+
+
+def _set_ids(span: Span, model: Any, response_id: Any) -> None:
+    span.response_model = model or span.response_model
     if response_id:
         span.metadata["response_id"] = response_id
 
@@ -72,9 +75,7 @@ def record_chat(span: Span, completion: Any, capture: bool) -> None:
     except (AttributeError, KeyError):  # not built by the SDK: read as attributes
         model, response_id = getattr(completion, "model", None), getattr(completion, "id", None)
         usage, choices = completion.usage, completion.choices
-    span.response_model = model or span.response_model
-    if response_id:
-        span.metadata["response_id"] = response_id
+    _set_ids(span, model, response_id)
     span.usage = read_usage(usage)
     outputs: list[Any] = []
     calls: list[dict[str, Any]] = []
