@@ -82,13 +82,13 @@ def test_rag_chain_is_one_tree_with_one_llm_span(
 
 @pytest.mark.default_cassette("rag_chain.yaml")
 def test_the_provider_does_not_convert_messages_the_framework_span_holds(
-    traced: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+    traced: InMemoryExporter, monkeypatch: pytest.MonkeyPatch, invoke: Callable[..., Any]
 ) -> None:
     from staso_integrations.integrations.openai import _request
 
     converted: list[str] = []
     monkeypatch.setattr(_request, "_input", lambda operation, body: converted.append(operation))
-    assert rag_chain().invoke(QUESTION) == ANSWER
+    assert invoke(rag_chain(), QUESTION) == ANSWER
 
     assert converted == []  # the llm span's input is LangChain's, which wins over the provider's
     llm = traced.by_name("ChatOpenAI")
@@ -106,10 +106,10 @@ def _count_response_reads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 @pytest.mark.default_cassette("rag_chain.yaml")
 def test_the_provider_layer_reads_the_response_and_langchain_does_not_again(
-    traced: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+    traced: InMemoryExporter, monkeypatch: pytest.MonkeyPatch, invoke: Callable[..., Any]
 ) -> None:
     read = _count_response_reads(monkeypatch)
-    assert rag_chain().invoke(QUESTION) == ANSWER
+    assert invoke(rag_chain(), QUESTION) == ANSWER
 
     assert read == []  # output, usage, model and finish reason came from the SDK's response
     assert traced.by_name("ChatOpenAI").output == {"role": "assistant", "content": ANSWER}
@@ -117,10 +117,10 @@ def test_the_provider_layer_reads_the_response_and_langchain_does_not_again(
 
 @pytest.mark.default_cassette("rag_chain.yaml")
 def test_langchain_alone_reads_the_response_in_its_callback(
-    langchain_only: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+    langchain_only: InMemoryExporter, monkeypatch: pytest.MonkeyPatch, invoke: Callable[..., Any]
 ) -> None:
     read = _count_response_reads(monkeypatch)
-    assert rag_chain().invoke(QUESTION) == ANSWER
+    assert invoke(rag_chain(), QUESTION) == ANSWER
 
     assert len(read) == 1
     assert langchain_only.by_name("ChatOpenAI").output == {"role": "assistant", "content": ANSWER}
