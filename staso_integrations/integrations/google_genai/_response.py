@@ -12,6 +12,7 @@ from typing import Any
 
 from ..._core.serialize import each, to_jsonable
 from ..._core.span import Span, Usage
+from .._attrs import attr
 from .._llm import full_content
 
 
@@ -19,7 +20,7 @@ def field(value: Any, name: str) -> Any:
     """``value.name``, or ``value[name]`` for the typed dicts the SDK accepts in its place."""
     if isinstance(value, dict):
         return value.get(name)
-    return getattr(value, name, None)
+    return attr(value, name)  # a config or part lacks most names: no pydantic miss per read
 
 
 def part_block(part: Any) -> Any:

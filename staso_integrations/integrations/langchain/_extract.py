@@ -14,6 +14,7 @@ from langchain_core.prompt_values import ChatPromptValue
 
 from ..._core.serialize import REDACTED, is_secret_key, to_jsonable
 from ..._core.span import Usage
+from .._attrs import attr
 
 MAX_DOCUMENT_CONTENT = 2_000  # characters of a retrieved document's text kept on the span
 MAX_DOCUMENTS = 50
@@ -31,13 +32,13 @@ def message(msg: Any) -> dict[str, Any]:
         "role": _ROLES.get(kind, kind),
         "content": to_jsonable(getattr(msg, "content", None)),
     }
-    calls = getattr(msg, "tool_calls", None)
+    calls = attr(msg, "tool_calls")
     if calls:
         out["tool_calls"] = tool_calls(calls)
     function = legacy_function_call(msg)
     if function is not None:
         out["function_call"] = function
-    call_id = getattr(msg, "tool_call_id", None)
+    call_id = attr(msg, "tool_call_id")
     if call_id is not None:
         out["tool_call_id"] = call_id
     name = getattr(msg, "name", None)
@@ -88,7 +89,7 @@ def chunk_has_output(chunk: Any) -> bool:
     """Whether a streamed generation chunk carries generated output besides its ``text``:
     tool-call arguments, thinking or reasoning blocks, a legacy function call's arguments.
     """
-    msg = getattr(chunk, "message", None)
+    msg = attr(chunk, "message")
     if msg is None:
         return False
     if any(
@@ -148,14 +149,14 @@ def response_fields(
     gen: Any,
 ) -> tuple[Any, Usage | None, str | None, str | None, list[dict[str, Any]] | None]:
     """``(output, usage, response_model, finish_reason, tool_calls)`` of one generation."""
-    msg = getattr(gen, "message", None)
+    msg = attr(gen, "message")
     info = getattr(gen, "generation_info", None) or {}
     if msg is None:  # a completion-style LLM: plain text
         return to_jsonable(getattr(gen, "text", None)), None, None, info.get("finish_reason"), None
     meta = getattr(msg, "response_metadata", None) or {}
     model = meta.get("model_name") or meta.get("model")
     finish = meta.get("finish_reason") or meta.get("stop_reason") or info.get("finish_reason")
-    calls = getattr(msg, "tool_calls", None)
+    calls = attr(msg, "tool_calls")
     function = None if calls else legacy_function_call(msg)
     return (
         message(msg),

@@ -17,6 +17,7 @@ from llama_index.core.response_synthesizers.base import BaseSynthesizer
 
 from ..._core.serialize import to_jsonable
 from ..._core.span import Usage
+from .._attrs import attr
 
 LLM_METHODS = frozenset(
     {"chat", "achat", "stream_chat", "astream_chat", "complete", "acomplete", "stream_complete",
@@ -67,7 +68,7 @@ def classify(span_id: str, instance: Any, tags: dict[str, Any] | None) -> str | 
 
 def agent_name_of(agent: Any) -> str | None:
     """A ``FunctionAgent``/``ReActAgent``'s ``name``; an ``AgentWorkflow``'s root agent."""
-    name = getattr(agent, "name", None) or getattr(agent, "root_agent", None)
+    name = attr(agent, "name") or attr(agent, "root_agent")
     return name if isinstance(name, str) and name else None
 
 
@@ -95,8 +96,8 @@ def provider_of(llm: Any) -> str | None:
 
 
 def model_of(component: Any) -> str | None:
-    for attr in ("model", "model_name"):
-        value = getattr(component, attr, None)
+    for name in ("model", "model_name"):
+        value = attr(component, name)
         if isinstance(value, str) and value:
             return value
     return None
@@ -169,13 +170,13 @@ def call_output(kind: str, result: Any) -> Any:
     if kind == "embedding":
         return _embedding_summary(result)
     if kind == "llm":
-        message = getattr(result, "message", None)
-        return message_dict(message) if message is not None else getattr(result, "text", None)
+        message = attr(result, "message")
+        return message_dict(message) if message is not None else attr(result, "text")
     if kind == "step":
         return type(result).__name__
     if not hasattr(result, "response") and hasattr(result, "result"):
         result = result.result  # a workflow's StopEvent; an agent's holds an AgentOutput
-    response = getattr(result, "response", None)
+    response = attr(result, "response")
     if response is None:
         return "<streaming>" if hasattr(result, "response_gen") else to_jsonable(result)
     return message_dict(response) if hasattr(response, "role") else to_jsonable(response)
@@ -235,7 +236,7 @@ def _get(obj: Any, name: str) -> Any:
         return None
     if isinstance(obj, dict):
         return obj.get(name)
-    return getattr(obj, name, None)
+    return attr(obj, name)
 
 
 def _int(value: Any) -> int | None:

@@ -36,6 +36,7 @@ from ..._core.context import _current_span
 from ..._core.internal_errors import contain
 from ..._core.runtime import open_span
 from ..._core.span import Span
+from .._attrs import attr
 from . import _extract
 
 _IN_PROGRESS = (LLMChatInProgressEvent, LLMCompletionInProgressEvent)
@@ -132,8 +133,7 @@ class SpanMap:
             entry.span.fail(err)
 
     def event(self, event: Any) -> None:
-        if not isinstance(event, _STREAM_EVENTS):
-            return
+        """One of the ``_STREAM_EVENTS``."""
         span_id = event.span_id or ""
         entry = self.entries.get(span_id)
         if entry is None or not entry.streaming or entry.span is None:
@@ -173,7 +173,7 @@ def finish(entry: Entry, result: Any) -> None:
     """Fill the fields the provider hook left empty (provider data wins), then end the span."""
     span = entry.span
     assert span is not None
-    with contain("llama_index.finish"):
+    try:
         if span.output is None:
             span.output = _extract.call_output(span.kind, result)
         if span.kind == "llm":
@@ -181,9 +181,12 @@ def finish(entry: Entry, result: Any) -> None:
             span.response_model = span.response_model or model
             span.finish_reason = span.finish_reason or finish_reason
             if span.tool_calls is None:
-                span.tool_calls = _extract.tool_calls_of(getattr(result, "message", None))
+                span.tool_calls = _extract.tool_calls_of(attr(result, "message"))
             if span.usage is None and entry.fill_usage:
                 span.usage = usage
+    except Exception:
+        with contain("llama_index.finish"):
+            raise
     span.end()
 
 
@@ -199,14 +202,20 @@ class StasoSpanHandler(BaseSpanHandler):  # not [Any]: that builds one more pyda
         tags: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        with contain("llama_index.span_enter"):
+        try:  # not ``with contain(...)``: these run for every LlamaIndex step, and ``try`` is free
             SPANS.enter(id_, bound_args, instance, parent_id, tags)
+        except Exception:
+            with contain("llama_index.span_enter"):
+                raise
 
     def span_exit(
         self, id_: str, bound_args: Any, instance: Any | None = None, result: Any | None = None, **kwargs: Any
     ) -> None:
-        with contain("llama_index.span_exit"):
+        try:
             SPANS.exit(id_, result)
+        except Exception:
+            with contain("llama_index.span_exit"):
+                raise
 
     def span_drop(
         self,
@@ -216,8 +225,11 @@ class StasoSpanHandler(BaseSpanHandler):  # not [Any]: that builds one more pyda
         err: BaseException | None = None,
         **kwargs: Any,
     ) -> None:
-        with contain("llama_index.span_drop"):
+        try:
             SPANS.drop(id_, err)
+        except Exception:
+            with contain("llama_index.span_drop"):
+                raise
 
     # BaseSpanHandler's bookkeeping (open_spans) is not used: span_enter/exit are overridden.
     def new_span(self, *args: Any, **kwargs: Any) -> None:
@@ -238,8 +250,13 @@ class StasoEventHandler(BaseEventHandler):
         return "StasoEventHandler"
 
     def handle(self, event: Any, **kwargs: Any) -> None:
-        with contain("llama_index.event"):
+        if not isinstance(event, _STREAM_EVENTS):  # most events: nothing to do
+            return
+        try:
             SPANS.event(event)
+        except Exception:
+            with contain("llama_index.event"):
+                raise
 
 
 SPANS = SpanMap()
@@ -251,6 +268,6 @@ def _has_output(response: Any) -> bool:
     """
     if getattr(response, "delta", None):
         return True
-    message = getattr(response, "message", None)
+    message = attr(response, "message")
     extra = getattr(message, "additional_kwargs", None) or {}
     return bool(extra.get("tool_calls"))

@@ -52,9 +52,12 @@ def claim_llm_span() -> Span | None:
 
 
 def wrap_sdk_call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    span = None
-    with contain("llama_index.sdk_call"):
+    try:
         span = claim_llm_span()
+    except Exception:
+        with contain("llama_index.sdk_call"):
+            raise
+        span = None
     if span is None:
         return wrapped(*args, **kwargs)
     with provider_enriches(span):

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..._core.span import Span, Usage
 from ...pricing import WEB_SEARCHES
+from .._attrs import attr
 
 _CHAT_USAGE = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
 _RESPONSES_USAGE = ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
@@ -44,7 +45,7 @@ def _usage(usage: Any, names: tuple[str, str, str, str]) -> Usage:
         completion_details = getattr(usage, output_details, None)
     cache_read = getattr(prompt_details, "cached_tokens", None)
     if cache_read is None:  # DeepSeek's documented usage has its own count and no details
-        cache_read = getattr(usage, "prompt_cache_hit_tokens", None)
+        cache_read = attr(usage, "prompt_cache_hit_tokens")
     return Usage(  # positional (input, output, total, cache_read, cache_write, reasoning): no kwargs dict
         *counts,
         cache_read,
