@@ -63,10 +63,13 @@ class SecretScanner:
         exact = sorted(
             {value for value in literals if value and len(value) >= _MIN_LITERAL}, key=len, reverse=True
         )
-        self.markers = (*_MARKERS, *exact)
+        # A known secret that holds a shape's marker (an ``sk-`` key) needs no test of its own:
+        # text holding it holds that marker too, and the marker tests run on every span.
+        self.markers = (*_MARKERS, *_unmarked(exact))
         # The markers as JSON writes them inside a string: JSON escapes each character on its
         # own, so a string holding a marker encodes to text holding the marker's encoding.
-        self.json_markers = (*_MARKERS, *(json.dumps(value, ensure_ascii=False)[1:-1] for value in exact))
+        encoded = (json.dumps(value, ensure_ascii=False)[1:-1] for value in exact)
+        self.json_markers = (*_MARKERS, *_unmarked(encoded))
         alternatives = [f"(?P<exact>{'|'.join(map(re.escape, exact))})"] if exact else []
         self.pattern = re.compile("|".join([*alternatives, *_SECRET_SHAPES]))
         self._names: dict[str, str] = {}
@@ -103,6 +106,10 @@ class SecretScanner:
             return text
         masked = self.pattern.sub(_mask, text)
         return text if masked == text else masked
+
+
+def _unmarked(texts: Iterable[str]) -> list[str]:
+    return [text for text in texts if not any(marker in text for marker in _MARKERS)]
 
 
 def _mask(match: re.Match[str]) -> str:

@@ -9,8 +9,7 @@ other call in the block (say, a tool calling OpenAI directly) is traced as usual
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -19,19 +18,6 @@ from .._core import serialize
 from .._core.runtime import get_runtime, start_span
 from .._core.serialize import with_string_cap
 from .._core.span import Span
-
-# Fields the provider layer knows exactly; they win over what the framework reports.
-_PROVIDER_FIELDS = (
-    "provider",
-    "operation",
-    "request_model",
-    "response_model",
-    "usage",
-    "ttft_ms",
-    "finish_reason",
-    "tool_calls",
-    "stream",
-)
 
 
 class _Target:
@@ -56,10 +42,26 @@ class _MergeInto:
 
     def on_end(self, span: Span) -> None:
         target = self.target
-        for name in _PROVIDER_FIELDS:
-            value = getattr(span, name)
-            if value is not None:
-                setattr(target, name, value)
+        # The fields the provider layer knows exactly win over what the framework reports.
+        # One line each, not a getattr/setattr loop: this runs for every framework model call.
+        if (provider := span.provider) is not None:
+            target.provider = provider
+        if (operation := span.operation) is not None:
+            target.operation = operation
+        if (request_model := span.request_model) is not None:
+            target.request_model = request_model
+        if (response_model := span.response_model) is not None:
+            target.response_model = response_model
+        if (usage := span.usage) is not None:
+            target.usage = usage
+        if (ttft_ms := span.ttft_ms) is not None:
+            target.ttft_ms = ttft_ms
+        if (finish_reason := span.finish_reason) is not None:
+            target.finish_reason = finish_reason
+        if (tool_calls := span.tool_calls) is not None:
+            target.tool_calls = tool_calls
+        if (stream := span.stream) is not None:
+            target.stream = stream
         if target.input is None:
             target.input = span.input
         if target.output is None:
@@ -92,14 +94,23 @@ def _implicit_target() -> Span | None:
     return None
 
 
-@contextmanager
-def provider_enriches(span: Span) -> Iterator[None]:
-    """Inside the block, the first provider call fills ``span`` instead of opening its own."""
-    token = _target.set(_Target(span))
-    try:
-        yield
-    finally:
-        _target.reset(token)
+class provider_enriches:  # noqa: N801 - used like a function: ``with provider_enriches(span):``
+    """Inside the block, the first provider call fills ``span`` instead of opening its own.
+
+    A class, not a ``@contextmanager`` generator: it runs around every framework model call,
+    and the generator's machinery cost four times as much.
+    """
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    def __enter__(self) -> None:
+        self.token = _target.set(_Target(self.span))
+
+    def __exit__(self, *exc_info: object) -> None:
+        _target.reset(self.token)
 
 
 def start_llm_span(

@@ -343,3 +343,16 @@ def test_a_secret_in_a_span_name_is_masked_every_time_the_name_recurs() -> None:
         with st.span(f"call with {secret}"):
             pass
     assert [span.name for span in memory.spans] == ["call with <redacted>"] * 3
+
+
+def test_a_known_secret_holding_a_marker_is_found_through_that_marker() -> None:
+    from staso_integrations._core.content import MASK, SecretScanner
+
+    marked, unmarked = "db-admin@Vault-passphrase-91", "zebra-crossing-7741"  # no known shape: exact only
+    scanner = SecretScanner([marked, unmarked])
+    assert marked not in scanner.markers and unmarked in scanner.markers
+    assert marked not in scanner.json_markers and unmarked in scanner.json_markers
+    text = f"a {marked} b {unmarked} c"
+    assert scanner.scrub(text) == f"a {MASK} b {MASK} c"
+    assert scanner.may_hold_secret(json.dumps([text], ensure_ascii=False))
+    assert not scanner.may_hold_secret(json.dumps(["db-admin Vault-passphrase-91"], ensure_ascii=False))

@@ -70,9 +70,12 @@ def wrap_generate(index: int, name: str) -> Wrapped:
     """``_generate_with_cache`` (``run_manager`` at 2) or ``_generate_helper`` (``run_managers``)."""
 
     def wrapper(wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        span = None
-        with contain("langchain.generate"):
+        try:
             span = _llm_span(_run_manager(args, kwargs, index, name))
+        except Exception:
+            with contain("langchain.generate"):
+                raise
+            span = None
         if span is None:
             return wrapped(*args, **kwargs)
         with provider_enriches(span):
@@ -83,9 +86,12 @@ def wrap_generate(index: int, name: str) -> Wrapped:
 
 def wrap_agenerate(index: int, name: str) -> Wrapped:
     async def wrapper(wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        span = None
-        with contain("langchain.agenerate"):
+        try:
             span = _llm_span(_run_manager(args, kwargs, index, name))
+        except Exception:
+            with contain("langchain.agenerate"):
+                raise
+            span = None
         if span is None:
             return await wrapped(*args, **kwargs)
         with provider_enriches(span):
