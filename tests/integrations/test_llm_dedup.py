@@ -50,37 +50,26 @@ def test_outside_the_block_calls_are_their_own_spans(exporter: InMemoryExporter)
     assert sorted(s.name for s in exporter.spans) == ["ChatOpenAI", "chat gpt-4o-mini"]
 
 
-# Every field the provider layer knows exactly, and a value for it unlike the framework's.
-PROVIDER_VALUES = {
-    "provider": "openai",
-    "operation": "chat",
-    "request_model": "gpt-4o",
-    "response_model": "gpt-4o-2024-08-06",
-    "usage": Usage(input=7, output=3),
-    "ttft_ms": 12.5,
-    "finish_reason": "tool_calls",
-    "tool_calls": [{"id": "call_1", "name": "lookup", "arguments": "{}"}],
-    "stream": True,
-}
-FRAMEWORK_VALUES = {
-    "provider": "framework",
-    "operation": "completion",
-    "request_model": "framework-model",
-    "response_model": "framework-model-1",
-    "usage": Usage(input=1, output=1),
-    "ttft_ms": 99.0,
-    "finish_reason": "stop",
-    "tool_calls": [{"id": None, "name": "other", "arguments": None}],
-    "stream": False,
+# Every field the provider layer knows exactly: (the provider's value, the framework's).
+FIELD_VALUES = {
+    "provider": ("openai", "framework"),
+    "operation": ("chat", "completion"),
+    "request_model": ("gpt-4o", "framework-model"),
+    "response_model": ("gpt-4o-2024-08-06", "framework-model-1"),
+    "usage": (Usage(input=7, output=3), Usage(input=1, output=1)),
+    "ttft_ms": (12.5, 99.0),
+    "finish_reason": ("tool_calls", "stop"),
+    "tool_calls": ([{"id": "call_1", "name": "lookup", "arguments": "{}"}], [{"id": None, "name": "other"}]),
+    "stream": (True, False),
 }
 
 
 def test_each_provider_field_the_provider_sets_wins_and_an_unset_one_keeps_the_framework_value(
     exporter: InMemoryExporter,
 ) -> None:
-    for name, value in PROVIDER_VALUES.items():
+    for name, (value, _) in FIELD_VALUES.items():
         with st.span(f"framework {name}", kind="llm") as framework:
-            for other, framework_value in FRAMEWORK_VALUES.items():
+            for other, (_, framework_value) in FIELD_VALUES.items():
                 setattr(framework, other, framework_value)
             with provider_enriches(framework):
                 span = start_llm_span("chat", provider="openai", operation="chat", request_model=None)
@@ -88,7 +77,5 @@ def test_each_provider_field_the_provider_sets_wins_and_an_unset_one_keeps_the_f
                 setattr(span, name, value)
                 span.end()
         recorded = exporter.spans[-1]
-        assert getattr(recorded, name) == value, name
-        for other, framework_value in FRAMEWORK_VALUES.items():
-            if other != name:
-                assert getattr(recorded, other) == framework_value, (name, other)
+        for other, (provider_value, framework_value) in FIELD_VALUES.items():
+            assert getattr(recorded, other) == (provider_value if other == name else framework_value), (name, other)
