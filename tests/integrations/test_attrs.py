@@ -48,6 +48,17 @@ class Delegating(BaseModel):
             raise AttributeError(name) from None
 
 
+class Computing(BaseModel):
+    """A model with its own ``__getattribute__``: it answers before the instance dict."""
+
+    role: str = "stored"
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("role", "message"):
+            return f"computed {name}"
+        return super().__getattribute__(name)
+
+
 @dataclass
 class Plain:
     message: str = "hi"
@@ -61,6 +72,7 @@ OBJECTS = (
     Loose(model="gpt", extra_one=1),
     Loose(),
     Delegating(data={"message": "from data"}),
+    Computing(),
     Plain(),
     None,
     {"message": "a dict's key is not an attribute"},
