@@ -16,7 +16,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any
 
 from .._core.drops import count_drop
@@ -42,7 +41,6 @@ LOCK_WAIT_S = 3.0  # per attempt (siblings' writes take ms); the processor threa
 EXIT_LOCK_WAIT_S = 0.5  # the last attempt at shutdown on a store already found locked
 RETRY_INTERVAL_S = 2.0  # after a failed write, later batches are only held until this passed
 MAX_HELD_SPANS = 5_000  # rows kept for a retry while the store is not writable
-ROWS_PER_INSERT = 32  # rows written by one INSERT statement (one SQLite step), at most
 _DATA_ERRORS = (ValueError, OverflowError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 _abandoned: list[sqlite3.Connection] = []  # a parent's connections: never closed from a child
 
@@ -159,9 +157,7 @@ def _row_failed() -> None:
 
 
 def _insert(conn: sqlite3.Connection, table: str, rows: list[_Row]) -> None:
-    """The rows grouped by statement (a batch's rows share a few), each group in INSERTs of
-    several rows (``_insert_group``).
-    """
+    """One ``executemany`` per statement (a batch's rows share a few)."""
     by_statement: dict[_Key, list[list[Any]]] = {}
     lost = False
     for key, values in rows:
@@ -176,31 +172,15 @@ def _insert(conn: sqlite3.Connection, table: str, rows: list[_Row]) -> None:
             by_statement[key] = [values]
         else:
             group.append(values)
-    most = max(
-        1, min(ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(COLUMNS[table]))
-    )
     for key, group in by_statement.items():
+        sql = _statement(table, key)
         try:
-            _insert_group(conn, table, key, group, most)
+            conn.executemany(sql, group)
         except _DATA_ERRORS:  # a row SQLite cannot bind (huge int, odd type): retry one by one
-            sql = _statement(table, key, 1)
             group[:] = [values for values in group if _insert_one(conn, table, sql, values)]
             lost = True
     if lost:  # held for a retry of the batch: without the rows already counted as lost
         rows[:] = [(key, values) for key, group in by_statement.items() for values in group]
-
-
-def _insert_group(conn: sqlite3.Connection, table: str, key: _Key, group: list[list[Any]], most: int) -> None:
-    """``group``'s rows, up to ``most`` per INSERT, the rest in INSERTs of fewer rows (powers of
-    two: few distinct statements). Every SQLite step releases the GIL, and a thread that
-    releases it must wait up to a switch interval (5 ms) to get it back from a busy caller:
-    one step per row let a CPU-bound app starve the store to a few hundred rows a second.
-    """
-    start, count = 0, len(group)
-    while start < count:
-        size = min(most, 1 << ((count - start).bit_length() - 1))
-        conn.execute(_statement(table, key, size), list(chain.from_iterable(group[start : start + size])))
-        start += size
 
 
 def _insert_one(conn: sqlite3.Connection, table: str, sql: str, values: list[Any]) -> bool:
@@ -214,8 +194,8 @@ def _insert_one(conn: sqlite3.Connection, table: str, sql: str, values: list[Any
 
 
 @functools.lru_cache(maxsize=512)
-def _statement(table: str, key: _Key, rows: int) -> str:
-    """The INSERT of ``rows`` rows of a group.
+def _statement(table: str, key: _Key) -> str:
+    """The INSERT of a group of rows.
 
     Its columns: those always bound, the optional ones set in ``key[0]``, then the literal ones,
     valued ``key[1:]``.
@@ -227,8 +207,7 @@ def _statement(table: str, key: _Key, rows: int) -> str:
     names += [column.name for bit, column in enumerate(optional) if present >> bit & 1]
     values = ["?"] * len(names) + [_literal(value) for value in literals]
     names += [column.name for column in columns if column.literal]
-    row = f"({', '.join(values)})"
-    return f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES {', '.join([row] * rows)}"
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({', '.join(values)})"
 
 
 def _literal(value: object) -> str:

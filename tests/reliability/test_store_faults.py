@@ -21,7 +21,6 @@ import pytest
 
 import staso_integrations as st
 from staso_integrations._core.drops import drop_counts
-from staso_integrations._core.span import Span
 from staso_integrations.exporters import JsonlExporter, SqliteExporter
 from staso_integrations.exporters._sqlite_schema import SCHEMA_VERSION
 from staso_integrations.store import TraceStore
@@ -231,7 +230,6 @@ def test_store_locked_by_another_process_app_exits_bounded_and_counts_the_batch(
         import sys, time
         import staso_integrations as st
         from staso_integrations._core.drops import drop_counts
-from staso_integrations._core.span import Span
         st.init(exporter="sqlite", sqlite_path=sys.argv[1])
         start = time.monotonic()
         for index in range(100):
@@ -345,51 +343,3 @@ def test_export_of_a_store_holding_nan_writes_strict_json(tmp_path: Path) -> Non
     line = out.read_text(encoding="utf-8").strip()
     record = json.loads(line, parse_constant=lambda token: pytest.fail(f"non-strict JSON: {token}"))
     assert record["spans"][0]["metadata"] == {"score": "NaN", "ok": 1}
-
-
-def _spans_of_a_busy_app(n: int) -> list[Span]:
-    from staso_integrations.exporters import InMemoryExporter
-
-    memory = InMemoryExporter()
-    st.init(exporter=memory, processor="simple")
-    for i in range(n):
-        with st.span(f"step {i % 3}", kind=("tool", "chain")[i % 2]) as span:
-            span.output = {"i": i}
-    return list(memory.spans)
-
-
-def test_a_batch_is_written_in_few_sqlite_steps_so_a_busy_caller_cannot_starve_the_store(tmp_path: Path) -> None:
-    """Each SQLite step releases the GIL, and getting it back from a CPU-bound caller takes up to
-    a switch interval (5 ms): one step per row held the store to a few hundred rows a second
-    while such an app ran, and the queue overflowed. A batch's rows go in a few INSERTs.
-    """
-    spans = _spans_of_a_busy_app(256)
-    exporter = SqliteExporter(str(tmp_path / "t.db"))
-    runs: list[str] = []
-    exporter._connection().set_trace_callback(runs.append)
-    exporter.export(spans, [])
-    exporter.shutdown()
-    inserts = [sql for sql in runs if sql.startswith("INSERT OR REPLACE INTO spans")]
-    assert len(inserts) == 2 * 128 // 32  # two statements (tool, chain) of 128 rows, 32 rows each
-    store = TraceStore(str(tmp_path / "t.db"))
-    try:
-        stored = [store.get_trace(span.trace_id)[1] for span in spans]
-    finally:
-        store.close()
-    assert stored == [[json.loads(json.dumps(span.to_dict()))] for span in spans]
-
-
-def test_rows_per_insert_follow_the_sqlite_variable_limit(tmp_path: Path) -> None:
-    spans = _spans_of_a_busy_app(37)
-    exporter = SqliteExporter(str(tmp_path / "t.db"))
-    conn = exporter._connection()
-    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)  # an old SQLite's 999, made smaller still
-    runs: list[str] = []
-    conn.set_trace_callback(runs.append)
-    exporter.export(spans + spans[:3], [])  # a span sent twice in one batch: the later row wins
-    assert not exporter._held_spans
-    exporter.shutdown()
-    assert all(sql.count("?") <= 100 for sql in runs)
-    with sqlite3.connect(tmp_path / "t.db") as read:
-        assert read.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchone() == (37, 37)
-    read.close()
