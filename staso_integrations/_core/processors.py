@@ -46,6 +46,9 @@ logger = logging.getLogger("staso_integrations")
 
 # Part of the budget kept for the exporters' own shutdown() when the final drain is slow.
 _EXPORTER_SHUTDOWN_RESERVE_S = 0.5
+# How long a caller lets go of the GIL when the queue is half full and the processor's thread is
+# busy on the CPU: long enough for that thread to be scheduled and take the GIL.
+_CATCH_UP_S = 0.0005
 
 
 class Processor:
@@ -228,12 +231,20 @@ class SimpleProcessor(Processor):
 
 
 class BatchProcessor(Processor):
-    """Bounded queue + background thread. Never blocks the caller; counts what it drops."""
+    """Bounded queue + background thread; counts what it drops.
+
+    The caller never waits on an exporter's I/O. It lets go of the GIL for a moment only when
+    the queue is half full while the thread keeps using CPU, i.e. needs the GIL: CPython hands
+    the GIL to a waiting thread only after a whole switch interval without the holder letting
+    go, and a caller that lets go briefly and often (``os.urandom``, which every ``uuid4()``
+    calls) restarts that wait, starving the thread until the queue overflows.
+    """
 
     def __init__(self, exporters: Sequence[Exporter], config: Config, parts: Parts = PARTS) -> None:
         super().__init__(exporters, config, parts)
         self.max_queue_size = config.max_queue_size
         self.batch_size = config.batch_size
+        self.high_water = max(1, config.max_queue_size // 2)
         self.interval = config.flush_interval_s
         self._init_thread_state()
 
@@ -249,6 +260,8 @@ class BatchProcessor(Processor):
         self._drained = threading.Event()  # the thread's final drain is done
         self._close_claim = threading.Lock()  # whoever takes it calls the exporters' shutdown()
         self._in_flight = 0
+        self._thread_cpu: tuple[int, int] | None = None  # its ident and CPU-time clock, once it runs
+        self._thread_cpu_seen = -1  # its CPU time (ns) when a caller last let it catch up
 
     @property
     def queued(self) -> int:
@@ -264,6 +277,26 @@ class BatchProcessor(Processor):
             self._start()
         elif len(queue) >= self.batch_size:
             self._wake.set()
+            if len(queue) >= self.high_water:
+                self._let_thread_catch_up()
+
+    def _let_thread_catch_up(self) -> None:
+        """Let go of the GIL for a moment, unless the thread used no CPU since the last time: it
+        then waits on an exporter's I/O or a lock, which the caller never waits for.
+        """
+        thread_cpu = self._thread_cpu
+        if thread_cpu is None:  # not running yet, or no per-thread CPU clock here (macOS, Windows)
+            return
+        ident, clock = thread_cpu
+        if ident == threading.get_ident():  # a span ended on the thread itself (an exporter's)
+            return
+        try:
+            used = time.clock_gettime_ns(clock)
+        except OSError:  # the thread has ended
+            return
+        if used != self._thread_cpu_seen:
+            self._thread_cpu_seen = used
+            time.sleep(_CATCH_UP_S)
 
     def flush(self, timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -320,6 +353,7 @@ class BatchProcessor(Processor):
             return self._thread is not None
 
     def _run(self) -> None:
+        self._thread_cpu = _own_cpu_clock()
         while True:
             stopping = self._stopping
             if not stopping:
@@ -378,6 +412,17 @@ class BatchProcessor(Processor):
         # The parent's queue and thread belong to the parent: the child exports only its own.
         self._init_thread_state()
         super()._after_fork_in_child()
+
+
+def _own_cpu_clock() -> tuple[int, int] | None:
+    """The calling thread's ident and the clock of its CPU time, readable from other threads
+    (Linux, BSD); ``None`` where there is none.
+    """
+    ident = threading.get_ident()
+    try:
+        return ident, time.pthread_getcpuclockid(ident)
+    except (AttributeError, OSError):
+        return None
 
 
 def _lost(cause: str, n: int, exc: Exception, what: str) -> None:
