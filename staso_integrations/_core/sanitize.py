@@ -26,12 +26,12 @@ from .span import Span, Usage, content_values
 MAX_FIELD_CHARS = 1_000_000  # one field's JSON; larger is cut to a note (payload limits)
 MAX_NESTING = 64  # deeper values become a marker (the C encoder's recursion stays far away)
 _INT64 = 2**63
-_INT64_MIN = -(2**63)
 _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _TEXT_FIELDS = ("name", "kind", "agent_name", "provider", "operation", "request_model", "response_model",
                 "finish_reason")  # fmt: skip
 _text_fields = operator.attrgetter(*_TEXT_FIELDS)
 _STR_OR_NONE = frozenset({str, type(None)})
+_INT_OR_NONE = frozenset({int, type(None)})
 _FREE_FIELDS = ("input", "output", "metadata", "error")
 _USAGE_FIELDS = tuple(field.name for field in dataclasses.fields(Usage))
 _usage_values = operator.attrgetter(*_USAGE_FIELDS)
@@ -240,11 +240,9 @@ def _sanitize_usage(span: Span) -> None:
     if not isinstance(usage, Usage):  # e.g. a dict assigned by hand: to_dict() would raise
         span.usage = None
         return
-    for value in _usage_values(usage):  # the usual case: plain ints in range, or None
-        if value is not None and (type(value) is not int or not _INT64_MIN <= value < _INT64):
-            break
-    else:
-        return
+    values = _usage_values(usage)
+    if _INT_OR_NONE.issuperset(map(type, values)) and max(map(abs, filter(None, values)), default=0) < _INT64:
+        return  # the usual case: plain ints in range, or None (-2**63 takes the loop: it passes)
     for name in _USAGE_FIELDS:
         value = getattr(usage, name)
         if value is not None and not _number_ok(value):

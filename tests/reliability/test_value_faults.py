@@ -210,3 +210,28 @@ def test_an_unsanitized_span_costs_only_itself_in_sqlite_and_jsonl(
         assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 98
     assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 99
     assert drop_counts()["serialization"] - before == 3  # sqlite: both; jsonl: the circular one
+
+
+@pytest.mark.parametrize(
+    ("count", "stored"),
+    [
+        (0, 0),
+        (2**63 - 1, 2**63 - 1),
+        (-(2**63), -(2**63)),
+        (2**63, None),
+        (-(2**63) - 1, None),
+        (True, 1),
+        (enum.IntEnum("Seven", {"SEVEN": 7}).SEVEN, 7),
+        (3.0, 3.0),
+        (math.nan, None),
+        ("12", 12.0),
+    ],
+)
+def test_a_token_count_is_stored_as_a_plain_int64_or_not_at_all(
+    exporter: InMemoryExporter, count: Any, stored: Any
+) -> None:
+    with st.span("counts") as span:
+        span.usage = st.Usage(input=12, output=count, reasoning=-5)
+    usage = exporter.spans[0].to_dict()["usage"]
+    assert usage["output"] == stored and type(usage["output"]) is type(stored)
+    assert (usage["input"], usage["reasoning"]) == (12, -5)
