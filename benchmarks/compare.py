@@ -135,7 +135,8 @@ def rss_line(record: dict[str, Any]) -> str:
     if not r:
         return "n/a"
     growth = f"{r['growth_mb']:+.1f} MB over {r['calls']:,} calls"
-    return f"{r['rss_mb_warm']:.1f} MB -> {r['rss_mb_after']:.1f} MB ({growth})"
+    dropped = f", {r['spans_dropped']:,} spans dropped" if "spans_dropped" in r else ""
+    return f"{r['rss_mb_warm']:.1f} MB -> {r['rss_mb_after']:.1f} MB ({growth}{dropped})"
 
 
 def main() -> int:

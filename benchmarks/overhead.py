@@ -240,7 +240,7 @@ def measure(scenarios: list[str], contenders: list[str], rounds: int, calls: int
     return results
 
 
-def rss_growth(calls: int) -> dict[str, float]:
+def rss_growth(calls: int) -> dict[str, float | int]:
     here, warm_up = str(Path(__file__).resolve().parent), max(calls // 5, 20_000)  # caches fill in ~20k calls
     code = (
         f"import sys; sys.path.insert(0, {here!r})\n"
@@ -251,9 +251,10 @@ def rss_growth(calls: int) -> dict[str, float]:
         f"for _ in range({warm_up}): call()\n"
         # A full flush each time: spans still queued (the caller outpacing the thread on a
         # loaded machine) would show as growth.
-        "st.flush(timeout=3600); before = rss()\n"
+        "st.flush(timeout=3600); before = rss(); dropped = st.stats()['dropped']['queue_full']\n"
         f"for _ in range({calls}): call()\n"
-        "st.flush(timeout=3600); print(before, rss())"
+        # Memory measured over spans the pipeline dropped would say nothing: they are counted.
+        "st.flush(timeout=3600); print(before, rss(), st.stats()['dropped']['queue_full'] - dropped)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=3600, check=False
@@ -261,8 +262,9 @@ def rss_growth(calls: int) -> dict[str, float]:
     if out.returncode != 0:
         print("rss: failed: " + out.stderr.strip()[-300:], file=sys.stderr)
         return {}
-    before, after = (float(x) for x in out.stdout.split())
-    return {"calls": calls, "rss_mb_warm": before, "rss_mb_after": after, "growth_mb": after - before}
+    before, after, dropped = (float(x) for x in out.stdout.split())
+    return {"calls": calls, "rss_mb_warm": before, "rss_mb_after": after, "growth_mb": after - before,
+            "spans_dropped": int(dropped)}  # fmt: skip
 
 
 def table(results: dict[str, Any], contenders: list[str]) -> str:
@@ -329,7 +331,7 @@ def main() -> int:
     if report.get("rss"):
         r = report["rss"]
         print(f"RSS after {r['calls']:,} more calls: {r['rss_mb_warm']:.1f} MB -> {r['rss_mb_after']:.1f} MB "
-              f"({r['growth_mb']:+.1f} MB)")  # fmt: skip
+              f"({r['growth_mb']:+.1f} MB), {r.get('spans_dropped', 0):,} spans dropped")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
