@@ -49,6 +49,7 @@ _EXPORTER_SHUTDOWN_RESERVE_S = 0.5
 # How long a caller lets go of the GIL when the queue is half full and the processor's thread is
 # busy on the CPU: long enough for that thread to be scheduled and take the GIL.
 _CATCH_UP_S = 0.0005
+_MAX_PROBE_GAP = 1024  # calls between two waits for a thread that uses no CPU (~0.5 µs per call)
 
 
 class Processor:
@@ -262,6 +263,7 @@ class BatchProcessor(Processor):
         self._in_flight = 0
         self._thread_cpu: tuple[int, int] | None = None  # its ident and CPU-time clock, once it runs
         self._thread_cpu_seen = -1  # its CPU time (ns) when a caller last let it catch up
+        self._probe_gap = self._calls_to_probe = 1  # while it uses no CPU: calls between waits
 
     @property
     def queued(self) -> int:
@@ -282,7 +284,8 @@ class BatchProcessor(Processor):
 
     def _let_thread_catch_up(self) -> None:
         """Let go of the GIL for a moment, unless the thread used no CPU since the last time: it
-        then waits on an exporter's I/O or a lock, which the caller never waits for.
+        then waits on an exporter's I/O or a lock, which the caller does not wait for, or it is
+        starved outright (not even scheduled since): calls ask again after 2, 4, ... 1,024 calls.
         """
         thread_cpu = self._thread_cpu
         if thread_cpu is None:  # not running yet, or no per-thread CPU clock here (macOS, Windows)
@@ -296,7 +299,13 @@ class BatchProcessor(Processor):
             return
         if used != self._thread_cpu_seen:
             self._thread_cpu_seen = used
-            time.sleep(_CATCH_UP_S)
+            self._probe_gap = self._calls_to_probe = 1
+        else:  # no CPU since: blocked on I/O or a lock, or starved outright; ask again later
+            self._calls_to_probe -= 1
+            if self._calls_to_probe > 0:
+                return
+            self._probe_gap = self._calls_to_probe = min(2 * self._probe_gap, _MAX_PROBE_GAP)
+        time.sleep(_CATCH_UP_S)
 
     def flush(self, timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout

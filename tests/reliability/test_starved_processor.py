@@ -9,10 +9,14 @@ A loop of such calls, as a LangChain agent's local tools make, left the processo
 
 from __future__ import annotations
 
+import math
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +41,7 @@ class Counting:
         return None
 
 
-def _pipeline(exporter: Counting, max_queue_size: int, monkeypatch: pytest.MonkeyPatch) -> BatchProcessor:
+def _pipeline(exporter: Any, max_queue_size: int, monkeypatch: pytest.MonkeyPatch) -> BatchProcessor:
     monkeypatch.setenv("STASO_MAX_QUEUE_SIZE", str(max_queue_size))
     st.init(exporter=exporter)
     processor = runtime.get_runtime().processor
@@ -67,6 +71,19 @@ def test_a_gil_busy_caller_loses_no_span_to_a_starved_processor(monkeypatch: pyt
     assert exporter.received == 10_000
 
 
+def test_with_the_default_store_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The store's writes run on the same thread: its share of the CPU is caught up as well."""
+    db = tmp_path / "traces.db"
+    monkeypatch.setenv("STASO_SQLITE_PATH", str(db))
+    processor = _pipeline("sqlite", 1_000, monkeypatch)
+    _busy_calls(10_000)
+    assert st.flush(60)
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+    print(f"stored={stored} dropped={processor.dropped}")
+    assert (stored, processor.dropped) == (10_000, 0)
+
+
 def test_a_caller_does_not_wait_for_a_processor_stuck_in_its_exporter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -82,7 +99,8 @@ def test_a_caller_does_not_wait_for_a_processor_stuck_in_its_exporter(
     release.set()
     assert st.flush(10)
     print(f"waits={len(waits)} delivered={exporter.received} dropped={processor.dropped}")
-    assert len(waits) <= 1  # one probe finds it making no progress; later calls do not wait
+    # ~500 calls found the queue half full; a thread using no CPU is asked again after 2, 4, 8...
+    assert len(waits) <= 1 + math.ceil(math.log2(500))
     assert processor.dropped == 2_000 and exporter.received == 1_001
 
 
@@ -108,3 +126,29 @@ def test_spans_ended_on_the_processors_own_thread_never_wait(monkeypatch: pytest
     assert st.flush(10)
     print(f"waits={len(waits)} delivered={exporter.received} dropped={processor.dropped}")
     assert exporter.received > 5 and not waits
+
+
+def test_a_thread_using_no_cpu_is_asked_again_after_2_4_8_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CPU since the last wait is a thread blocked on I/O, or one so starved it was not even
+    scheduled: the caller neither waits on every call nor gives up on it for good.
+    """
+    processor = _pipeline(Counting(), 1_000, monkeypatch)
+    _busy_calls(1)
+    assert st.flush(5)
+    cpu_ns = [7]
+    waits: list[float] = []
+    monkeypatch.setattr(processors.time, "clock_gettime_ns", lambda clock: cpu_ns[0])
+    monkeypatch.setattr(processors.time, "sleep", waits.append)
+
+    def calls_that_wait(n: int) -> list[int]:
+        waited = []
+        for call in range(1, n + 1):
+            before = len(waits)
+            processor._let_thread_catch_up()
+            if len(waits) > before:
+                waited.append(call)
+        return waited
+
+    assert calls_that_wait(3_000) == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
+    cpu_ns[0] += 1  # it ran: the next call waits, and the gaps start over
+    assert calls_that_wait(10) == [1, 2, 4, 8]
