@@ -46,10 +46,10 @@ logger = logging.getLogger("staso_integrations")
 
 # Part of the budget kept for the exporters' own shutdown() when the final drain is slow.
 _EXPORTER_SHUTDOWN_RESERVE_S = 0.5
-# How long a caller lets go of the GIL when the queue is half full and the processor's thread is
-# busy on the CPU: long enough for that thread to be scheduled and take the GIL.
+# How long a caller lets go of the GIL when the queue is half full: long enough for the
+# processor's thread to be scheduled and take the GIL (it then keeps it for a switch interval).
 _CATCH_UP_S = 0.0005
-_MAX_PROBE_GAP = 1024  # calls between two waits for a thread that uses no CPU (~0.5 µs per call)
+_MAX_PROBE_GAP = 1024  # calls between two waits for a thread that takes no batch
 
 
 class Processor:
@@ -234,11 +234,11 @@ class SimpleProcessor(Processor):
 class BatchProcessor(Processor):
     """Bounded queue + background thread; counts what it drops.
 
-    The caller never waits on an exporter's I/O. It lets go of the GIL for a moment only when
-    the queue is half full while the thread keeps using CPU, i.e. needs the GIL: CPython hands
-    the GIL to a waiting thread only after a whole switch interval without the holder letting
-    go, and a caller that lets go briefly and often (``os.urandom``, which every ``uuid4()``
-    calls) restarts that wait, starving the thread until the queue overflows.
+    The caller does not wait for an exporter. When the queue is half full, it lets go of the
+    GIL for a moment (``_let_thread_catch_up``): CPython hands the GIL to a waiting thread only
+    after a whole switch interval without the holder letting go, and a caller that lets go
+    briefly and often (``os.urandom``, which every ``uuid4()`` calls) restarts that wait,
+    starving the thread until the queue overflows.
     """
 
     def __init__(self, exporters: Sequence[Exporter], config: Config, parts: Parts = PARTS) -> None:
@@ -261,9 +261,10 @@ class BatchProcessor(Processor):
         self._drained = threading.Event()  # the thread's final drain is done
         self._close_claim = threading.Lock()  # whoever takes it calls the exporters' shutdown()
         self._in_flight = 0
-        self._thread_cpu: tuple[int, int] | None = None  # its ident and CPU-time clock, once it runs
-        self._thread_cpu_seen = -1  # its CPU time (ns) when a caller last let it catch up
-        self._probe_gap = self._calls_to_probe = 1  # while it uses no CPU: calls between waits
+        self._thread_ident: int | None = None  # once it runs
+        self._batches_taken = 0
+        self._batches_seen = -1  # ``_batches_taken`` when a caller last let the thread catch up
+        self._probe_gap = self._calls_to_probe = 1  # while it takes no batch: calls between waits
 
     @property
     def queued(self) -> int:
@@ -283,24 +284,17 @@ class BatchProcessor(Processor):
                 self._let_thread_catch_up()
 
     def _let_thread_catch_up(self) -> None:
-        """Let go of the GIL for a moment, unless the thread used no CPU since the last time: it
-        then waits on an exporter's I/O or a lock, which the caller does not wait for, or it is
-        starved outright (not even scheduled since): calls ask again after 2, 4, ... 1,024 calls.
+        """Let go of the GIL for a moment. A thread that took no batch since the last wait is
+        starved mid-batch, or stuck (an exporter's I/O, a lock, a loop): it is asked again after
+        2, 4, ... 1,024 calls, so a stuck exporter costs the caller a few waits, not one a call.
         """
-        thread_cpu = self._thread_cpu
-        if thread_cpu is None:  # not running yet, or no per-thread CPU clock here (macOS, Windows)
+        if threading.get_ident() == self._thread_ident:  # a span ended on the thread itself (an exporter's)
             return
-        ident, clock = thread_cpu
-        if ident == threading.get_ident():  # a span ended on the thread itself (an exporter's)
-            return
-        try:
-            used = time.clock_gettime_ns(clock)
-        except OSError:  # the thread has ended
-            return
-        if used != self._thread_cpu_seen:
-            self._thread_cpu_seen = used
+        taken = self._batches_taken
+        if taken != self._batches_seen:
+            self._batches_seen = taken
             self._probe_gap = self._calls_to_probe = 1
-        else:  # no CPU since: blocked on I/O or a lock, or starved outright; ask again later
+        else:
             self._calls_to_probe -= 1
             if self._calls_to_probe > 0:
                 return
@@ -362,7 +356,7 @@ class BatchProcessor(Processor):
             return self._thread is not None
 
     def _run(self) -> None:
-        self._thread_cpu = _own_cpu_clock()
+        self._thread_ident = threading.get_ident()
         while True:
             stopping = self._stopping
             if not stopping:
@@ -400,6 +394,7 @@ class BatchProcessor(Processor):
                 self._in_flight = 0
 
     def _take_batch(self) -> list[Span]:
+        self._batches_taken += 1
         queue = self._queue
         batch: list[Span] = []
         try:
@@ -421,17 +416,6 @@ class BatchProcessor(Processor):
         # The parent's queue and thread belong to the parent: the child exports only its own.
         self._init_thread_state()
         super()._after_fork_in_child()
-
-
-def _own_cpu_clock() -> tuple[int, int] | None:
-    """The calling thread's ident and the clock of its CPU time, readable from other threads
-    (Linux, BSD); ``None`` where there is none.
-    """
-    ident = threading.get_ident()
-    try:
-        return ident, time.pthread_getcpuclockid(ident)
-    except (AttributeError, OSError):
-        return None
 
 
 def _lost(cause: str, n: int, exc: Exception, what: str) -> None:
