@@ -49,6 +49,9 @@ _EXPORTER_SHUTDOWN_RESERVE_S = 0.5
 # How long a caller lets go of the GIL when the queue is half full: long enough for the
 # processor's thread to be scheduled and take the GIL (it then keeps it for a switch interval).
 _CATCH_UP_S = 0.0005
+# Waits a batch in progress gets, one per call, before its thread is taken to be stuck: a batch
+# of the store's writes needs ~25 ms of CPU, and a wait yields a switch interval (5 ms).
+_WAITS_PER_BATCH = 16
 _MAX_PROBE_GAP = 1024  # calls between two waits for a thread that takes no batch
 
 
@@ -244,8 +247,10 @@ class BatchProcessor(Processor):
     def __init__(self, exporters: Sequence[Exporter], config: Config, parts: Parts = PARTS) -> None:
         super().__init__(exporters, config, parts)
         self.max_queue_size = config.max_queue_size
-        self.batch_size = config.batch_size
         self.high_water = max(1, config.max_queue_size // 2)
+        # A full batch wakes the thread: one larger than half the queue (a small queue bound with
+        # the default batch) would leave it asleep until the interval while the queue overflows.
+        self.batch_size = min(config.batch_size, self.high_water)
         self.interval = config.flush_interval_s
         self._init_thread_state()
 
@@ -264,7 +269,8 @@ class BatchProcessor(Processor):
         self._thread_ident: int | None = None  # once it runs
         self._batches_taken = 0
         self._batches_seen = -1  # ``_batches_taken`` when a caller last let the thread catch up
-        self._probe_gap = self._calls_to_probe = 1  # while it takes no batch: calls between waits
+        self._waits_left = 0  # waits still given to the batch in progress
+        self._probe_gap = self._calls_to_probe = 1  # then: calls between waits
 
     @property
     def queued(self) -> int:
@@ -284,16 +290,20 @@ class BatchProcessor(Processor):
                 self._let_thread_catch_up()
 
     def _let_thread_catch_up(self) -> None:
-        """Let go of the GIL for a moment. A thread that took no batch since the last wait is
-        starved mid-batch, or stuck (an exporter's I/O, a lock, a loop): it is asked again after
-        2, 4, ... 1,024 calls, so a stuck exporter costs the caller a few waits, not one a call.
+        """Let go of the GIL for a moment. A thread that takes no batch after ``_WAITS_PER_BATCH``
+        such waits is stuck (an exporter's I/O, a lock, a loop) rather than short of the GIL: it
+        is then asked again after 2, 4, ... 1,024 calls, so a stuck exporter costs the caller a
+        few dozen waits, not one a call.
         """
         if threading.get_ident() == self._thread_ident:  # a span ended on the thread itself (an exporter's)
             return
         taken = self._batches_taken
         if taken != self._batches_seen:
             self._batches_seen = taken
+            self._waits_left = _WAITS_PER_BATCH
             self._probe_gap = self._calls_to_probe = 1
+        if self._waits_left > 0:
+            self._waits_left -= 1
         else:
             self._calls_to_probe -= 1
             if self._calls_to_probe > 0:

@@ -107,8 +107,9 @@ def test_a_caller_does_not_wait_for_a_processor_stuck_in_its_exporter(
     release.set()
     assert st.flush(10)
     print(f"{stuck}: waits={len(waits)} delivered={exporter.received} dropped={processor.dropped}")
-    # ~500 calls found the queue half full; a thread using no CPU is asked again after 2, 4, 8...
-    assert len(waits) <= 1 + math.ceil(math.log2(500))
+    # ~500 calls found the queue half full: the batch in progress got its waits, then the
+    # thread was asked again after 2, 4, 8... calls
+    assert len(waits) <= processors._WAITS_PER_BATCH + math.ceil(math.log2(500))
     assert processor.dropped == 2_000 and exporter.received == 1_001
 
 
@@ -136,12 +137,11 @@ def test_spans_ended_on_the_processors_own_thread_never_wait(monkeypatch: pytest
     assert exporter.received > 5 and not waits
 
 
-def test_a_thread_that_takes_no_batch_is_asked_again_after_2_4_8_calls(
+def test_a_thread_that_takes_no_batch_after_its_waits_is_asked_again_after_2_4_8_calls(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A thread that took no batch since the last wait is starved mid-batch (a wait gives it
-    the GIL) or stuck (a wait gives it nothing): the caller neither waits on every call nor
-    gives up on it for good.
+    """A batch in progress gets a wait per call, up to a budget; a thread that takes no batch
+    in that time is stuck: the caller neither waits on every call nor gives up on it for good.
     """
     processor = _pipeline(Counting(), 1_000, monkeypatch)
     _busy_calls(1)
@@ -158,6 +158,24 @@ def test_a_thread_that_takes_no_batch_is_asked_again_after_2_4_8_calls(
                 waited.append(call)
         return waited
 
-    assert calls_that_wait(3_000) == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
-    processor._batches_taken += 1  # it took a batch: the next call waits, and the gaps start over
-    assert calls_that_wait(10) == [1, 2, 4, 8]
+    budget = processors._WAITS_PER_BATCH  # then gaps of 2, 4, 8, ... calls, at most 1,024
+    later = [budget + n for n in (1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047)]
+    assert calls_that_wait(3_000) == [*range(1, budget + 1), *later]
+    processor._batches_taken += 1  # it took a batch: the waits start over
+    assert calls_that_wait(budget + 10) == [*range(1, budget + 1), *later[:3]]
+
+
+def test_a_queue_bound_below_the_batch_size_loses_no_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``STASO_MAX_QUEUE_SIZE=100`` with the default batch of 256: no full batch ever woke the
+    thread, which slept until the 1 s interval while 90% of the spans overflowed the queue.
+    """
+    exporter = Counting()
+    processor = _pipeline(exporter, 100, monkeypatch)
+    for _ in range(2_000):
+        with st.span("step"):
+            pass
+        time.sleep(0.0002)  # ~4,000 spans a second: a rate any pipeline keeps up with
+    assert st.flush(10)
+    print(f"delivered={exporter.received} dropped={processor.dropped}")
+    assert (exporter.received, processor.dropped) == (2_000, 0)
+    assert processor.batch_size == 50  # half the bound: the thread wakes with room to spare
