@@ -49,10 +49,10 @@ _EXPORTER_SHUTDOWN_RESERVE_S = 0.5
 # How long a caller lets go of the GIL when the queue is half full: long enough for the
 # processor's thread to be scheduled and take the GIL (it then keeps it for a switch interval).
 _CATCH_UP_S = 0.0005
-# Waits a batch in progress gets, one per call, before its thread is taken to be stuck: a batch
-# of the store's writes needs ~25 ms of CPU, and a wait yields a switch interval (5 ms).
-_WAITS_PER_BATCH = 16
-_MAX_PROBE_GAP = 1024  # calls between two waits for a thread that takes no batch
+# A batch in progress longer than this is stuck, not short of the GIL: 256 spans with the
+# store's writes take ~25 ms of CPU.
+_STUCK_AFTER_S = 0.25
+_MAX_PROBE_GAP = 1024  # calls between two waits for a stuck batch
 
 
 class Processor:
@@ -268,9 +268,9 @@ class BatchProcessor(Processor):
         self._in_flight = 0
         self._thread_ident: int | None = None  # once it runs
         self._batches_taken = 0
+        self._batch_taken_at = 0.0  # monotonic time the batch in progress was taken
         self._batches_seen = -1  # ``_batches_taken`` when a caller last let the thread catch up
-        self._waits_left = 0  # waits still given to the batch in progress
-        self._probe_gap = self._calls_to_probe = 1  # then: calls between waits
+        self._probe_gap = self._calls_to_probe = 1  # for a stuck batch: calls between waits
 
     @property
     def queued(self) -> int:
@@ -290,21 +290,18 @@ class BatchProcessor(Processor):
                 self._let_thread_catch_up()
 
     def _let_thread_catch_up(self) -> None:
-        """Let go of the GIL for a moment. A thread that takes no batch after ``_WAITS_PER_BATCH``
-        such waits is stuck (an exporter's I/O, a lock, a loop) rather than short of the GIL: it
-        is then asked again after 2, 4, ... 1,024 calls, so a stuck exporter costs the caller a
-        few dozen waits, not one a call.
+        """Let go of the GIL for a moment. A batch taken over ``_STUCK_AFTER_S`` ago and not done
+        is stuck (an exporter's I/O, a lock, a loop), not short of the GIL: its thread is then
+        asked again only after 2, 4, ... 1,024 calls, so a stuck exporter costs the caller a
+        fraction of a second of waits, not one wait a call.
         """
         if threading.get_ident() == self._thread_ident:  # a span ended on the thread itself (an exporter's)
             return
         taken = self._batches_taken
         if taken != self._batches_seen:
             self._batches_seen = taken
-            self._waits_left = _WAITS_PER_BATCH
             self._probe_gap = self._calls_to_probe = 1
-        if self._waits_left > 0:
-            self._waits_left -= 1
-        else:
+        elif time.monotonic() - self._batch_taken_at > _STUCK_AFTER_S:
             self._calls_to_probe -= 1
             if self._calls_to_probe > 0:
                 return
@@ -404,6 +401,7 @@ class BatchProcessor(Processor):
                 self._in_flight = 0
 
     def _take_batch(self) -> list[Span]:
+        self._batch_taken_at = time.monotonic()
         self._batches_taken += 1
         queue = self._queue
         batch: list[Span] = []

@@ -103,13 +103,13 @@ def test_a_caller_does_not_wait_for_a_processor_stuck_in_its_exporter(
     monkeypatch.setattr(processors.time, "sleep", lambda seconds: (waits.append(seconds), sleep(seconds)))
     _busy_calls(1)
     st.flush(0.2)  # the thread is now stuck inside the exporter
+    time.sleep(processors._STUCK_AFTER_S)  # long enough for its batch to count as stuck
     _busy_calls(3_000)
     release.set()
     assert st.flush(10)
     print(f"{stuck}: waits={len(waits)} delivered={exporter.received} dropped={processor.dropped}")
-    # ~500 calls found the queue half full: the batch in progress got its waits, then the
-    # thread was asked again after 2, 4, 8... calls
-    assert len(waits) <= processors._WAITS_PER_BATCH + math.ceil(math.log2(500))
+    # ~500 calls found the queue half full; a stuck thread is asked again after 2, 4, 8... calls
+    assert len(waits) <= 1 + math.ceil(math.log2(500))
     assert processor.dropped == 2_000 and exporter.received == 1_001
 
 
@@ -137,11 +137,9 @@ def test_spans_ended_on_the_processors_own_thread_never_wait(monkeypatch: pytest
     assert exporter.received > 5 and not waits
 
 
-def test_a_thread_that_takes_no_batch_after_its_waits_is_asked_again_after_2_4_8_calls(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A batch in progress gets a wait per call, up to a budget; a thread that takes no batch
-    in that time is stuck: the caller neither waits on every call nor gives up on it for good.
+def test_a_stuck_batch_is_asked_again_after_2_4_8_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a batch is fresh, every call past the mark waits; one taken long ago and not done
+    is stuck: the caller neither waits on every call nor gives up on it for good.
     """
     processor = _pipeline(Counting(), 1_000, monkeypatch)
     _busy_calls(1)
@@ -158,11 +156,11 @@ def test_a_thread_that_takes_no_batch_after_its_waits_is_asked_again_after_2_4_8
                 waited.append(call)
         return waited
 
-    budget = processors._WAITS_PER_BATCH  # then gaps of 2, 4, 8, ... calls, at most 1,024
-    later = [budget + n for n in (1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047)]
-    assert calls_that_wait(3_000) == [*range(1, budget + 1), *later]
-    processor._batches_taken += 1  # it took a batch: the waits start over
-    assert calls_that_wait(budget + 10) == [*range(1, budget + 1), *later[:3]]
+    processor._batch_taken_at = time.monotonic() - processors._STUCK_AFTER_S - 1
+    assert calls_that_wait(3_000) == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
+    processor._batches_taken += 1  # it took a new batch: every call waits while that one is fresh
+    processor._batch_taken_at = time.monotonic()
+    assert calls_that_wait(10) == list(range(1, 11))
 
 
 def test_a_queue_bound_below_the_batch_size_loses_no_span(monkeypatch: pytest.MonkeyPatch) -> None:
