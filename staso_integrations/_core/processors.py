@@ -49,9 +49,10 @@ _EXPORTER_SHUTDOWN_RESERVE_S = 0.5
 # How long a caller lets go of the GIL when the queue is half full: long enough for the
 # processor's thread to be scheduled and take the GIL (it then keeps it for a switch interval).
 _CATCH_UP_S = 0.0005
-# A batch in progress longer than this is stuck, not short of the GIL: 256 spans with the
-# store's writes take ~25 ms of CPU.
-_STUCK_AFTER_S = 0.25
+# A batch in progress longer than this is stuck (an exporter in a loop), not short of the GIL:
+# 256 spans with the store's writes take ~25 ms of CPU, and several times that in wall time
+# when the thread gets the GIL one wait at a time.
+_STUCK_AFTER_S = 1.0
 _MAX_PROBE_GAP = 1024  # calls between two waits for a stuck batch
 
 
@@ -266,11 +267,10 @@ class BatchProcessor(Processor):
         self._drained = threading.Event()  # the thread's final drain is done
         self._close_claim = threading.Lock()  # whoever takes it calls the exporters' shutdown()
         self._in_flight = 0
-        self._thread_ident: int | None = None  # once it runs
-        self._batches_taken = 0
+        self._thread_clock: tuple[int | None, int | None] = (None, None)  # its ident and CPU clock
+        self._thread_cpu_seen: int | None = -1  # its CPU time (ns) at a caller's last wait
         self._batch_taken_at = 0.0  # monotonic time the batch in progress was taken
-        self._batches_seen = -1  # ``_batches_taken`` when a caller last let the thread catch up
-        self._probe_gap = self._calls_to_probe = 1  # for a stuck batch: calls between waits
+        self._probe_gap = self._calls_to_probe = 1  # while it needs no GIL: calls between waits
 
     @property
     def queued(self) -> int:
@@ -290,18 +290,24 @@ class BatchProcessor(Processor):
                 self._let_thread_catch_up()
 
     def _let_thread_catch_up(self) -> None:
-        """Let go of the GIL for a moment. A batch taken over ``_STUCK_AFTER_S`` ago and not done
-        is stuck (an exporter's I/O, a lock, a loop), not short of the GIL: its thread is then
-        asked again only after 2, 4, ... 1,024 calls, so a stuck exporter costs the caller a
-        fraction of a second of waits, not one wait a call.
+        """Let go of the GIL for a moment while the thread needs it: it used CPU since the last
+        wait (where another thread's CPU clock can be read) on a batch taken less than
+        ``_STUCK_AFTER_S`` ago. Otherwise it waits on I/O or a lock, is stuck in an exporter, or
+        was not even scheduled: it is asked again after 2, 4, ... 1,024 calls.
         """
-        if threading.get_ident() == self._thread_ident:  # a span ended on the thread itself (an exporter's)
+        ident, clock = self._thread_clock
+        if ident == threading.get_ident():  # a span ended on the thread itself (an exporter's)
             return
-        taken = self._batches_taken
-        if taken != self._batches_seen:
-            self._batches_seen = taken
+        try:
+            used = None if clock is None else time.clock_gettime_ns(clock)
+        except OSError:  # the thread has ended
+            return
+        if (used is None or used != self._thread_cpu_seen) and (
+            time.monotonic() - self._batch_taken_at < _STUCK_AFTER_S
+        ):
+            self._thread_cpu_seen = used
             self._probe_gap = self._calls_to_probe = 1
-        elif time.monotonic() - self._batch_taken_at > _STUCK_AFTER_S:
+        else:
             self._calls_to_probe -= 1
             if self._calls_to_probe > 0:
                 return
@@ -363,7 +369,7 @@ class BatchProcessor(Processor):
             return self._thread is not None
 
     def _run(self) -> None:
-        self._thread_ident = threading.get_ident()
+        self._thread_clock = _own_cpu_clock()
         while True:
             stopping = self._stopping
             if not stopping:
@@ -402,7 +408,6 @@ class BatchProcessor(Processor):
 
     def _take_batch(self) -> list[Span]:
         self._batch_taken_at = time.monotonic()
-        self._batches_taken += 1
         queue = self._queue
         batch: list[Span] = []
         try:
@@ -424,6 +429,17 @@ class BatchProcessor(Processor):
         # The parent's queue and thread belong to the parent: the child exports only its own.
         self._init_thread_state()
         super()._after_fork_in_child()
+
+
+def _own_cpu_clock() -> tuple[int, int | None]:
+    """The calling thread's ident, and the clock of its CPU time where other threads can read it
+    (Linux, BSD; ``None`` on macOS and Windows).
+    """
+    ident = threading.get_ident()
+    try:
+        return ident, time.pthread_getcpuclockid(ident)
+    except (AttributeError, OSError):
+        return ident, None
 
 
 def _lost(cause: str, n: int, exc: Exception, what: str) -> None:

@@ -101,9 +101,9 @@ def test_a_caller_does_not_wait_for_a_processor_stuck_in_its_exporter(
     waits: list[float] = []
     sleep = time.sleep
     monkeypatch.setattr(processors.time, "sleep", lambda seconds: (waits.append(seconds), sleep(seconds)))
+    monkeypatch.setattr(processors, "_STUCK_AFTER_S", 0.1)
     _busy_calls(1)
-    st.flush(0.2)  # the thread is now stuck inside the exporter
-    time.sleep(processors._STUCK_AFTER_S)  # long enough for its batch to count as stuck
+    st.flush(0.2)  # the thread is now stuck inside the exporter, for longer than _STUCK_AFTER_S
     _busy_calls(3_000)
     release.set()
     assert st.flush(10)
@@ -137,30 +137,36 @@ def test_spans_ended_on_the_processors_own_thread_never_wait(monkeypatch: pytest
     assert exporter.received > 5 and not waits
 
 
-def test_a_stuck_batch_is_asked_again_after_2_4_8_calls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """While a batch is fresh, every call past the mark waits; one taken long ago and not done
-    is stuck: the caller neither waits on every call nor gives up on it for good.
+def test_a_thread_that_needs_no_gil_is_asked_again_after_2_4_8_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the thread uses CPU on a fresh batch, every call past the mark waits. One that used
+    no CPU since the last wait (blocked, or not even scheduled), or whose batch is stuck, is
+    asked again after 2, 4, 8... calls: the caller neither waits on every call nor gives up.
     """
     processor = _pipeline(Counting(), 1_000, monkeypatch)
     _busy_calls(1)
     assert st.flush(5)
+    cpu_ns = [7]
     waits: list[float] = []
+    monkeypatch.setattr(processors.time, "clock_gettime_ns", lambda clock: cpu_ns[0])
     monkeypatch.setattr(processors.time, "sleep", waits.append)
 
-    def calls_that_wait(n: int) -> list[int]:
+    def calls_that_wait(n: int, cpu_step: int = 0) -> list[int]:
         waited = []
         for call in range(1, n + 1):
+            cpu_ns[0] += cpu_step
             before = len(waits)
             processor._let_thread_catch_up()
             if len(waits) > before:
                 waited.append(call)
         return waited
 
-    processor._batch_taken_at = time.monotonic() - processors._STUCK_AFTER_S - 1
-    assert calls_that_wait(3_000) == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]
-    processor._batches_taken += 1  # it took a new batch: every call waits while that one is fresh
     processor._batch_taken_at = time.monotonic()
-    assert calls_that_wait(10) == list(range(1, 11))
+    assert calls_that_wait(10, cpu_step=1) == list(range(1, 11))  # working: it needs the GIL
+    backoff = [1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047]  # asked again after 2, 4, 8... calls
+    assert calls_that_wait(3_000) == backoff  # no CPU since the last wait
+    assert calls_that_wait(10, cpu_step=1) == list(range(1, 11))  # working again: gaps start over
+    processor._batch_taken_at -= processors._STUCK_AFTER_S  # spinning in a batch that never ends
+    assert calls_that_wait(3_000, cpu_step=1) == backoff
 
 
 def test_a_queue_bound_below_the_batch_size_loses_no_span(monkeypatch: pytest.MonkeyPatch) -> None:
