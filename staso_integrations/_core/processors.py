@@ -49,6 +49,7 @@ _EXPORTER_SHUTDOWN_RESERVE_S = 0.5
 # How long a caller lets go of the GIL when the queue is half full: long enough for the
 # processor's thread to be scheduled and take the GIL (it then keeps it for a switch interval).
 _CATCH_UP_S = 0.0005
+_MORE_POLLS = 10  # further 0.5 ms sleeps while the thread has not started running (CPU clock)
 # A batch in progress longer than this is stuck (an exporter in a loop), not short of the GIL:
 # 256 spans with the store's writes take ~25 ms of CPU, and several times that in wall time
 # when the thread gets the GIL one wait at a time.
@@ -305,14 +306,25 @@ class BatchProcessor(Processor):
         if (used is None or used != self._thread_cpu_seen) and (
             time.monotonic() - self._batch_taken_at < _STUCK_AFTER_S
         ):
-            self._thread_cpu_seen = used
             self._probe_gap = self._calls_to_probe = 1
         else:
             self._calls_to_probe -= 1
             if self._calls_to_probe > 0:
                 return
             self._probe_gap = self._calls_to_probe = min(2 * self._probe_gap, _MAX_PROBE_GAP)
+        self._thread_cpu_seen = used
         time.sleep(_CATCH_UP_S)
+        if used is None:
+            return
+        # The cores may all be busy: the thread, woken by the GIL's release, may not run at once.
+        # Wait a little more for it to start (its CPU clock moves), at most ~5 ms in all.
+        try:
+            for _ in range(_MORE_POLLS):
+                if time.clock_gettime_ns(clock) != used:  # type: ignore[arg-type]
+                    return
+                time.sleep(_CATCH_UP_S)
+        except OSError:  # the thread has ended
+            return
 
     def flush(self, timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
