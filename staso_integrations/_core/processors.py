@@ -314,13 +314,13 @@ class BatchProcessor(Processor):
             self._probe_gap = self._calls_to_probe = min(2 * self._probe_gap, _MAX_PROBE_GAP)
         self._thread_cpu_seen = used
         time.sleep(_CATCH_UP_S)
-        if used is None:
+        if clock is None:
             return
         # The cores may all be busy: the thread, woken by the GIL's release, may not run at once.
         # Wait a little more for it to start (its CPU clock moves), at most ~5 ms in all.
         try:
             for _ in range(_MORE_POLLS):
-                if time.clock_gettime_ns(clock) != used:  # type: ignore[arg-type]
+                if time.clock_gettime_ns(clock) != used:
                     return
                 time.sleep(_CATCH_UP_S)
         except OSError:  # the thread has ended
