@@ -2,11 +2,12 @@
 
 Capture-time serialization (``serialize.to_jsonable``) keeps the hot path cheap and does not
 see values a user assigns directly (``span.input = ...``, ``span.metadata[...]``, tags). Here
-every span is checked with one C-level strict JSON encode of its free-form fields; only the
-fields that fail are rebuilt: NaN/inf become strings, cycles a marker, odd keys text, lone
-surrogates a replacement character, unknown objects their repr (or a note when that raises),
-and a field too large for any payload a size note. Exporters can then encode every span with
-``allow_nan=False`` and a bad value costs at most its own field, never the batch.
+every span is checked with one strict JSON encode of its free-form fields (orjson where it is
+installed, else the C encoder of ``json``); only the fields that fail are rebuilt: NaN/inf
+become strings, cycles a marker, odd keys text, lone surrogates a replacement character,
+unknown objects their repr (or a note when that raises), and a field too large for any
+payload a size note. Exporters can then encode every span with ``allow_nan=False`` and a bad
+value costs at most its own field, never the batch.
 """
 
 from __future__ import annotations
@@ -15,13 +16,29 @@ import dataclasses
 import json
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .internal_errors import contain
 from .schema import compact_json_encoder
 from .serialize import MAX_STRING, to_jsonable
 from .span import Span, Usage, content_values
+
+_orjson_dumps: Callable[[Any, None, int], bytes] | None
+try:
+    from orjson import OPT_PASSTHROUGH_DATACLASS, OPT_PASSTHROUGH_DATETIME, OPT_PASSTHROUGH_SUBCLASS
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # no wheel for this interpreter (PyPy): the json module's encoder alone
+    _orjson_dumps = None
+# Refused by orjson, hence decided by the json module's encoder and the rebuild as before: what
+# that encoder refuses (a huge int, a lone surrogate, a cycle, a key that is not a str), and
+# subclasses, dataclasses and dates, which the rebuild turns into what ``to_jsonable`` makes of
+# them. orjson writes a NaN or an infinity as ``null``.
+_ORJSON_REFUSES = (
+    0
+    if _orjson_dumps is None
+    else (OPT_PASSTHROUGH_DATACLASS | OPT_PASSTHROUGH_DATETIME | OPT_PASSTHROUGH_SUBCLASS)
+)
 
 MAX_FIELD_CHARS = 1_000_000  # one field's JSON; larger is cut to a note (payload limits)
 MAX_NESTING = 64  # deeper values become a marker (the C encoder's recursion stays far away)
@@ -79,7 +96,7 @@ def _sanitize(span: Span) -> str | None:
     if span.usage is not None:
         _sanitize_usage(span)
     attrs = span.trace_attrs
-    text = _encoded_text(content_values(span))
+    text = _content_text(content_values(span))
     if (
         text is None
         or len(text) > MAX_FIELD_CHARS
@@ -135,6 +152,23 @@ def _encoded_length(value: Any) -> int | None:
     """Length of ``value`` as strict JSON; None when no exporter could write it as it is."""
     text = _encoded_text(value)
     return None if text is None else len(text)
+
+
+def _content_text(values: tuple[Any, ...]) -> str | None:
+    """:func:`_encoded_text` of a span's content, by orjson when it gives the same JSON.
+
+    Where orjson's text has no more ``null`` than ``values`` has ``None``, no NaN or infinity
+    became one. orjson writes a few floats in other forms (``1e-7`` for ``1e-07``: the same
+    JSON number) and takes a plain ``Enum`` (its value) and a ``UUID`` (its text) as they are.
+    """
+    if _orjson_dumps is not None:
+        try:
+            text: str | None = _orjson_dumps(values, None, _ORJSON_REFUSES).decode()
+        except Exception:  # the json module's encoder decides
+            text = None
+        if text is not None and text.count("null") == values.count(None):
+            return text
+    return _encoded_text(values)
 
 
 def _encoded_text(value: Any) -> str | None:
@@ -241,8 +275,8 @@ def _sanitize_usage(span: Span) -> None:
         span.usage = None
         return
     values = _usage_values(usage)
-    if _INT_OR_NONE.issuperset(map(type, values)) and max(map(abs, filter(None, values)), default=0) < _INT64:
-        return  # the usual case: plain ints in range, or None (-2**63 takes the loop: it passes)
+    if _INT_OR_NONE.issuperset(map(type, values)) and sum(map(abs, filter(None, values))) < _INT64:
+        return  # the usual case: plain ints in range, or None (else the loop below decides)
     for name in _USAGE_FIELDS:
         value = getattr(usage, name)
         if value is not None and not _number_ok(value):

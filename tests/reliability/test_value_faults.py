@@ -21,6 +21,8 @@ import staso_integrations as st
 from staso_integrations._core import runtime, sanitize
 from staso_integrations._core.drops import drop_counts
 from staso_integrations._core.sanitize import MAX_FIELD_CHARS, safe_value
+from staso_integrations._core.schema import json_text
+from staso_integrations._core.span import EMPTY_TRACE_ATTRIBUTES, Resource, content_values
 from staso_integrations.exporters import ConsoleExporter, InMemoryExporter, JsonlExporter, SqliteExporter
 
 
@@ -235,3 +237,57 @@ def test_a_token_count_is_stored_as_a_plain_int64_or_not_at_all(
     usage = exporter.spans[0].to_dict()["usage"]
     assert usage["output"] == stored and type(usage["output"]) is type(stored)
     assert (usage["input"], usage["reasoning"]) == (12, -5)
+
+
+class _Color(enum.Enum):
+    RED = "red"
+
+
+_CONTENTS: dict[str, Callable[[], Any]] = {
+    "messages": lambda: [{"role": "user", "content": "Say hello"}, {"role": "assistant", "content": None}],
+    "nan_beside_a_none": lambda: {"answer": None, "score": math.nan},
+    "nan_alone": lambda: [math.nan],
+    "inf_beside_the_word_null": lambda: {"text": "null", "score": -math.inf},
+    "floats": lambda: [1e-07, 1e-05, 0.1, 1e22, -0.0, 5e-324],
+    "int_past_64_bits": lambda: [2**64, -(2**63) - 1],
+    "non_ascii_and_controls": lambda: 'é😀 \x00\x1f\x7f\u2028 "q" \\',
+    "lone_surrogate": lambda: "a\ud800b",
+    "int_keys": lambda: {1: "one", None: "none"},
+    "str_and_dict_subclasses": lambda: {"k": type("Text", (str,), {})("v"), "d": type("D", (dict,), {})(a=1)},
+    "a_date": lambda: {"when": __import__("datetime").date(2026, 11, 27)},
+    "plain_enum": lambda: {"color": _Color.RED},
+}
+
+
+@pytest.mark.parametrize("name", list(_CONTENTS))
+def test_the_fast_json_check_stores_what_the_json_module_would(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """orjson checks the content where installed. Wherever it could differ from the json module
+    (a NaN written as ``null``, a type it takes that json refuses) the stored JSON is the same."""
+
+    def sanitized() -> tuple[Any, Any]:
+        span = st.Span("s", "llm", "t", None, None, EMPTY_TRACE_ATTRIBUTES, None, Resource(), None)
+        span.input, span.metadata = _CONTENTS[name](), {"m": _CONTENTS[name]()}
+        text = sanitize.sanitize_span(span)
+        if text is None:  # rebuilt: what the sqlite store then writes
+            text = json_text(content_values(span))
+        return _strict_loads(text), json.loads(json.dumps([span.input, span.metadata], default=str))
+
+    (stored, fields), _ = sanitized(), monkeypatch.setattr(sanitize, "_orjson_dumps", None)
+    (json_stored, json_fields) = sanitized()
+    assert stored == json_stored
+    if name != "plain_enum":  # orjson takes it: the span keeps the Enum, which exporters print
+        assert fields == json_fields
+
+
+def test_plain_content_takes_the_fast_check_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(value: Any) -> None:
+        raise AssertionError("the json module's encoder was asked")
+
+    monkeypatch.setattr(sanitize, "_encoded_text", refuse)
+    span = st.Span("s", "llm", "t", None, None, EMPTY_TRACE_ATTRIBUTES, None, Resource(), None)
+    span.input, span.output = [{"role": "user", "content": "hi"}], {"role": "assistant", "content": "hello"}
+    assert sanitize.sanitize_span(span) == (
+        '[[{"role":"user","content":"hi"}],{"role":"assistant","content":"hello"},{},null,null,[],null]'
+    )
