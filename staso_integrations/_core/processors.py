@@ -285,7 +285,7 @@ class BatchProcessor(Processor):
         queue.append(span)
         if self._thread is None:
             self._start()
-        elif len(queue) >= self.batch_size:
+        if len(queue) >= self.batch_size:  # the first span too, when it fills a batch on its own
             self._wake.set()
             if len(queue) >= self.high_water:
                 self._let_thread_catch_up()

@@ -196,3 +196,19 @@ def test_a_queue_bound_below_the_batch_size_loses_no_span(monkeypatch: pytest.Mo
     print(f"delivered={exporter.received} dropped={processor.dropped}")
     assert (exporter.received, processor.dropped) == (2_000, 0)
     assert processor.batch_size == 50  # half the bound: the thread wakes with room to spare
+
+
+def test_the_first_span_wakes_the_thread_when_it_fills_a_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first span started the thread without waking it: with a batch of one span
+    (``STASO_MAX_QUEUE_SIZE=2``) it sat in the queue for the whole interval, and 299 of 300
+    spans ended at once were dropped (``STASO_MAX_QUEUE_SIZE=1``)."""
+    monkeypatch.setenv("STASO_FLUSH_INTERVAL", "3600")
+    exporter = Counting()
+    processor = _pipeline(exporter, 2, monkeypatch)
+    assert processor.batch_size == 1
+    with st.span("first"):
+        pass
+    deadline = time.monotonic() + 10
+    while exporter.received == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exporter.received == 1  # exported without a flush, long before the interval
