@@ -212,3 +212,25 @@ def test_the_first_span_wakes_the_thread_when_it_fills_a_batch(monkeypatch: pyte
     while exporter.received == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert exporter.received == 1  # exported without a flush, long before the interval
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_after_fork_the_child_catches_up_with_its_own_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent's thread (its CPU clock, its batch's age) is not the child's: the child's
+    busy loop drops nothing either, its waits driven by its own processor's thread."""
+    exporter = Counting()
+    processor = _pipeline(exporter, 1_000, monkeypatch)
+    _busy_calls(3_000)  # the parent's catch-up has run: its state holds the parent's thread
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 99
+        try:
+            before = exporter.received
+            _busy_calls(10_000)
+            flushed = st.flush(60)
+            code = 0 if flushed and exporter.received - before == 10_000 else min(98, 1 + processor.dropped)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert st.flush(60) and processor.dropped == 0
