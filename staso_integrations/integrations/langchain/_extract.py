@@ -191,8 +191,8 @@ def documents(docs: Sequence[Any]) -> list[dict[str, Any]]:
 
 def tool_output(output: Any) -> Any:
     """A ``ToolMessage`` (tool called with a tool call id) records its content; else the value."""
-    if hasattr(output, "tool_call_id") and hasattr(output, "content"):
-        return to_jsonable(output.content)
+    if type(output) is not str and attr(output, "tool_call_id") is not None and hasattr(output, "content"):
+        return to_jsonable(output.content)  # (``attr``: a tool's pydantic output lacks the name)
     return value(output)
 
 
