@@ -50,6 +50,12 @@ def test_langchain_messages_and_results(misses: list[tuple[str, str, str]]) -> N
     ex.response_fields(Generation(text="plain"))
     ex.chunk_has_output(GenerationChunk(text="x"))
     ex.chunk_has_output(ChatGenerationChunk(message=AIMessageChunk("x")))
+
+    class Weather(BaseModel):  # what a tool may return
+        city: str = "Paris"
+
+    assert ex.tool_output(Weather()) == {"city": "Paris"}
+    assert ex.tool_output(ToolMessage("42", tool_call_id="call_1")) == "42"
     assert misses == []
 
 
