@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +37,7 @@ from overhead import AA_CONTROL, BASELINE, CONTENDERS, _available, _run_worker
 from scenarios import SCENARIOS
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
+_TOTALS = re.compile(r"^totals: (\d+)", re.MULTILINE)
 STREAM_SCALE = 5  # stream scenarios count 5x fewer calls: each is 200 chunks
 CONTROLS = (BASELINE, AA_CONTROL)
 SDK_OWN_SCOPES = ("com.anthropic.",)  # the Anthropic SDK's own call span, not an instrumentation's
@@ -43,32 +45,55 @@ SDK_OWN_SCOPES = ("com.anthropic.",)  # the Anthropic SDK's own call span, not a
 
 def callgrind_total(argv: list[str]) -> int | None:
     """Instructions of a whole ``python argv...`` process under callgrind (``None``: it failed)."""
+    counted = callgrind_threads(argv)
+    return None if counted is None else counted[0]
+
+
+def callgrind_threads(argv: list[str]) -> tuple[int, int] | None:
+    """Instructions of a whole ``python argv...`` process under callgrind, and of its threads
+    other than the main one (``None``: it failed).
+
+    The background threads' count is the steadier: the main thread's runs the SDK too, whose
+    objects hashed by address probe differently in another memory layout (~±7 k per call
+    between processes running the same code).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STASO_", "OTEL_"))}
     env["PYTHONHASHSEED"] = "0"
     # Batches by size and by the final flush, not by the 1 s timer: under callgrind a run lasts
     # minutes, and how many timer batches (and idle wake-ups) land in it depends on machine load.
     env["STASO_FLUSH_INTERVAL"] = "3600"
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *argv]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600, check=False)
-    found = _COLLECTED.search(done.stderr)
-    if done.returncode != 0 or found is None:
-        print(f"  {' '.join(argv[1:])}: failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
-        return None
-    return int(found.group(1))
+    with tempfile.TemporaryDirectory() as out:
+        command = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
+                   f"--callgrind-out-file={out}/cg", sys.executable, *argv]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600, check=False)
+        found = _COLLECTED.search(done.stderr)
+        if done.returncode != 0 or found is None:
+            print(f"  {' '.join(argv[1:])}: failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+            return None
+        # One file per thread, ``cg-01`` the main one; each ends with its ``totals:`` line.
+        background = sum(
+            int(_TOTALS.findall(path.read_text())[-1])
+            for path in Path(out).glob("cg-*")
+            if path.name != "cg-01"
+        )
+    return int(found.group(1)), background
 
 
-def count(contender: str, scenario: str, calls: int) -> int | None:
-    """Instructions of a whole process that makes ``calls`` calls (after a fixed warm-up)."""
+def count(contender: str, scenario: str, calls: int) -> tuple[int, int] | None:
+    """Instructions of a whole process that makes ``calls`` calls (after a fixed warm-up), and
+    of its background threads."""
     overhead = str(Path(__file__).with_name("overhead.py"))
-    return callgrind_total([overhead, "--fixed", contender, scenario, str(calls)])
+    return callgrind_threads([overhead, "--fixed", contender, scenario, str(calls)])
 
 
-def per_call(contender: str, scenario: str, small: int, large: int) -> float | None:
+def per_call(contender: str, scenario: str, small: int, large: int) -> tuple[float, float] | None:
+    """Instructions per call: the whole process's, and its background threads'."""
     with ThreadPoolExecutor(2) as pool:  # the two runs are independent: one per core
         low, high = pool.map(lambda n: count(contender, scenario, n), (small, large))
     if low is None or high is None:
         return None
-    return (high - low) / (large - small)
+    calls = large - small
+    return (high[0] - low[0]) / calls, (high[1] - low[1]) / calls
 
 
 def measure(
@@ -88,10 +113,14 @@ def measure(
             continue
         chunks = native[0]["chunks"]
         scale = STREAM_SCALE if chunks else 1  # a stream call is ~100 calls' work
-        counts = {c: per_call(c, scenario, max(1, small // scale), large // scale) for c in contenders}
+        counted = {c: per_call(c, scenario, max(1, small // scale), large // scale) for c in contenders}
         fastest = min(run["best_us_per_call"] for run in native)
-        results[scenario] = {"chunks": chunks, "baseline_us": fastest, "instructions": counts,
-                             "spans_per_call": spans(scenario, contenders)}  # fmt: skip
+        results[scenario] = {
+            "chunks": chunks, "baseline_us": fastest,
+            "instructions": {c: None if n is None else n[0] for c, n in counted.items()},
+            "background_instructions": {c: n[1] for c, n in counted.items() if n is not None and n[1]},
+            "spans_per_call": spans(scenario, contenders),
+        }  # fmt: skip
         print(f"done {scenario}", file=sys.stderr)
         done(results)
     return results
@@ -131,6 +160,8 @@ def table(results: dict[str, Any], contenders: list[str]) -> str:
             cell = f"{extra / 1e3:+,.0f} k (≈{extra / rate:+.1f} µs)"
             if data["chunks"]:
                 cell += f"; ≈{extra / rate / data['chunks']:.2f} µs/chunk"
+            if background := data.get("background_instructions", {}).get(contender):
+                cell += f"; background threads {background / 1e3:,.1f} k"
             if contender not in CONTROLS and "spans_per_call" in data and not traces(data, contender):
                 cell += " (no span)"
             row.append(cell)
