@@ -6,6 +6,7 @@ the real batch pipeline; every payload must parse as strict JSON (no NaN/Infinit
 
 from __future__ import annotations
 
+import datetime
 import enum
 import io
 import json
@@ -239,6 +240,11 @@ def test_a_token_count_is_stored_as_a_plain_int64_or_not_at_all(
     assert (usage["input"], usage["reasoning"]) == (12, -5)
 
 
+def _bare_span() -> st.Span:
+    """A span outside any pipeline: ``sanitize_span`` is called on it directly."""
+    return st.Span("s", "llm", "t", None, None, EMPTY_TRACE_ATTRIBUTES, None, Resource(), None)
+
+
 class _Color(enum.Enum):
     RED = "red"
 
@@ -254,7 +260,7 @@ _CONTENTS: dict[str, Callable[[], Any]] = {
     "lone_surrogate": lambda: "a\ud800b",
     "int_keys": lambda: {1: "one", None: "none"},
     "str_and_dict_subclasses": lambda: {"k": type("Text", (str,), {})("v"), "d": type("D", (dict,), {})(a=1)},
-    "a_date": lambda: {"when": __import__("datetime").date(2026, 11, 27)},
+    "a_date": lambda: {"when": datetime.date(2026, 11, 27)},
     "plain_enum": lambda: {"color": _Color.RED},
 }
 
@@ -267,15 +273,16 @@ def test_the_fast_json_check_stores_what_the_json_module_would(
     (a NaN written as ``null``, a type it takes that json refuses) the stored JSON is the same."""
 
     def sanitized() -> tuple[Any, Any]:
-        span = st.Span("s", "llm", "t", None, None, EMPTY_TRACE_ATTRIBUTES, None, Resource(), None)
+        span = _bare_span()
         span.input, span.metadata = _CONTENTS[name](), {"m": _CONTENTS[name]()}
         text = sanitize.sanitize_span(span)
         if text is None:  # rebuilt: what the sqlite store then writes
             text = json_text(content_values(span))
         return _strict_loads(text), json.loads(json.dumps([span.input, span.metadata], default=str))
 
-    (stored, fields), _ = sanitized(), monkeypatch.setattr(sanitize, "_orjson_dumps", None)
-    (json_stored, json_fields) = sanitized()
+    stored, fields = sanitized()
+    monkeypatch.setattr(sanitize, "_orjson_dumps", None)
+    json_stored, json_fields = sanitized()
     assert stored == json_stored
     if name != "plain_enum":  # orjson takes it: the span keeps the Enum, which exporters print
         assert fields == json_fields
@@ -286,7 +293,7 @@ def test_plain_content_takes_the_fast_check_alone(monkeypatch: pytest.MonkeyPatc
         raise AssertionError("the json module's encoder was asked")
 
     monkeypatch.setattr(sanitize, "_encoded_text", refuse)
-    span = st.Span("s", "llm", "t", None, None, EMPTY_TRACE_ATTRIBUTES, None, Resource(), None)
+    span = _bare_span()
     span.input, span.output = [{"role": "user", "content": "hi"}], {"role": "assistant", "content": "hello"}
     assert sanitize.sanitize_span(span) == (
         '[[{"role":"user","content":"hi"}],{"role":"assistant","content":"hello"},{},null,null,[],null]'
