@@ -80,3 +80,15 @@ def test_compare_picks_the_cheapest_peer_that_records_a_span() -> None:
         "instructions": [{"results": {"s": {"chunks": 0, "instructions": counts, "spans_per_call": spans}}}]
     }
     assert best_peer(overheads(record)["s"]) == ("peer-b", 600)
+
+
+def test_the_compiled_core_study_names_modules_that_exist() -> None:
+    # A module renamed or moved would otherwise surface only as mypyc's error, minutes into a run.
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from compiled_core import COMPILED, DEFAULT_SCENARIOS, PACKAGE
+        from scenarios import SCENARIOS
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert [module for module in COMPILED if not (PACKAGE / module).is_file()] == []
+    assert set(DEFAULT_SCENARIOS) <= set(SCENARIOS)
