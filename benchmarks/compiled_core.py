@@ -28,17 +28,18 @@ from overhead import BASELINE
 from scenarios import SCENARIOS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "staso_integrations"
-# The modules every traced call runs, caller's and background thread's, that mypyc compiles as
-# they are written. Left out: ``_core/processors.py`` (mypyc writes its ``_thread`` attribute as
-# C's ``__thread``) and ``integrations/langchain/_callback.py`` (an ``except ... as error`` that
-# reuses a parameter's name stops mypyc).
+# The modules every traced call runs, the caller's and the background thread's, that mypyc
+# compiles as they are written. Left out: the processor (``_core/processors.py``: mypyc writes
+# its ``_thread`` attribute as C's ``__thread``, and its compiled class takes no weak reference),
+# LangChain's handler (``_callback.py``: no ``a = b = value`` in a class body) and patches
+# (``_patches.py``: no async generators).
 COMPILED = (
     "_core/serialize.py", "_core/sanitize.py", "_core/content.py", "_core/rollup.py", "_core/span.py",
-    "_core/runtime.py", "_core/context.py", "_core/otel_context.py", "_core/schema.py", "pricing.py",
-    "exporters/sqlite.py", "integrations/_attrs.py", "integrations/_lifecycle.py", "integrations/_llm.py",
-    "integrations/openai/_request.py", "integrations/openai/_response.py",
-    "integrations/anthropic/_request.py", "integrations/anthropic/_response.py",
-    "integrations/langchain/_extract.py",
+    "_core/runtime.py", "_core/context.py", "_core/otel_context.py", "_core/schema.py",
+    "pricing.py", "exporters/sqlite.py", "integrations/_attrs.py",
+    "integrations/_lifecycle.py", "integrations/_llm.py", "integrations/openai/_request.py",
+    "integrations/openai/_response.py", "integrations/anthropic/_request.py",
+    "integrations/anthropic/_response.py", "integrations/langchain/_extract.py",
 )  # fmt: skip
 DEFAULT_SCENARIOS = ("openai create (sync)", "openai create (async)", "langchain tool invoke",
                      "langchain chat invoke")  # fmt: skip

@@ -164,20 +164,20 @@ class StasoCallbackHandler(BaseCallbackHandler):
                         span.metadata[key] = metadata[key]
             if capture_content():
                 span.input = ex.value(inputs)
-        except Exception as error:
-            swallow("on_chain_start", error)
+        except Exception as exc:
+            swallow("on_chain_start", exc)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._close(run_id, outputs)
-        except Exception as error:
-            swallow("on_chain_end", error)
+        except Exception as exc:
+            swallow("on_chain_end", exc)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._fail(run_id, error)
-        except Exception as error:
-            swallow("on_chain_error", error)
+        except Exception as exc:
+            swallow("on_chain_error", exc)
 
     # -- chat models and LLMs ---------------------------------------------------------
 
@@ -195,8 +195,8 @@ class StasoCallbackHandler(BaseCallbackHandler):
             span = self._llm_start(serialized, run_id, parent_run_id, metadata, kwargs, "chat")
             if messages and capture_content():
                 span.input = full_content(each, ex.message, messages[0])
-        except Exception as error:
-            swallow("on_chat_model_start", error)
+        except Exception as exc:
+            swallow("on_chat_model_start", exc)
 
     def on_llm_start(
         self,
@@ -212,8 +212,8 @@ class StasoCallbackHandler(BaseCallbackHandler):
             span = self._llm_start(serialized, run_id, parent_run_id, metadata, kwargs, "completion")
             if prompts and capture_content():
                 span.input = full_content(ex.value, prompts[0])
-        except Exception as error:
-            swallow("on_llm_start", error)
+        except Exception as exc:
+            swallow("on_llm_start", exc)
 
     def _llm_start(
         self,
@@ -248,20 +248,20 @@ class StasoCallbackHandler(BaseCallbackHandler):
                 span.stream = True
                 if token or ex.chunk_has_output(kwargs.get("chunk")):
                     span.ttft_ms = (time.time_ns() - span.start_ns) / 1e6
-        except Exception as error:
-            swallow("on_llm_new_token", error)
+        except Exception as exc:
+            swallow("on_llm_new_token", exc)
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._close(run_id, response, _fill_llm)
-        except Exception as error:
-            swallow("on_llm_end", error)
+        except Exception as exc:
+            swallow("on_llm_end", exc)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._fail(run_id, error)
-        except Exception as error:
-            swallow("on_llm_error", error)
+        except Exception as exc:
+            swallow("on_llm_error", exc)
 
     # -- tools --------------------------------------------------------------------------
 
@@ -285,20 +285,20 @@ class StasoCallbackHandler(BaseCallbackHandler):
                 span.metadata["tool_call_id"] = call_id
             if capture_content():
                 span.input = ex.value(inputs) if inputs is not None else input_str
-        except Exception as error:
-            swallow("on_tool_start", error)
+        except Exception as exc:
+            swallow("on_tool_start", exc)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._close(run_id, output, _fill_tool)
-        except Exception as error:
-            swallow("on_tool_end", error)
+        except Exception as exc:
+            swallow("on_tool_end", exc)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._fail(run_id, error)
-        except Exception as error:
-            swallow("on_tool_error", error)
+        except Exception as exc:
+            swallow("on_tool_error", exc)
 
     # -- retrievers ---------------------------------------------------------------------
 
@@ -317,20 +317,20 @@ class StasoCallbackHandler(BaseCallbackHandler):
             )
             if capture_content():
                 span.input = query
-        except Exception as error:
-            swallow("on_retriever_start", error)
+        except Exception as exc:
+            swallow("on_retriever_start", exc)
 
     def on_retriever_end(self, documents: Sequence[Any], *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._close(run_id, documents, _fill_retriever)
-        except Exception as error:
-            swallow("on_retriever_end", error)
+        except Exception as exc:
+            swallow("on_retriever_end", exc)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         try:
             self._fail(run_id, error)
-        except Exception as error:
-            swallow("on_retriever_error", error)
+        except Exception as exc:
+            swallow("on_retriever_error", exc)
 
 
 def _fill_llm(span: Span, response: Any) -> None:
