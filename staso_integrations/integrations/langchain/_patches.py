@@ -49,8 +49,8 @@ def wrap_set_config_context(
             span = handler.span_of(getattr(callbacks, "parent_run_id", None))
             if span is not None:
                 _current_span.set(span)  # we run inside ctx.run(...): the step's private context
-    except Exception as error:
-        _callback.swallow("config_context", error)
+    except Exception as exc:
+        _callback.swallow("config_context", exc)
     return result
 
 
