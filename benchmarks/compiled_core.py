@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from instructions import STREAM_SCALE, per_call
+from instructions import STREAM_SCALE, per_call, valgrind_missing
 from overhead import BASELINE
 from scenarios import SCENARIOS
 
@@ -95,8 +95,7 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=10, help="calls in the short run")
     parser.add_argument("--large", type=int, default=60, help="calls in the long run")
     args = parser.parse_args()
-    if shutil.which("valgrind") is None:
-        print("valgrind is not installed (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
+    if valgrind_missing():
         return 2
     lines = ["| scenario | contender | Python | mypyc | background threads, Python → mypyc |",
              "|---|---|---|---|---|"]  # fmt: skip

@@ -43,6 +43,14 @@ CONTROLS = (BASELINE, AA_CONTROL)
 SDK_OWN_SCOPES = ("com.anthropic.",)  # the Anthropic SDK's own call span, not an instrumentation's
 
 
+def valgrind_missing() -> bool:
+    """Whether valgrind, which every count runs under, is missing (then says how to install it)."""
+    if shutil.which("valgrind") is not None:
+        return False
+    print("valgrind is not installed (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
+    return True
+
+
 def callgrind_total(argv: list[str]) -> int | None:
     """Instructions of a whole ``python argv...`` process under callgrind (``None``: it failed)."""
     counted = callgrind_threads(argv)
@@ -197,8 +205,7 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=60, help="calls in the long run")
     parser.add_argument("--json", help="also write the raw results here")
     args = parser.parse_args()
-    if shutil.which("valgrind") is None:
-        print("valgrind is not installed (Debian/Ubuntu: apt-get install valgrind)", file=sys.stderr)
+    if valgrind_missing():
         return 2
     contenders = [
         c
