@@ -6,12 +6,14 @@ proxy's generator (the handler's ``read``, which hands uncommon chunks to ``on_c
 a mocked transport the SDK itself spends ~100 µs building each chunk, so a µs per chunk hides
 in the whole-call figure; here the chunks are built once (by the real SDK, from the
 scenario's SSE body, or for the Responses API from one defined here: what a user's loop
-receives) and each contender only iterates them:
+receives) and each contender only iterates them, through the SDK's own stream object (a real
+call's ``Stream``, its iterator replaced by one over the built chunks, so the SDK's
+``__iter__``/``__next__`` run as in a real call and only the SSE decoding is left out):
 
-- ``baseline``: a plain iterator over the chunks;
-- ``staso``: the proxy and reader ``instrument_all()`` puts on that API's streams, with a
-  real span (``init(exporter="none")``), so its per-stream share (proxy, reader, span end)
-  is in the figure too, spread over the stream's chunks.
+- ``baseline``: ``for chunk in stream``, the SDK's ``__iter__``;
+- ``staso``: the same loop over the proxy and reader ``instrument_all()`` puts on that API's
+  streams, with a real span (``init(exporter="none")``), so its per-stream share (proxy,
+  reader, span end) is in the figure too, spread over the stream's chunks.
 
 Wall time: each round times every contender in turn (fastest of 5 batches of 50 streams) and
 the table gives the median over rounds. With ``--callgrind``, three instruction figures from
@@ -45,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scenarios import MESSAGES, STREAM_CHUNKS, _transport, stream_chunks
+from scenarios import MESSAGES, STREAM_CHUNKS, _transport, stream_call
 
 APIS = ("openai chat", "openai responses", "anthropic messages")
 CONTENDERS = ("baseline", "staso")
@@ -96,10 +98,10 @@ def _responses_sse() -> bytes:
     )
 
 
-def chunks_of(api: str) -> list[Any]:
-    """The objects the uninstrumented SDK yields for one stream call of ``api``."""
+def _stream_call(api: str) -> Callable[[], Any]:
+    """One uninstrumented stream call of ``api``: it returns the SDK's stream object."""
     if api != "openai responses":
-        return stream_chunks(api)
+        return stream_call(api)
     import httpx2
     import openai
 
@@ -107,7 +109,26 @@ def chunks_of(api: str) -> list[Any]:
         api_key="bench",
         http_client=httpx2.Client(transport=_transport(_responses_sse(), "text/event-stream")),
     )
-    return list(client.responses.create(model="o4-mini", input=MESSAGES, stream=True))
+    return lambda: client.responses.create(model="o4-mini", input=MESSAGES, stream=True)
+
+
+def chunks_of(api: str) -> list[Any]:
+    """The objects the uninstrumented SDK yields for one stream call of ``api``."""
+    return list(_stream_call(api)())
+
+
+def sdk_stream(api: str) -> Callable[[list[Any]], Any]:
+    """``make(chunks)``: a copy of a real call's stream object that yields ``chunks``."""
+    template = _stream_call(api)()
+    template.close()
+
+    def make(chunks: list[Any]) -> Any:
+        stream = object.__new__(type(template))
+        stream.__dict__.update(template.__dict__)
+        stream._iterator = iter(chunks)  # what the SDK's __iter__ and __next__ read from
+        return stream
+
+    return make
 
 
 def _reader(api: str) -> Callable[[], Any]:
@@ -133,10 +154,11 @@ def lengthened(api: str, chunks: list[Any]) -> list[Any]:
 
 def runner(contender: str, api: str) -> Callable[[list[Any]], None]:
     """``run(chunks)`` iterates one stream of ``chunks`` as ``contender`` would."""
+    make = sdk_stream(api)
     if contender == "baseline":
 
         def run(chunks: list[Any]) -> None:
-            for _ in iter(chunks):
+            for _ in make(chunks):
                 pass
 
         return run
@@ -148,7 +170,7 @@ def runner(contender: str, api: str) -> Callable[[list[Any]], None]:
     reader = _reader(api)
 
     def traced(chunks: list[Any]) -> None:
-        for _ in SyncStreamProxy(iter(chunks), start_span("chat", "llm"), reader()):
+        for _ in SyncStreamProxy(make(chunks), start_span("chat", "llm"), reader()):
             pass
 
     return traced

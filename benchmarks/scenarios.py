@@ -229,8 +229,7 @@ SCENARIOS: dict[str, Callable[[], tuple[Callable[[], Any], int]]] = {
 }
 
 
-def stream_chunks(api: str) -> list[Any]:
-    """The chunk objects the uninstrumented SDK yields for one stream call of ``api``
-    (``"openai chat"`` or ``"anthropic messages"``): what a user's loop receives."""
-    create = {"openai chat": _openai_stream_call, "anthropic messages": _anthropic_stream_call}[api]()
-    return list(create())
+def stream_call(api: str) -> Callable[[], Any]:
+    """One uninstrumented stream call of ``api`` (``"openai chat"`` or ``"anthropic messages"``),
+    as the stream scenarios make it: it returns the SDK's stream object."""
+    return {"openai chat": _openai_stream_call, "anthropic messages": _anthropic_stream_call}[api]()

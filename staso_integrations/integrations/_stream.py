@@ -115,8 +115,11 @@ class _StreamState:
         self.done = False
 
     def start(self, wrapped: Any) -> Any:
+        # The SDK stream's ``__iter__``, as an uninstrumented ``for`` loop runs it: a generator
+        # resumed in C. Its ``__next__`` is a Python call per chunk (~1 k instructions more).
         if self.iterator is None:
-            self.iterator = wrapped if hasattr(type(wrapped), "__next__") else iter(wrapped)
+            kind = type(wrapped)
+            self.iterator = wrapped if not hasattr(kind, "__iter__") and hasattr(kind, "__next__") else iter(wrapped)
         return self.iterator
 
     def seen(self, chunk: Any) -> Any:

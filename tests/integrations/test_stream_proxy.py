@@ -124,6 +124,25 @@ def test_sync_stream_passes_for_the_sdk_stream(provider: Provider, traced: InMem
 
 
 @pytest.mark.vcr
+def test_next_and_for_read_on_from_one_position(provider: Provider, traced: InMemoryExporter) -> None:
+    # A for loop over the proxy runs the SDK stream's __iter__, next() continues the same
+    # iterator: however the user mixes them, each chunk comes once, in order.
+    stream = provider.create(provider.client(False))
+    got = [next(stream)]
+    for chunk in stream:
+        got.append(chunk)
+        break
+    got.append(next(stream))
+    got.extend(stream)
+    with pytest.raises(StopIteration):
+        next(stream)
+    assert len(got) == len({id(chunk) for chunk in got}) == provider.chunks
+    assert got[0].__class__.__name__ in ("ChatCompletionChunk", "RawMessageStartEvent")
+    span = _one_span(traced, early=False)
+    assert span.output  # the text of every chunk, read once
+
+
+@pytest.mark.vcr
 # The SDK's half-made deep copy of its HTTP client fails in its own __del__ (with or without us).
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_deepcopy_and_pickle_fail_as_the_sdks_do(provider: Provider, traced: InMemoryExporter) -> None:
