@@ -119,7 +119,8 @@ class _StreamState:
         # resumed in C. Its ``__next__`` is a Python call per chunk (~1 k instructions more).
         if self.iterator is None:
             kind = type(wrapped)
-            self.iterator = wrapped if not hasattr(kind, "__iter__") and hasattr(kind, "__next__") else iter(wrapped)
+            only_next = hasattr(kind, "__next__") and not hasattr(kind, "__iter__")
+            self.iterator = wrapped if only_next else iter(wrapped)
         return self.iterator
 
     def seen(self, chunk: Any) -> Any:

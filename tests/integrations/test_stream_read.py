@@ -181,6 +181,30 @@ def test_for_loop_reads_common_chunks_inline_and_records_what_on_chunk_does(
         assert [id(chunk) for chunk in chunks if id(chunk) not in inline] == [id(c) for c in looped.seen]
 
 
+class _NextOnly:
+    """A stream with ``__next__`` and no ``__iter__``: the proxy steps it with ``next()``."""
+
+    def __init__(self, chunks: list[Any]) -> None:
+        self.chunks = iter(chunks)
+
+    def __next__(self) -> Any:
+        return next(self.chunks)
+
+
+@pytest.mark.parametrize("drive", [iter, _by_next], ids=["for", "next"])
+@pytest.mark.parametrize("api", STREAMS)
+def test_a_stream_with_next_only_reads_as_an_iterator_does(
+    api: str, drive: Callable[[Any], Iterator[Any]], exporter: InMemoryExporter
+) -> None:
+    st.init(exporter=exporter, processor="simple")
+    handler_type, stream = STREAMS[api]
+    chunks = [chunk for chunk, _ in stream]
+    span = start_span("next only", "llm")
+    assert list(drive(SyncStreamProxy(_NextOnly(chunks), span, handler_type(True)))) == chunks
+    assert span.end_ns is not None
+    assert _span(handler_type(True), chunks, drive)["output"] == exporter.by_name("next only").output
+
+
 def test_chat_inline_text_lands_in_its_choice(exporter: InMemoryExporter) -> None:
     st.init(exporter=exporter, processor="simple")
     recorded = _span(ChatStream(True), [chunk for chunk, _ in CHAT], iter)
