@@ -10,7 +10,8 @@ receives) and each contender only iterates them, through the SDK's own stream ob
 call's ``Stream``, its iterator replaced by one over the built chunks, so the SDK's
 ``__iter__``/``__next__`` run as in a real call and only the SSE decoding is left out):
 
-- ``baseline``: ``for chunk in stream``, the SDK's ``__iter__``;
+- ``baseline``: ``for chunk in stream``, the SDK's ``__iter__`` (``async for`` in one event
+  loop for ``openai chat (async)``: the same chunks through the SDK's ``AsyncStream``);
 - ``staso``: the same loop over the proxy and reader ``instrument_all()`` puts on that API's
   streams, with a real span (``init(exporter="none")``), so its per-stream share (proxy,
   reader, span end) is in the figure too, spread over the stream's chunks.
@@ -34,11 +35,12 @@ three processes (see instructions.py), each staso's minus the baseline's:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import sys
 import timeit
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from copy import deepcopy
 from functools import partial
@@ -49,10 +51,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scenarios import MESSAGES, STREAM_CHUNKS, _transport, stream_call
 
-APIS = ("openai chat", "openai responses", "anthropic messages")
+ASYNC = " (async)"  # the same stream through the SDK's async stream class, in an event loop
+APIS = ("openai chat", "openai responses", "anthropic messages", "openai chat" + ASYNC)
 CONTENDERS = ("baseline", "staso")
 # chunks before and after the content chunks of each API's stream (the longer stream repeats these)
 _EDGES = {"openai chat": (1, 2), "openai responses": (4, 4), "anthropic messages": (2, 3)}
+_EDGES["openai chat" + ASYNC] = _EDGES["openai chat"]
 WARM_UP = 20  # streams of the scenario's length, run before the count in every process
 SMALL, LARGE = 20, 220  # streams per process for the all-in figure
 LONGER = 2  # the marginal figure's stream is this many times the scenario's length
@@ -100,6 +104,7 @@ def _responses_sse() -> bytes:
 
 def _stream_call(api: str) -> Callable[[], Any]:
     """One uninstrumented stream call of ``api``: it returns the SDK's stream object."""
+    api = api.removesuffix(ASYNC)  # the async stream's chunks are the same objects
     if api != "openai responses":
         return stream_call(api)
     import httpx2
@@ -118,7 +123,18 @@ def chunks_of(api: str) -> list[Any]:
 
 
 def sdk_stream(api: str) -> Callable[[list[Any]], Any]:
-    """``make(chunks)``: a copy of a real call's stream object that yields ``chunks``."""
+    """``make(chunks)``: the SDK's stream object yielding ``chunks``: a copy of a real call's,
+    or an ``AsyncStream`` made bare (its ``__aiter__`` and ``__anext__`` read only ``_iterator``).
+    """
+    if api.endswith(ASYNC):
+        import openai
+
+        def make_async(chunks: list[Any]) -> Any:
+            stream = object.__new__(openai.AsyncStream)
+            stream._iterator = _yielding(chunks)
+            return stream
+
+        return make_async
     template = _stream_call(api)()
     template.close()
 
@@ -131,11 +147,16 @@ def sdk_stream(api: str) -> Callable[[list[Any]], Any]:
     return make
 
 
+async def _yielding(chunks: list[Any]) -> AsyncIterator[Any]:
+    for chunk in chunks:
+        yield chunk
+
+
 def _reader(api: str) -> Callable[[], Any]:
     if api.startswith("openai"):
         from staso_integrations.integrations.openai._stream import stream_handler
 
-        operation = "chat" if api == "openai chat" else "responses"
+        operation = "responses" if api == "openai responses" else "chat"
         return lambda: stream_handler(operation, True)
     from staso_integrations.integrations.anthropic._stream import MessageAccumulator
 
@@ -156,24 +177,32 @@ def runner(contender: str, api: str) -> Callable[[list[Any]], None]:
     """``run(chunks)`` iterates one stream of ``chunks`` as ``contender`` would."""
     make = sdk_stream(api)
     if contender == "baseline":
+        wrap: Callable[[list[Any]], Any] = make
+    else:
+        import staso_integrations as st
+        from staso_integrations._core.runtime import start_span
+        from staso_integrations.integrations._stream import AsyncStreamProxy, SyncStreamProxy
 
-        def run(chunks: list[Any]) -> None:
-            for _ in make(chunks):
+        st.init(exporter="none")
+        reader, proxy = _reader(api), AsyncStreamProxy if api.endswith(ASYNC) else SyncStreamProxy
+
+        def wrap(chunks: list[Any]) -> Any:
+            return proxy(make(chunks), start_span("chat", "llm"), reader())
+
+    if api.endswith(ASYNC):
+        loop = asyncio.new_event_loop()
+
+        async def consume(stream: Any) -> None:
+            async for _ in stream:
                 pass
 
-        return run
-    import staso_integrations as st
-    from staso_integrations._core.runtime import start_span
-    from staso_integrations.integrations._stream import SyncStreamProxy
+        return lambda chunks: loop.run_until_complete(consume(wrap(chunks)))
 
-    st.init(exporter="none")
-    reader = _reader(api)
-
-    def traced(chunks: list[Any]) -> None:
-        for _ in SyncStreamProxy(make(chunks), start_span("chat", "llm"), reader()):
+    def run(chunks: list[Any]) -> None:
+        for _ in wrap(chunks):
             pass
 
-    return traced
+    return run
 
 
 def wall_ns_per_chunk(apis: tuple[str, ...], rounds: int) -> dict[str, dict[str, list[float]]]:

@@ -7,7 +7,7 @@ on exhaustion, ``close()``, context exit, an error, or garbage collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from copy import copy, deepcopy
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, Self
@@ -83,6 +83,35 @@ def read_each(stream: Reading) -> Iterator[Any]:
                 with contain("stream.on_chunk"):
                     raise
             yield chunk
+
+
+async def read_each_async(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
+    """What ``async for chunk in proxy`` runs: an async generator's step is C code, so a chunk
+    costs one resume here and one of the SDK's ``__aiter__`` generator, where the proxy's
+    ``__anext__`` is a coroutine of ours and one of the SDK's per chunk. Holding ``proxy``
+    keeps its collection from ending the span mid-loop, as ``Reading`` does.
+    """
+    state = proxy._self_state
+    on_chunk = state.on_chunk
+    # True while the consumer has the chunk: what is thrown in at the ``yield`` is not the
+    # stream's (asyncio closes a loop the consumer left early with GeneratorExit, or cancels
+    # that close at shutdown); close() or the proxy's collection ends the span then.
+    yielded = False
+    try:
+        async for chunk in state.iterator:
+            try:  # as in read_each
+                on_chunk(chunk)
+            except Exception:
+                with contain("stream.on_chunk"):
+                    raise
+            yielded = True
+            yield chunk
+            yielded = False
+    except BaseException as exc:
+        if not yielded:
+            state.finish(exc)
+        raise
+    state.finish()
 
 
 class FirstOutput:
@@ -241,8 +270,15 @@ class SyncStreamProxy(_StreamProxy):
 
 
 class AsyncStreamProxy(_StreamProxy):
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        # The SDK stream's own ``__aiter__`` generator, as an uninstrumented ``async for`` runs
+        # it; a stream that only has ``__anext__`` is stepped by ours.
+        state, wrapped = self._self_state, self.__wrapped__
+        if state.iterator is None:
+            kind = type(wrapped)
+            only_anext = hasattr(kind, "__anext__") and not hasattr(kind, "__aiter__")
+            state.iterator = wrapped if only_anext else wrapped.__aiter__()
+        return read_each_async(self) if hasattr(type(state.iterator), "__aiter__") else self
 
     async def __anext__(self) -> Any:
         # Awaits the SDK's step itself: a coroutine of ours in between would be one more frame

@@ -143,6 +143,27 @@ def test_next_and_for_read_on_from_one_position(provider: Provider, traced: InMe
 
 
 @pytest.mark.vcr
+def test_anext_and_async_for_read_on_from_one_position(provider: Provider, traced: InMemoryExporter) -> None:
+    # async for runs the SDK stream's __aiter__ through our generator, anext() steps the same one
+    async def main() -> list[Any]:
+        async with provider.client(True) as client:
+            stream = await provider.create(client)
+            got = [await anext(stream)]
+            async for chunk in stream:
+                got.append(chunk)
+                break
+            got.append(await anext(stream))
+            got.extend([chunk async for chunk in stream])
+            with pytest.raises(StopAsyncIteration):
+                await anext(stream)
+            return got
+
+    got = asyncio.run(main())
+    assert len(got) == len({id(chunk) for chunk in got}) == provider.chunks
+    assert _one_span(traced, early=False).output
+
+
+@pytest.mark.vcr
 # The SDK's half-made deep copy of its HTTP client fails in its own __del__ (with or without us).
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_deepcopy_and_pickle_fail_as_the_sdks_do(provider: Provider, traced: InMemoryExporter) -> None:
