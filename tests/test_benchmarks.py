@@ -47,7 +47,7 @@ def test_chunks_times_each_200_chunk_stream_with_strict_readers() -> None:
     rows = [line for line in table.splitlines() if line.startswith(("| openai", "| anthropic"))]
     assert len(rows) == len(APIS)
     for row in rows:
-        assert re.fullmatch(r"\| [a-z ]+ \| \d+ \| \d+ \| [+-]\d+ \([+-]\d+…[+-]\d+\) \|", row), row
+        assert re.fullmatch(r"\| [a-z ()]+ \| \d+ \| \d+ \| [+-]\d+ \([+-]\d+…[+-]\d+\) \|", row), row
 
 
 def test_spans_check_counts_what_each_contender_records() -> None:
