@@ -145,7 +145,7 @@ class _StreamState:
 
     def start(self, wrapped: Any) -> Any:
         # The SDK stream's ``__iter__``, as an uninstrumented ``for`` loop runs it: a generator
-        # resumed in C. Its ``__next__`` is a Python call per chunk (~1 k instructions more).
+        # resumed in C, where its ``__next__`` is one more Python call per chunk.
         if self.iterator is None:
             kind = type(wrapped)
             only_next = hasattr(kind, "__next__") and not hasattr(kind, "__iter__")
