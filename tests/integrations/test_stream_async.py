@@ -53,6 +53,20 @@ async def _by_anext(proxy: AsyncStreamProxy) -> list[Any]:
             return got
 
 
+async def read_mixed(stream: Any) -> list[Any]:
+    """``anext()``, an ``async for`` left after one chunk, ``anext()`` again, then ``async for``
+    to the end, which must leave nothing for a last ``anext()``."""
+    got = [await anext(stream)]
+    async for chunk in stream:
+        got.append(chunk)
+        break
+    got.append(await anext(stream))
+    got.extend([chunk async for chunk in stream])
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+    return got
+
+
 Drive = Callable[[AsyncStreamProxy], Awaitable[list[Any]]]
 DRIVES = pytest.mark.parametrize("drive", [_by_for, _by_anext], ids=["async for", "anext"])
 
@@ -81,17 +95,8 @@ def test_anext_and_async_for_read_on_from_one_position(api: str, exporter: InMem
     st.init(exporter=exporter, processor="simple")
     handler_type, chunks = STREAMS[api][0], CHUNKS[api]
 
-    async def mixed() -> list[Any]:
-        proxy = AsyncStreamProxy(_sdk(chunks), start_span("mixed", "llm"), handler_type(True))
-        got = [await anext(proxy)]
-        async for chunk in proxy:
-            got.append(chunk)
-            break
-        got.append(await anext(proxy))
-        got.extend([chunk async for chunk in proxy])
-        return got
-
-    assert asyncio.run(mixed()) == chunks
+    proxy = AsyncStreamProxy(_sdk(chunks), start_span("mixed", "llm"), handler_type(True))
+    assert asyncio.run(read_mixed(proxy)) == chunks
     span = exporter.by_name("mixed")
     assert span.status == "ok" and not span.metadata.get("stream_closed_early")
 
@@ -115,7 +120,9 @@ def test_a_loop_left_early_ends_the_span_as_closed_not_failed(api: str, exporter
 
 
 @DRIVES
-def test_a_task_cancelled_while_it_awaits_a_chunk_fails_the_span(drive: Drive, exporter: InMemoryExporter) -> None:
+def test_a_task_cancelled_while_it_awaits_a_chunk_fails_the_span(
+    drive: Drive, exporter: InMemoryExporter
+) -> None:
     st.init(exporter=exporter, processor="simple")
     handler_type, chunks = STREAMS["openai chat"][0], CHUNKS["openai chat"]
 

@@ -23,8 +23,9 @@ import pytest
 import staso_integrations as st
 from staso_integrations._core.span import Span
 from staso_integrations.exporters import InMemoryExporter
-from tests.conftest import REPO
 from staso_integrations.integrations._stream import AsyncStreamProxy, SyncStreamProxy
+from tests.conftest import REPO
+from tests.integrations.test_stream_async import read_mixed
 
 
 @dataclass(frozen=True)
@@ -147,16 +148,7 @@ def test_anext_and_async_for_read_on_from_one_position(provider: Provider, trace
     # async for runs the SDK stream's __aiter__ through our generator, anext() steps the same one
     async def main() -> list[Any]:
         async with provider.client(True) as client:
-            stream = await provider.create(client)
-            got = [await anext(stream)]
-            async for chunk in stream:
-                got.append(chunk)
-                break
-            got.append(await anext(stream))
-            got.extend([chunk async for chunk in stream])
-            with pytest.raises(StopAsyncIteration):
-                await anext(stream)
-            return got
+            return await read_mixed(await provider.create(client))
 
     got = asyncio.run(main())
     assert len(got) == len({id(chunk) for chunk in got}) == provider.chunks
