@@ -152,6 +152,15 @@ class _StreamState:
             self.iterator = wrapped if only_next else iter(wrapped)
         return self.iterator
 
+    def start_async(self, wrapped: Any) -> Any:
+        # As ``start``: the SDK stream's own ``__aiter__`` generator, not its ``__anext__``
+        # coroutine per chunk.
+        if self.iterator is None:
+            kind = type(wrapped)
+            only_anext = hasattr(kind, "__anext__") and not hasattr(kind, "__aiter__")
+            self.iterator = wrapped if only_anext else wrapped.__aiter__()
+        return self.iterator
+
     def seen(self, chunk: Any) -> Any:
         try:  # as in read_each
             self.on_chunk(chunk)
@@ -271,24 +280,19 @@ class SyncStreamProxy(_StreamProxy):
 
 class AsyncStreamProxy(_StreamProxy):
     def __aiter__(self) -> AsyncIterator[Any]:
-        # The SDK stream's own ``__aiter__`` generator, as an uninstrumented ``async for`` runs
-        # it; a stream that only has ``__anext__`` is stepped by ours.
-        state, wrapped = self._self_state, self.__wrapped__
-        if state.iterator is None:
-            kind = type(wrapped)
-            only_anext = hasattr(kind, "__anext__") and not hasattr(kind, "__aiter__")
-            state.iterator = wrapped if only_anext else wrapped.__aiter__()
-        return read_each_async(self) if hasattr(type(state.iterator), "__aiter__") else self
+        # a stream that only has ``__anext__`` is stepped by ours
+        iterator = self._self_state.start_async(self.__wrapped__)
+        return read_each_async(self) if hasattr(type(iterator), "__aiter__") else self
 
     async def __anext__(self) -> Any:
         # Awaits the SDK's step itself: a coroutine of ours in between would be one more frame
         # (and object) per chunk.
         state = self._self_state
-        if state.iterator is None:
-            wrapped = self.__wrapped__
-            state.iterator = wrapped if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__()
+        iterator = state.iterator
+        if iterator is None:
+            iterator = state.start_async(self.__wrapped__)
         try:
-            chunk = await state.iterator.__anext__()
+            chunk = await iterator.__anext__()
         except StopAsyncIteration:
             state.finish()
             raise
