@@ -67,6 +67,11 @@ async def read_mixed(stream: Any) -> list[Any]:
     return got
 
 
+def _proxy(api: str, sdk: Any, name: str) -> AsyncStreamProxy:
+    """``sdk`` behind the proxy ``instrument_all()`` puts on an ``api`` stream, its span ``name``."""
+    return AsyncStreamProxy(sdk, start_span(name, "llm"), STREAMS[api][0](True))
+
+
 Drive = Callable[[AsyncStreamProxy], Awaitable[list[Any]]]
 DRIVES = pytest.mark.parametrize("drive", [_by_for, _by_anext], ids=["async for", "anext"])
 
@@ -82,10 +87,9 @@ def _recorded(exporter: InMemoryExporter, name: str) -> dict[str, Any]:
 @pytest.mark.parametrize("api", STREAMS)
 def test_async_for_and_anext_record_the_same_span(api: str, drive: Drive, exporter: InMemoryExporter) -> None:
     st.init(exporter=exporter, processor="simple")
-    handler_type, chunks = STREAMS[api][0], CHUNKS[api]
+    chunks = CHUNKS[api]
     for name, sdk in (("generator", _sdk(chunks)), ("anext only", _AnextOnly(chunks))):
-        proxy = AsyncStreamProxy(sdk, start_span(name, "llm"), handler_type(True))
-        assert asyncio.run(drive(proxy)) == chunks
+        assert asyncio.run(drive(_proxy(api, sdk, name))) == chunks
     assert _recorded(exporter, "generator") == _recorded(exporter, "anext only")
     assert exporter.by_name("generator").status == "ok" and exporter.by_name("generator").output
 
@@ -93,10 +97,8 @@ def test_async_for_and_anext_record_the_same_span(api: str, drive: Drive, export
 @pytest.mark.parametrize("api", STREAMS)
 def test_anext_and_async_for_read_on_from_one_position(api: str, exporter: InMemoryExporter) -> None:
     st.init(exporter=exporter, processor="simple")
-    handler_type, chunks = STREAMS[api][0], CHUNKS[api]
-
-    proxy = AsyncStreamProxy(_sdk(chunks), start_span("mixed", "llm"), handler_type(True))
-    assert asyncio.run(read_mixed(proxy)) == chunks
+    proxy = _proxy(api, _sdk(CHUNKS[api]), "mixed")
+    assert asyncio.run(read_mixed(proxy)) == CHUNKS[api]
     span = exporter.by_name("mixed")
     assert span.status == "ok" and not span.metadata.get("stream_closed_early")
 
@@ -106,11 +108,9 @@ def test_a_loop_left_early_ends_the_span_as_closed_not_failed(api: str, exporter
     # asyncio closes the abandoned loop later, and at shutdown cancels that close: neither is
     # the stream's error
     st.init(exporter=exporter, processor="simple")
-    handler_type, chunks = STREAMS[api][0], CHUNKS[api]
 
     async def leave_early() -> None:
-        proxy = AsyncStreamProxy(_sdk(chunks), start_span("left", "llm"), handler_type(True))
-        async for _ in proxy:
+        async for _ in _proxy(api, _sdk(CHUNKS[api]), "left"):
             break
 
     asyncio.run(leave_early())
@@ -124,7 +124,7 @@ def test_a_task_cancelled_while_it_awaits_a_chunk_fails_the_span(
     drive: Drive, exporter: InMemoryExporter
 ) -> None:
     st.init(exporter=exporter, processor="simple")
-    handler_type, chunks = STREAMS["openai chat"][0], CHUNKS["openai chat"]
+    chunks = CHUNKS["openai chat"]
 
     async def stalls() -> AsyncIterator[Any]:
         yield chunks[0]
@@ -132,8 +132,7 @@ def test_a_task_cancelled_while_it_awaits_a_chunk_fails_the_span(
         yield chunks[1]
 
     async def main() -> None:
-        proxy = AsyncStreamProxy(stalls(), start_span("cancelled", "llm"), handler_type(True))
-        task = asyncio.ensure_future(drive(proxy))
+        task = asyncio.ensure_future(drive(_proxy("openai chat", stalls(), "cancelled")))
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -149,15 +148,13 @@ def test_the_sdks_error_reaches_the_consumer_unchanged_and_fails_the_span(
     drive: Drive, exporter: InMemoryExporter
 ) -> None:
     st.init(exporter=exporter, processor="simple")
-    handler_type, chunks = STREAMS["anthropic messages"][0], CHUNKS["anthropic messages"]
     broken = ConnectionError("stream broke")
 
     async def breaks() -> AsyncIterator[Any]:
-        yield chunks[0]
+        yield CHUNKS["anthropic messages"][0]
         raise broken
 
-    proxy = AsyncStreamProxy(breaks(), start_span("broken", "llm"), handler_type(True))
     with pytest.raises(ConnectionError) as raised:
-        asyncio.run(drive(proxy))
+        asyncio.run(drive(_proxy("anthropic messages", breaks(), "broken")))
     assert raised.value is broken
     assert exporter.by_name("broken").status == "error"
