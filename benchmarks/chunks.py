@@ -11,7 +11,7 @@ call's ``Stream``, its iterator replaced by one over the built chunks, so the SD
 ``__iter__``/``__next__`` run as in a real call and only the SSE decoding is left out):
 
 - ``baseline``: ``for chunk in stream``, the SDK's ``__iter__`` (``async for`` in one event
-  loop for ``openai chat (async)``: the same chunks through the SDK's ``AsyncStream``);
+  loop for the ``(async)`` APIs: the same chunks through the SDK's ``AsyncStream``);
 - ``staso``: the same loop over the proxy and reader ``instrument_all()`` puts on that API's
   streams, with a real span (``init(exporter="none")``), so its per-stream share (proxy,
   reader, span end) is in the figure too, spread over the stream's chunks.
@@ -52,11 +52,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scenarios import MESSAGES, STREAM_CHUNKS, _transport, stream_call
 
 ASYNC = " (async)"  # the same stream through the SDK's async stream class, in an event loop
-APIS = ("openai chat", "openai responses", "anthropic messages", "openai chat" + ASYNC)
+APIS = ("openai chat", "openai responses", "anthropic messages", "openai chat" + ASYNC,
+        "anthropic messages" + ASYNC)  # fmt: skip
 CONTENDERS = ("baseline", "staso")
 # chunks before and after the content chunks of each API's stream (the longer stream repeats these)
 _EDGES = {"openai chat": (1, 2), "openai responses": (4, 4), "anthropic messages": (2, 3)}
 _EDGES["openai chat" + ASYNC] = _EDGES["openai chat"]
+_EDGES["anthropic messages" + ASYNC] = _EDGES["anthropic messages"]
 WARM_UP = 20  # streams of the scenario's length, run before the count in every process
 SMALL, LARGE = 20, 220  # streams per process for the all-in figure
 LONGER = 2  # the marginal figure's stream is this many times the scenario's length
@@ -127,11 +129,15 @@ def sdk_stream(api: str) -> Callable[[list[Any]], Any]:
     or an ``AsyncStream`` made bare (its ``__aiter__`` and ``__anext__`` read only ``_iterator``).
     """
     if api.endswith(ASYNC):
+        import anthropic
         import openai
 
+        sdk_class = openai.AsyncStream if api.startswith("openai") else anthropic.AsyncStream
+
         def make_async(chunks: list[Any]) -> Any:
-            stream = object.__new__(openai.AsyncStream)
-            stream._iterator = _yielding(chunks)
+            stream = object.__new__(sdk_class)
+            stream.response = None  # Anthropic's ``_observer`` reads it
+            stream.__dict__["_iterator"] = _yielding(chunks)  # Anthropic's is a cached property
             return stream
 
         return make_async
