@@ -156,7 +156,7 @@ def scrub_value(value: Any, scanner: SecretScanner = _DEFAULT, depth: int = 0) -
         if type(item) in _LEAVES:  # most items: no call for a number, None or a short string
             if type(item) is not str or len(item) < _MIN_SECRET:
                 continue
-            new = scanner.scrub(item)
+            new: Any = scanner.scrub(item)  # Any, not the str this line alone would declare
         else:
             new = scrub_value(item, scanner, depth + 1)
         if new is not item:

@@ -20,16 +20,21 @@ from .._core.serialize import with_string_cap
 from .._core.span import Span
 
 
-class _Target:
+class Target:
+    """The framework span the first provider call in a ``provider_enriches`` block fills. Its
+    ``span`` is ``None`` while the framework has not opened it yet (LangChain's ``stream()``
+    opens its run inside the generator): such a target stays claimed until the span is known.
+    """
+
     __slots__ = ("claimed", "span")
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span | None) -> None:
         self.span = span
-        self.claimed = False
+        self.claimed = span is None
 
 
 T = TypeVar("T")
-_target: ContextVar[_Target | None] = ContextVar("staso_llm_target", default=None)
+_target: ContextVar[Target | None] = ContextVar("staso_llm_target", default=None)
 
 
 class _MergeInto:
@@ -107,7 +112,7 @@ class provider_enriches:  # noqa: N801 - used like a function: ``with provider_e
         self.span = span
 
     def __enter__(self) -> None:
-        self.token = _target.set(_Target(self.span))
+        self.token = _target.set(Target(self.span))
 
     def __exit__(self, *exc_info: object) -> None:
         _target.reset(self.token)
@@ -124,9 +129,14 @@ def start_llm_span(
 ) -> Span:
     """Open the one span of one model call under the current span (not activated)."""
     target = _target.get()
-    if target is not None and not target.claimed and target.span.end_ns is None:
+    if (
+        target is not None
+        and not target.claimed
+        and (framework := target.span) is not None
+        and framework.end_ns is None
+    ):
         target.claimed = True
-        span = _enriching_span(name, kind, target.span)
+        span = _enriching_span(name, kind, framework)
     elif implicit_targets and (framework_span := _implicit_target()) is not None:
         span = _enriching_span(name, kind, framework_span)
     else:

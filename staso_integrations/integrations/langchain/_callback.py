@@ -37,19 +37,6 @@ _GRAPH_METADATA = ("langgraph_node", "langgraph_step")
 _CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "ParentCommand"})  # LangGraph signals
 
 
-class PendingTarget:
-    """A ``provider_enriches`` target whose span is not known yet (``stream()`` opens the run
-    inside the generator). The handler fills it when the run starts; until then it is
-    ``claimed`` so no provider call can take it.
-    """
-
-    __slots__ = ("claimed", "span")
-
-    def __init__(self) -> None:
-        self.span: Span | None = None
-        self.claimed = True
-
-
 class _Run:
     __slots__ = ("marked", "owned", "span")
 
@@ -235,8 +222,8 @@ class StasoCallbackHandler(BaseCallbackHandler):
         settings = ex.llm_settings(meta)
         if settings:
             span.metadata.update(settings)
-        target: Any = _target.get()
-        if type(target) is PendingTarget and target.span is None:  # a stream() call of this model
+        target = _target.get()
+        if target is not None and target.span is None:  # a stream() call of this model
             target.span, target.claimed = span, False
         return span
 

@@ -16,8 +16,9 @@
    paths alike). ``provider_enriches(span)`` is set and reset around it, so the provider hook
    fills that span instead of opening a second one.
 3. ``stream()`` / ``astream()`` of both model bases call ``_stream`` without a run manager and
-   open the run inside the generator. A ``PendingTarget`` is set and reset around each step of
-   the generator (never across a ``yield``); the handler fills it when the run starts.
+   open the run inside the generator. A ``Target`` with no span yet is set and reset around
+   each step of the generator (never across a ``yield``); the handler fills it when the run
+   starts.
 
 Not covered: ``BaseRetriever.invoke`` calls ``_get_relevant_documents`` without a step
 context, and every retriever overrides that method, so a span opened inside a retriever (say
@@ -31,7 +32,7 @@ from typing import Any
 
 from ..._core.context import _current_span
 from ..._core.internal_errors import contain
-from .._llm import _target, provider_enriches
+from .._llm import Target, _target, provider_enriches
 from . import _callback
 
 Wrapped = Callable[..., Any]
@@ -116,10 +117,10 @@ def wrap_astream(wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs:
 
 
 def _steps(inner: Iterator[Any]) -> Iterator[Any]:
-    target = _callback.PendingTarget()
+    target = Target(None)
     try:
         while True:
-            token = _target.set(target)  # type: ignore[arg-type]
+            token = _target.set(target)
             try:
                 item = next(inner)
             except StopIteration:
@@ -134,10 +135,10 @@ def _steps(inner: Iterator[Any]) -> Iterator[Any]:
 
 
 async def _asteps(inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    target = _callback.PendingTarget()
+    target = Target(None)
     try:
         while True:
-            token = _target.set(target)  # type: ignore[arg-type]
+            token = _target.set(target)
             try:
                 item = await inner.__anext__()
             except StopAsyncIteration:
