@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from copy import copy, deepcopy
-from itertools import repeat
-from operator import itemgetter
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, Self
 
@@ -53,7 +51,7 @@ class Reading:
 
     __slots__ = ("proxy", "seen", "state")
 
-    def __init__(self, state: _StreamState, proxy: _StreamProxy) -> None:
+    def __init__(self, state: _StreamState, proxy: SyncStreamProxy) -> None:
         self.state = state
         self.proxy = proxy
         self.seen = state.seen
@@ -87,57 +85,25 @@ def read_each(stream: Reading) -> Iterator[Any]:
             yield chunk
 
 
-class _Fed(Reading):
-    """The stream a handler's ``read`` sees under ``async for``: its sync reader runs one step
-    per chunk that ``read_each_async`` awaited and put in ``box``. Its loop never ends by itself
-    and the ``with`` around it does nothing: ``read_each_async`` ends the span.
-    """
-
-    __slots__ = ("box",)
-
-    def __init__(self, state: _StreamState, proxy: AsyncStreamProxy, box: list[Any]) -> None:
-        super().__init__(state, proxy)
-        self.box = box
-
-    def __iter__(self) -> Iterator[Any]:
-        # C iterators only, and no comparison with a sentinel (a pydantic ``__eq__`` per chunk)
-        return map(_first, repeat(self.box))
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-
-_first = itemgetter(0)
-
-
-def _reader(handler: StreamHandler, stream: Reading) -> Iterator[Any]:
-    """The generator that reads ``stream``: the handler's ``read``, else ``read_each``."""
-    read = getattr(handler, "read", None)
-    if read is not None:
-        with contain("stream.read"):
-            return read(stream)  # type: ignore[no-any-return]
-    return read_each(stream)
-
-
 async def read_each_async(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
     """What ``async for chunk in proxy`` runs: an async generator's step is C code, so a chunk
     costs one resume here and one of the SDK's ``__aiter__`` generator, where the proxy's
-    ``__anext__`` is a coroutine of ours and one of the SDK's per chunk. Each chunk goes
-    through the handler's own sync ``read`` (``read_each`` when it has none), one step per
-    chunk: the common chunk is read inline, as in a ``for`` loop. Holding ``proxy`` keeps its
-    collection from ending the span mid-loop, as ``Reading`` does.
+    ``__anext__`` is a coroutine of ours and one of the SDK's per chunk. Holding ``proxy``
+    keeps its collection from ending the span mid-loop, as ``Reading`` does.
     """
     state = proxy._self_state
-    box: list[Any] = [None]
-    step = _reader(state.handler, _Fed(state, proxy, box)).__next__
+    on_chunk = state.on_chunk
     # True while the consumer has the chunk: what is thrown in at the ``yield`` is not the
     # stream's (asyncio closes a loop the consumer left early with GeneratorExit, or cancels
     # that close at shutdown); close() or the proxy's collection ends the span then.
     yielded = False
     try:
         async for chunk in state.iterator:
-            box[0] = chunk
-            step()
+            try:  # as in read_each
+                on_chunk(chunk)
+            except Exception:
+                with contain("stream.on_chunk"):
+                    raise
             yielded = True
             yield chunk
             yielded = False
@@ -277,7 +243,12 @@ class _StreamProxy(wrapt.ObjectProxy[Any]):
 class SyncStreamProxy(_StreamProxy):
     def __iter__(self) -> Iterator[Any]:
         state = self._self_state
-        return _reader(state.handler, Reading(state, self))
+        stream = Reading(state, self)
+        read = getattr(state.handler, "read", None)
+        if read is not None:
+            with contain("stream.read"):
+                return read(stream)  # type: ignore[no-any-return]
+        return read_each(stream)
 
     def __next__(self) -> Any:
         state = self._self_state

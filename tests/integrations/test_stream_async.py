@@ -1,8 +1,7 @@
 """``async for`` over an async stream proxy runs our async generator over the SDK stream's own
-``__aiter__``, which steps the handler's sync ``read`` once per chunk (the common chunk read
-inline, as in a ``for`` loop); ``anext()`` steps the proxy's ``__anext__``. Both read the one
-iterator and must give the same span; only what the SDK's step raises is the stream's error,
-not what asyncio throws into a loop the consumer left.
+``__aiter__``; ``anext()`` steps the proxy's ``__anext__``. Both read the one iterator and must
+give the same span; only what the SDK's step raises is the stream's error, not what asyncio
+throws into a loop the consumer left.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ import pytest
 import staso_integrations as st
 from staso_integrations._core.runtime import start_span
 from staso_integrations.exporters import InMemoryExporter
-from staso_integrations.integrations._stream import AsyncStreamProxy, SyncStreamProxy
-from tests.integrations.test_stream_read import STREAMS, _counting
+from staso_integrations.integrations._stream import AsyncStreamProxy
+from tests.integrations.test_stream_read import STREAMS
 
 CHUNKS = {api: [chunk for chunk, _ in stream] for api, (_, stream) in STREAMS.items()}
 
@@ -93,45 +92,6 @@ def test_async_for_and_anext_record_the_same_span(api: str, drive: Drive, export
         assert asyncio.run(drive(_proxy(api, sdk, name))) == chunks
     assert _recorded(exporter, "generator") == _recorded(exporter, "anext only")
     assert exporter.by_name("generator").status == "ok" and exporter.by_name("generator").output
-
-
-@pytest.mark.parametrize("capture", [True, False])
-@pytest.mark.parametrize("api", STREAMS)
-def test_async_for_reads_common_chunks_inline_as_a_for_loop_does(
-    api: str, capture: bool, exporter: InMemoryExporter
-) -> None:
-    st.init(exporter=exporter, processor="simple", capture_content=capture)
-    handler_type, chunks = STREAMS[api][0], CHUNKS[api]
-    handlers = {name: _counting(handler_type, capture) for name in ("async for", "anext", "for")}
-    for name, drive in (("async for", _by_for), ("anext", _by_anext)):
-        proxy = AsyncStreamProxy(_sdk(chunks), start_span(name, "llm"), handlers[name])
-        assert asyncio.run(drive(proxy)) == chunks
-    assert list(SyncStreamProxy(iter(chunks), start_span("for", "llm"), handlers["for"])) == chunks
-    assert _recorded(exporter, "async for") == _recorded(exporter, "anext") == _recorded(exporter, "for")
-    assert handlers["anext"].seen == chunks
-    # on_chunk sees what a for loop hands it, not every chunk
-    assert [id(chunk) for chunk in handlers["async for"].seen] == [id(c) for c in handlers["for"].seen]
-    assert len(handlers["async for"].seen) < len(chunks) - 1
-
-
-class _NoRead:
-    """A handler without ``read``: ``async for`` hands it every chunk."""
-
-    def __init__(self) -> None:
-        self.seen: list[Any] = []
-
-    def on_chunk(self, chunk: Any) -> None:
-        self.seen.append(chunk)
-
-    def on_end(self, span: Any) -> None:
-        span.output = len(self.seen)
-
-
-def test_async_for_hands_every_chunk_to_a_handler_without_read(exporter: InMemoryExporter) -> None:
-    st.init(exporter=exporter, processor="simple")
-    handler, chunks = _NoRead(), CHUNKS["openai chat"]
-    assert asyncio.run(_by_for(AsyncStreamProxy(_sdk(chunks), start_span("plain", "llm"), handler))) == chunks
-    assert handler.seen == chunks and exporter.by_name("plain").output == len(chunks)
 
 
 @pytest.mark.parametrize("api", STREAMS)
