@@ -90,7 +90,7 @@ class TraceSummary:
             self.start_ns = start_ns
         if end_ns is not None and (self.end_ns is None or end_ns > self.end_ns):
             self.end_ns = end_ns
-        usage = span.usage
+        usage: Any = span.usage  # its counts may be floats: see _first_usage
         if usage is not None:
             for name in _USAGE_FIELDS:
                 value = getattr(usage, name)
@@ -120,8 +120,11 @@ class TraceSummary:
         self.complete = True
 
 
-def _first_usage(usage: Usage) -> Usage:
-    """``usage`` added to an empty ``Usage`` (as ``TraceSummary.add`` adds it)."""
+def _first_usage(usage: Any) -> Usage:
+    """``usage`` added to an empty ``Usage`` (as ``TraceSummary.add`` adds it). A ``Usage``,
+    but typed ``Any``: a count may be a float (an SDK's or a user's ``3.0``, which sanitize
+    keeps and the exporters store as an integer), not the ``int`` its fields declare.
+    """
     total = usage.total
     if total is None and usage.input is not None:
         total = usage.input + (usage.output or 0)

@@ -97,11 +97,7 @@ def _sanitize(span: Span) -> str | None:
         _sanitize_usage(span)
     attrs = span.trace_attrs
     text = _content_text(content_values(span))
-    if (
-        text is None
-        or len(text) > MAX_FIELD_CHARS
-        or (attrs.tags and not all(type(tag) is str for tag in attrs.tags))
-    ):
+    if text is None or len(text) > MAX_FIELD_CHARS or (attrs.tags and not _all_text(attrs.tags)):
         for name in _FREE_FIELDS:
             setattr(span, name, safe_value(getattr(span, name)))
         if span.tool_calls is not None:
@@ -295,6 +291,11 @@ def _tool_calls(calls: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _all_text(tags: tuple[Any, ...]) -> bool:
+    """Whether every tag is a string: ``conversation(tags=...)`` keeps what the user passed."""
+    return all(type(tag) is str for tag in tags)
+
+
 def _as_mapping(value: Any) -> dict[str, Any] | None:
     """Metadata stays a dict (or None): a value cut to a note is kept under ``"value"``."""
     return value if value is None or isinstance(value, dict) else {"value": value}
@@ -303,7 +304,7 @@ def _as_mapping(value: Any) -> dict[str, Any] | None:
 def _sanitize_trace_attrs(span: Span) -> None:
     attrs = span.trace_attrs
     tags = attrs.tags
-    if not all(type(tag) is str for tag in tags) or not _encodes(tags):
+    if not _all_text(tags) or not _encodes(tags):
         tags = tuple(_text(tag) for tag in tags)
     metadata = _as_mapping(safe_value(attrs.metadata))
     if tags is not attrs.tags or metadata is not attrs.metadata:

@@ -111,9 +111,14 @@ class Provider(Generic[R]):
             the result; by default it is ``request.raw``.
         around_call: a context manager entered around the SDK call (say, to switch off the
             SDK's own tracing of a call we trace).
+        record_failure: ``(span, exc)``: records the SDK call's error and ends the span, for an
+            SDK whose errors say more than ``Span.fail`` reads; by default ``Span.fail``.
     """
 
-    __slots__ = ("around_call", "name", "raw_response", "record_request", "record_response", "stream_handler")
+    __slots__ = (
+        "around_call", "name", "raw_response", "record_failure", "record_request", "record_response",
+        "stream_handler",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -124,6 +129,7 @@ class Provider(Generic[R]):
         stream_handler: Callable[[R, bool], StreamHandler | None],
         raw_response: Callable[[R, Any], object] | None = None,
         around_call: Callable[[], AbstractContextManager[Any]] | None = None,
+        record_failure: Callable[[Span, BaseException], None] = Span.fail,
     ) -> None:
         self.name = name
         self.record_request = record_request
@@ -131,6 +137,7 @@ class Provider(Generic[R]):
         self.stream_handler = stream_handler
         self.raw_response = raw_response
         self.around_call = around_call
+        self.record_failure = record_failure
 
     def begin(self, request: R) -> ModelCall[R] | None:
         """Open the span of ``request`` and record it; ``None`` if the span could not be opened."""
@@ -188,7 +195,7 @@ class Provider(Generic[R]):
     def fail(self, call: ModelCall[R], exc: BaseException) -> None:
         """The SDK call raised ``exc`` (the caller re-raises it)."""
         try:
-            call.span.fail(exc)
+            self.record_failure(call.span, exc)
         except Exception:
             with contain(f"{self.name}.fail"):
                 raise

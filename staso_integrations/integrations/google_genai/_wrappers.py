@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._core.internal_errors import contain
 from ..._core.span import Span
-from .._lifecycle import ModelCall, Provider, Read, Request
+from .._lifecycle import Provider, Read, Request
 from .._patching import Wrapper
 from ._request import EMBED, GENERATE, model_name, provider_of, record_request
 from ._response import record_embeddings, record_response
@@ -35,26 +34,24 @@ def _stream_handler(request: Request, capture: bool) -> GenerateStream:
     return GenerateStream(capture)
 
 
-class _Gemini(Provider[Request]):
-    def fail(self, call: ModelCall[Request], exc: BaseException) -> None:
-        """As the lifecycle's, keeping the HTTP status of ``errors.APIError``, which the SDK
-        calls ``code`` (``Span.record_error`` reads only a ``status_code``).
-        """
-        span = call.span
-        with contain("google_genai.fail"):
-            if span.end_ns is None:
-                span.record_error(exc)
-                code = getattr(exc, "code", None)
-                if isinstance(code, int) and span.error is not None:
-                    span.error["status_code"] = code
-                span.end()
+def _record_failure(span: Span, exc: BaseException) -> None:
+    """As ``Span.fail``, keeping the HTTP status of ``errors.APIError``, which the SDK calls
+    ``code`` (``Span.record_error`` reads only a ``status_code``).
+    """
+    if span.end_ns is None:
+        span.record_error(exc)
+        code = getattr(exc, "code", None)
+        if isinstance(code, int) and span.error is not None:
+            span.error["status_code"] = code
+        span.end()
 
 
-GEMINI = _Gemini(
+GEMINI = Provider(
     "google_genai",
     record_request=_record_request,
     record_response=_record_response,
     stream_handler=_stream_handler,
+    record_failure=_record_failure,
 )
 
 
