@@ -1,11 +1,10 @@
-"""What compiling the hot path with mypyc would save: ``instructions.py``'s count of two copies
-of the package, one as it is and one with ``COMPILED`` built by mypyc.
+"""What the compiled core (``STASO_COMPILE=1``) saves: ``instructions.py``'s count of two copies
+of the package, one as it is and one with ``COMPILED`` built by mypyc, as setup.py builds it.
 
-A decision aid, not a build: the package ships as Python. It needs valgrind, the dev extra's
-mypy (mypyc comes with it) and a C compiler. The caller's thread's count moves by up to ~7 k
-between processes laid out differently in memory (objects hashed by address probe
-differently), so each build is counted from ``--layouts`` paths of different lengths and the
-table gives the range.
+It needs valgrind, the dev extra's mypy (mypyc comes with it) and a C compiler. The caller's
+thread's count moves by up to ~7 k between processes laid out differently in memory (objects
+hashed by address probe differently), so each build is counted from ``--layouts`` paths of
+different lengths and the table gives the range.
 
     .venv/bin/python benchmarks/compiled_core.py                      # ~2 min to build, ~5 per scenario
     .venv/bin/python benchmarks/compiled_core.py --scenario "langchain tool invoke" --layouts 3
@@ -19,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,19 +28,10 @@ from overhead import BASELINE
 from scenarios import SCENARIOS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "staso_integrations"
-# The modules every traced call runs, the caller's and the background thread's, that mypyc
-# compiles as they are written. Left out: the processor (``_core/processors.py``: mypyc writes
-# its ``_thread`` attribute as C's ``__thread``, and its compiled class takes no weak reference),
-# LangChain's handler (``_callback.py``: no ``a = b = value`` in a class body) and patches
-# (``_patches.py``: no async generators).
-COMPILED = (
-    "_core/serialize.py", "_core/sanitize.py", "_core/content.py", "_core/rollup.py", "_core/span.py",
-    "_core/runtime.py", "_core/context.py", "_core/otel_context.py", "_core/schema.py",
-    "pricing.py", "exporters/sqlite.py", "integrations/_attrs.py",
-    "integrations/_lifecycle.py", "integrations/_llm.py", "integrations/openai/_request.py",
-    "integrations/openai/_response.py", "integrations/anthropic/_request.py",
-    "integrations/anthropic/_response.py", "integrations/langchain/_extract.py",
-)  # fmt: skip
+# What ``STASO_COMPILE=1`` compiles (setup.py): the list in pyproject.toml, and why those.
+COMPILED: tuple[str, ...] = tuple(
+    tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["staso"]["compiled"]
+)
 DEFAULT_SCENARIOS = ("openai create (sync)", "openai create (async)", "langchain tool invoke",
                      "langchain chat invoke")  # fmt: skip
 CONTENDERS = ("staso", "staso+sqlite")
@@ -56,7 +47,8 @@ def built(root: Path) -> dict[str, Path]:
     for target in made.values():
         shutil.copytree(PACKAGE, target / PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__"))
     modules = [f"{PACKAGE.name}/{module}" for module in COMPILED]
-    done = subprocess.run([sys.executable, "-m", "mypyc", *modules], cwd=made["mypyc"],
+    options = ["--config-file=", "--ignore-missing-imports"]  # setup.py's
+    done = subprocess.run([sys.executable, "-m", "mypyc", *options, *modules], cwd=made["mypyc"],
                           capture_output=True, text=True, check=False)  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"mypyc failed:\n{(done.stdout + done.stderr)[-2000:]}")

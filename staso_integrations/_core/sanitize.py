@@ -303,7 +303,7 @@ def _as_mapping(value: Any) -> dict[str, Any] | None:
 
 def _sanitize_trace_attrs(span: Span) -> None:
     attrs = span.trace_attrs
-    tags = attrs.tags
+    tags: tuple[Any, ...] = attrs.tags  # what the user passed, not yet the strings declared
     if not _all_text(tags) or not _encodes(tags):
         tags = tuple(_text(tag) for tag in tags)
     metadata = _as_mapping(safe_value(attrs.metadata))
