@@ -5,9 +5,14 @@ reach those calls there. Such tests run on the pure-Python build (CI runs both).
 
 from __future__ import annotations
 
+import os
 from types import ModuleType
 
 import pytest
+
+# Whether the build under test was asked to be compiled. Read at import: each test's fixture
+# clears the STASO_* variables.
+ASKED = os.environ.get("STASO_COMPILE") == "1"
 
 
 def compiled(module: ModuleType) -> bool:
