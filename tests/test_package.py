@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import tomllib
@@ -9,7 +10,7 @@ import pytest
 import staso_integrations as st
 from staso_integrations._core.internal_errors import contain
 from staso_integrations.integrations import _registry
-from tests.compiled import ASKED
+from tests.compiled import ASKED, compiled
 from tests.conftest import REPO
 
 
@@ -98,9 +99,6 @@ def test_the_build_under_test_is_the_one_staso_compile_asks_for() -> None:
     # STASO_COMPILE=1 (set for CI's compiled run): every listed module is mypyc's extension
     # module; otherwise none is, and an extension module left in the checkout by an editable
     # compiled install (imported in place of the edited source) fails here.
-    import importlib
-
     listed = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["staso"]["compiled"]
     names = ["staso_integrations." + path.removesuffix(".py").replace("/", ".") for path in listed]
-    extension = {name: not (importlib.import_module(name).__file__ or "").endswith(".py") for name in names}
-    assert [name for name, compiled in extension.items() if compiled != ASKED] == []
+    assert [name for name in names if compiled(importlib.import_module(name)) != ASKED] == []
