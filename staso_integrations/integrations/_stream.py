@@ -7,20 +7,15 @@ on exhaustion, ``close()``, context exit, an error, or garbage collection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from copy import copy, deepcopy
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any, Protocol, Self
 
 import wrapt
 
 from .._core.internal_errors import contain
 from .._core.span import Span
-
-# The fields of an object without an instance dict: none, so each is read as an attribute.
-# (Handlers read a chunk's fields from its ``__dict__``, where pydantic keeps them: a field read
-# on a pydantic model is costly, its ``__getattr__`` hook defeats CPython's specialization.)
-NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 
 
 class StreamHandler(Protocol):
@@ -112,21 +107,6 @@ async def read_each_async(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
             state.finish(exc)
         raise
     state.finish()
-
-
-class FirstOutput:
-    """Base of the handlers: ``first_ns`` is set by ``on_chunk`` when the first chunk with
-    output (text, reasoning, tool arguments...) arrives; ``on_end`` turns it into TTFT.
-    """
-
-    __slots__ = ("first_ns",)
-
-    def __init__(self) -> None:
-        self.first_ns: int | None = None
-
-    def record_ttft(self, span: Span) -> None:
-        if self.first_ns is not None:
-            span.ttft_ms = (self.first_ns - span.start_ns) / 1e6
 
 
 class _StreamState:

@@ -18,7 +18,8 @@ from openai.types.chat import ChatCompletionChunk
 import staso_integrations as st
 from staso_integrations._core.runtime import start_span
 from staso_integrations.exporters import InMemoryExporter
-from staso_integrations.integrations._stream import FirstOutput, SyncStreamProxy
+from staso_integrations.integrations._chunks import FirstOutput
+from staso_integrations.integrations._stream import SyncStreamProxy
 from staso_integrations.integrations.anthropic._stream import MessageAccumulator
 from staso_integrations.integrations.openai._stream import ChatStream
 
@@ -132,22 +133,26 @@ STREAMS: dict[str, tuple[type[FirstOutput], list[tuple[Any, bool]]]] = {
 }
 
 
-def _counting(handler_type: type[FirstOutput], capture: bool) -> Any:
-    class Counting(handler_type):  # type: ignore[valid-type,misc]
-        def __init__(self, capture: bool) -> None:
-            super().__init__(capture)
-            self.seen: list[Any] = []
-
-        def on_chunk(self, chunk: Any) -> None:
-            self.seen.append(chunk)
-            super().on_chunk(chunk)
-
-    return Counting(capture)
+def _count_on_chunk(proxy: SyncStreamProxy, seen: list[Any]) -> None:
+    state = proxy._self_state
+    on_chunk = state.on_chunk
+    state.on_chunk = lambda chunk: (seen.append(chunk), on_chunk(chunk))
 
 
-def _span(handler: Any, chunks: list[Any], drive: Callable[[SyncStreamProxy], Iterator[Any]]) -> Any:
+def _span(
+    handler: Any,
+    chunks: list[Any],
+    drive: Callable[[SyncStreamProxy], Iterator[Any]],
+    seen: list[Any] | None = None,
+) -> Any:
+    """The span of ``chunks`` read through a proxy; ``seen`` gets the chunks handed to ``on_chunk``
+    (counted at the proxy: a compiled handler class cannot be subclassed).
+    """
     span = start_span("chat", "llm")
-    assert list(drive(SyncStreamProxy(iter(chunks), span, handler))) == chunks
+    proxy = SyncStreamProxy(iter(chunks), span, handler)
+    if seen is not None:
+        _count_on_chunk(proxy, seen)
+    assert list(drive(proxy)) == chunks
     assert span.end_ns is not None  # the stream's end ended the span
     recorded = span.to_dict()
     assert recorded.pop("ttft_ms") is not None
@@ -172,13 +177,16 @@ def test_for_loop_reads_common_chunks_inline_and_records_what_on_chunk_does(
     st.init(exporter=exporter, processor="simple", capture_content=capture)
     handler_type, stream = STREAMS[api]
     chunks = [chunk for chunk, _ in stream]
-    looped, stepped = _counting(handler_type, capture), _counting(handler_type, capture)
-    assert _span(looped, chunks, iter) == _span(stepped, chunks, _by_next)
-    assert stepped.seen == chunks
+    looped: list[Any] = []
+    stepped: list[Any] = []
+    assert _span(handler_type(capture), chunks, iter, looped) == _span(
+        handler_type(capture), chunks, _by_next, stepped
+    )
+    assert stepped == chunks
     # with capture off, a chat chunk with text is read inline as soon as the first output is known
     inline = {id(chunk) for chunk, common in stream if common or (not capture and api == "openai chat")}
     if capture:
-        assert [id(chunk) for chunk in chunks if id(chunk) not in inline] == [id(c) for c in looped.seen]
+        assert [id(chunk) for chunk in chunks if id(chunk) not in inline] == [id(c) for c in looped]
 
 
 class _NextOnly:
@@ -285,6 +293,8 @@ def test_an_inline_read_that_fails_falls_back_to_on_chunk(exporter: InMemoryExpo
     chunks = [chunk for chunk, _ in CHAT[:5]]
     odd = chunks[4].model_copy(deep=True)
     odd.choices[0] = _ClassFinish(odd.choices[0].delta, 0)  # type: ignore[call-overload]
-    handler = _counting(ChatStream, True)
-    assert list(SyncStreamProxy(iter([*chunks, odd]), start_span("s", "llm"), handler)) == [*chunks, odd]
-    assert handler.seen[-1] is odd and exporter.spans[0].output["content"] == "Hello wor wor"
+    proxy = SyncStreamProxy(iter([*chunks, odd]), start_span("s", "llm"), ChatStream(True))
+    seen: list[Any] = []
+    _count_on_chunk(proxy, seen)
+    assert list(proxy) == [*chunks, odd]
+    assert seen[-1] is odd and exporter.spans[0].output["content"] == "Hello wor wor"

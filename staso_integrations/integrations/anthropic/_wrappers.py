@@ -12,9 +12,10 @@ from ..._core.internal_errors import contain
 from ..._core.span import Span
 from .._lifecycle import Provider, Request
 from .._patching import Wrapper
+from ._managers import AsyncStreamManagerProxy, SyncStreamManagerProxy
 from ._request import materialize, provider_of, read_options, record_request
 from ._response import record_message
-from ._stream import AsyncStreamManagerProxy, MessageAccumulator, SyncStreamManagerProxy
+from ._stream import MessageAccumulator
 
 OPERATION = "messages"
 COUNT_TOKENS = "count_tokens"

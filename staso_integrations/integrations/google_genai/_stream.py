@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from ..._core.span import Span
+from .._chunks import FirstOutput
 from .._llm import full_content
-from .._stream import FirstOutput
 from ._response import finish_name, part_block, text_block, tool_call, usage_of
 
 

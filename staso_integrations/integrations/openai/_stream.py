@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..._core.span import Span
-from .._stream import NO_FIELDS, FirstOutput, Reading
+from .._chunks import NO_FIELDS, FirstOutput
+from .._stream import Reading
 from ._response import read_usage, record_responses, tool_call
 
 ToolCalls = dict[tuple[int, int], list[Any]]  # (choice, index) -> [id, name, [argument pieces]]
