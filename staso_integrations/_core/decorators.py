@@ -113,7 +113,7 @@ class _Signature:
     ``@staticmethod`` applied over the decorator looks the same, so the name decides).
     """
 
-    __slots__ = ("receiver", "signature")
+    __slots__ = ("names", "receiver", "signature")
 
     def __init__(self, fn: Callable[..., Any], receiver: bool | None) -> None:
         try:
@@ -121,6 +121,12 @@ class _Signature:
         except (TypeError, ValueError):
             self.signature = None
         params = list(self.signature.parameters.values()) if self.signature is not None else []
+        # The parameters' names when each is positional-or-keyword (most functions): a call is
+        # then bound without ``bind_partial``, which costs about as much as the rest of a span.
+        simple = self.signature is not None and all(
+            param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for param in params
+        )
+        self.names: tuple[str, ...] | None = tuple(param.name for param in params) if simple else None
         first = params[0] if params and params[0].kind in _POSITIONAL else None
         if receiver is None:  # a plain function: a method if defined in a class with self/cls first
             in_class = "." in _default_name(fn)
@@ -132,14 +138,35 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 
 
 def _bound_arguments(sig: _Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    if sig.signature is None:
-        return {"args": args, "kwargs": kwargs}
-    try:
-        arguments = sig.signature.bind_partial(*args, **kwargs).arguments
-    except TypeError:  # the call itself will raise the user's TypeError
-        return {"args": args, "kwargs": kwargs}
+    names = sig.names
+    arguments = _bound_simply(names, args, kwargs) if names is not None else None
+    if arguments is None:
+        if sig.signature is None:
+            return {"args": args, "kwargs": kwargs}
+        try:
+            arguments = sig.signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:  # the call itself will raise the user's TypeError
+            return {"args": args, "kwargs": kwargs}
     if sig.receiver is not None:
         arguments.pop(sig.receiver, None)
+    return arguments
+
+
+def _bound_simply(
+    names: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any] | None:
+    """``bind_partial(*args, **kwargs).arguments`` of a signature of positional-or-keyword
+    ``names`` (in parameter order, as it gives them); ``None`` for a call it would refuse.
+    """
+    if len(args) > len(names):
+        return None
+    arguments = dict(zip(names, args, strict=False))  # args may be fewer than names
+    if kwargs:
+        for name in names[len(args) :]:
+            if name in kwargs:
+                arguments[name] = kwargs[name]
+        if len(arguments) != len(args) + len(kwargs):  # an unknown keyword, or one given twice
+            return None
     return arguments
 
 

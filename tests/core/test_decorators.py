@@ -233,3 +233,40 @@ def test_methods_drop_self(exporter: InMemoryExporter) -> None:
 
     Bot().reply("hi")
     assert exporter.by_name("Bot.reply").input == {"text": "hi"}
+
+
+def _three(a: int, b: int = 2, c: int = 3) -> int:
+    return a + b + c
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ((), {}),
+        ((1,), {}),
+        ((1, 2, 3), {}),
+        ((1,), {"c": 5}),
+        ((), {"c": 5, "a": 1}),  # bound in parameter order, not call order
+        ((1, 2), {"c": 3}),
+        ((1, 2, 3, 4), {}),  # too many: the call raises, the input is the raw call
+        ((1,), {"a": 1}),  # given twice
+        ((1,), {"d": 4}),  # unknown keyword
+    ],
+)
+def test_a_simple_signature_binds_as_bind_partial_does(
+    args: tuple[int, ...], kwargs: dict[str, int], exporter: InMemoryExporter
+) -> None:
+    """The fast binding of positional-or-keyword parameters gives what ``bind_partial`` gives,
+    in its order, and the raw call where ``bind_partial`` refuses it.
+    """
+    try:
+        expected: dict[str, object] = dict(inspect.signature(_three).bind_partial(*args, **kwargs).arguments)
+    except TypeError:
+        expected = {"args": list(args), "kwargs": kwargs}
+    traced = st.trace(_three)
+    try:
+        traced(*args, **kwargs)
+    except TypeError:
+        pass
+    recorded = exporter.by_name("_three").input
+    assert recorded == expected and list(recorded) == list(expected)
