@@ -49,18 +49,24 @@ def test_every_registry_entry_resolves_and_its_extra_matches_requires() -> None:
 
 
 def test_contain_swallows_our_errors_and_strict_mode_reraises(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(KeyError):
-        with contain("strict"):
-            raise KeyError("bug")
-    monkeypatch.delenv("STASO_STRICT")
-    with contain("relaxed"):
-        raise KeyError("bug")
-
     @contain("decorated")
     def broken() -> int:
         raise RuntimeError("bug")
 
+    @contain("decorated")
+    def working(value: int) -> int:
+        return value
+
+    with pytest.raises(KeyError):
+        with contain("strict"):
+            raise KeyError("bug")
+    with pytest.raises(RuntimeError):
+        broken()
+    monkeypatch.delenv("STASO_STRICT")
+    with contain("relaxed"):
+        raise KeyError("bug")
     assert broken() is None
+    assert working(value=7) == 7
 
 
 def test_contain_never_swallows_keyboard_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,6 +74,13 @@ def test_contain_never_swallows_keyboard_interrupt(monkeypatch: pytest.MonkeyPat
     with pytest.raises(KeyboardInterrupt):
         with contain("x"):
             raise KeyboardInterrupt
+
+    @contain("decorated")
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
 
 
 def test_our_bug_at_span_start_does_not_break_the_user_call(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,8 +51,11 @@ class contain:  # noqa: N801 - used like a function: ``with contain("where"):`` 
 
         @functools.wraps(fn)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            with contain(where):
+            try:  # free until it raises, where ``with contain(where)`` is an object and two calls
                 return fn(*args, **kwargs)
+            except Exception:
+                with contain(where):
+                    raise
             return None
 
         return guarded  # type: ignore[return-value]
