@@ -27,15 +27,18 @@ def rows(spans):
             vals.append(v)
         out.append(vals)
     return out
-path = "/tmp/fold.db"
-for sfx in ("", "-wal", "-shm"):
-    try: os.remove(path+sfx)
-    except FileNotFoundError: pass
-conn = open_for_writing(path, 3.0)
-conn.execute("CREATE TABLE pending (id INTEGER PRIMARY KEY, spans TEXT)")
 R = rows(cap.spans)
-for i in range(0, len(R), 100):
-    conn.execute("INSERT INTO pending (spans) VALUES (?)", (orjson.dumps(R[i:i+100]).decode(),))
+def fresh_store_with_pending(path):
+    """A new store at ``path`` whose ``pending`` table holds the rows, 100 spans per batch."""
+    for sfx in ("", "-wal", "-shm"):
+        try: os.remove(path + sfx)
+        except FileNotFoundError: pass
+    conn = open_for_writing(path, 3.0)
+    conn.execute("CREATE TABLE pending (id INTEGER PRIMARY KEY, spans TEXT)")
+    for i in range(0, len(R), 100):
+        conn.execute("INSERT INTO pending (spans) VALUES (?)", (orjson.dumps(R[i:i+100]).decode(),))
+    return conn
+conn = fresh_store_with_pending("/tmp/fold.db")
 sel = ", ".join(f"value ->> {i}" for i in range(len(names)))
 fold = f"INSERT OR REPLACE INTO spans ({', '.join(names)}) SELECT {sel} FROM pending, json_each(pending.spans) ORDER BY pending.id, json_each.key"
 t = time.perf_counter(); c0 = time.process_time()
@@ -66,14 +69,7 @@ if a != b:
         if x != y:
             print([ (n, p, q) for n, p, q in zip(names, x, y) if p != q][:5]); break
 # the fold by Python instead: decode each batch with orjson and executemany the rows
-path3 = "/tmp/fold_py.db"
-for sfx in ("", "-wal", "-shm"):
-    try: os.remove(path3+sfx)
-    except FileNotFoundError: pass
-c3 = open_for_writing(path3, 3.0)
-c3.execute("CREATE TABLE pending (id INTEGER PRIMARY KEY, spans TEXT)")
-for i in range(0, len(R), 100):
-    c3.execute("INSERT INTO pending (spans) VALUES (?)", (orjson.dumps(R[i:i+100]).decode(),))
+c3 = fresh_store_with_pending("/tmp/fold_py.db")
 insert = f"INSERT OR REPLACE INTO spans ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 t = time.perf_counter()
 c3.execute("BEGIN IMMEDIATE")
