@@ -16,7 +16,7 @@ from typing import Any
 from .export import FORMATS
 from .exporters._render import format_cost, format_ms, render_trace
 from .exporters._sqlite_schema import is_lock_error
-from .store import TraceFilter, TraceStore, parse_since
+from .store import TraceFilter, TraceStore, parse_since, short_trace_id
 
 DEFAULT_DB = ".staso/traces.db"
 
@@ -98,7 +98,7 @@ def print_traces(db: str, where: TraceFilter) -> None:
     rows = [
         (
             _time(t["start_ns"]),
-            t["trace_id"][:16],
+            short_trace_id(t["trace_id"]),
             t["agent_name"] or "-",
             (t["name"] or "-")[:28],
             str(t["span_count"]),
@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=_positive, default=50, help="at most this many traces (default 50)")
     listing.set_defaults(func=cmd_traces_list)
     show = traces_commands.add_parser("show", help="one trace as a tree", parents=[store])
-    show.add_argument("trace_id", help="a trace id or its prefix, or 'last'")
+    show.add_argument("trace_id", help="a trace id, its start or end (as 'traces list' shows it), or 'last'")
     show.add_argument("-v", "--verbose", action="store_true", help="also print inputs and outputs")
     show.add_argument("--json", action="store_true", help="print the trace and all its spans as JSON")
     show.set_defaults(func=cmd_traces_show)

@@ -38,6 +38,11 @@ class TraceFilter:
         return clauses, params
 
 
+def short_trace_id(trace_id: str) -> str:
+    """What the listings show of a trace id: its last 16 characters, the random ones."""
+    return trace_id[-16:]
+
+
 def parse_since(text: str, now: datetime | None = None) -> int:
     """``30m``/``2h``/``7d`` ago, or an ISO date/time, as nanoseconds since the epoch.
 
@@ -75,23 +80,26 @@ class TraceStore:
         rows = self._conn.execute(sql + " ORDER BY start_ns DESC LIMIT ?", (*params, where.limit)).fetchall()
         return [trace_from_row(row) for row in rows]
 
-    def find_trace_id(self, prefix: str) -> str:
-        """The one trace id starting with ``prefix``.
+    def find_trace_id(self, short: str) -> str:
+        """The one trace id starting or ending with ``short``.
+
+        A trace id starts with its time (``new_trace_id``), so the listings show its random
+        end (``short_trace_id``); a prefix of it still finds it when long enough.
 
         Raises:
             LookupError: none or several traces match.
         """
         rows = self._conn.execute(
-            "SELECT trace_id FROM traces WHERE trace_id LIKE ? UNION "
-            "SELECT DISTINCT trace_id FROM spans WHERE trace_id LIKE ? LIMIT 3",
-            (prefix + "%", prefix + "%"),
+            "SELECT trace_id FROM traces WHERE trace_id LIKE ?1 OR trace_id LIKE ?2 UNION "
+            "SELECT DISTINCT trace_id FROM spans WHERE trace_id LIKE ?1 OR trace_id LIKE ?2 LIMIT 3",
+            (short + "%", "%" + short),
         ).fetchall()
         ids = sorted({row[0] for row in rows})
         if len(ids) != 1:
             raise LookupError(
-                f"no trace id starts with {prefix!r}"
+                f"no trace id starts or ends with {short!r}"
                 if not ids
-                else f"{prefix!r} matches several traces: {ids}"
+                else f"{short!r} matches several traces: {ids}"
             )
         return str(ids[0])
 

@@ -46,7 +46,7 @@ def test_traces_list_and_filters(tmp_path: Path, capsys: pytest.CaptureFixture[s
         "status",
     ]
     assert len(rows) == 2
-    assert trace_id[:16] in out and "1100" in out and "$0.000210" in out
+    assert trace_id[-16:] in out and "1100" in out and "$0.000210" in out
     assert main(["--db", str(db), "traces", "list", "--conversation", "conv-9", "--since", "1h"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
     assert main(["--db", str(db), "traces", "list", "--agent", "nobody"]) == 0
@@ -56,11 +56,12 @@ def test_traces_list_and_filters(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_traces_show_prints_the_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "t.db"
     trace_id = _store(db)
-    assert main(["--db", str(db), "traces", "show", trace_id[:10]]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith(f"trace {trace_id}")
+    for short in (trace_id[-16:], trace_id[-6:], trace_id[:20]):  # as listed, its end, its start
+        assert main(["--db", str(db), "traces", "show", short]) == 0
+        out = capsys.readouterr().out
+        assert out.splitlines()[0].startswith(f"trace {trace_id}")
     assert "└─ [agent] answer" in out and "└─ [llm] chat (gpt-4o-mini)" in out and "1000→100 tok" in out
-    with pytest.raises(SystemExit, match="no trace id starts with 'ffff'"):
+    with pytest.raises(SystemExit, match="no trace id starts or ends with 'ffff'"):
         main(["--db", str(db), "traces", "show", "ffff"])
 
 

@@ -30,7 +30,7 @@ def test_db_works_after_the_command(tmp_path: Path, capsys: pytest.CaptureFixtur
     db = str(tmp_path / "t.db")
     trace_id = _store(tmp_path / "t.db")
     assert main(["traces", "list", "--db", db]) == 0
-    assert trace_id[:16] in capsys.readouterr().out
+    assert trace_id[-16:] in capsys.readouterr().out
     assert main(["traces", "show", "last", "--db", db]) == 0
     assert capsys.readouterr().out.startswith(f"trace {trace_id}")
     assert main(["export", "--format", "jsonl", "--db", db, "-o", str(tmp_path / "out.jsonl")]) == 0

@@ -18,11 +18,16 @@ SPAN_KINDS: tuple[str, ...] = ("llm", "tool", "chain", "retriever", "agent", "cu
 MAX_ERROR_MESSAGE = 4_000
 
 _randbits = random.getrandbits  # the random module reseeds itself after os.fork
+_time_ns = time.time_ns
 
 
+# A trace id is time-ordered, as a ULID: 48 bits of Unix milliseconds, then 80 random bits. The
+# store's keys of a trace's spans and of its roll-up then go to the end of their B-trees instead
+# of onto random pages, which costs less per span and stops growing with the file. The low 80
+# bits stay random (W3C's random trace-id bits are the low 56; ratio samplers read the low 64).
 # ``to_bytes().hex()`` is about twice as fast as a ``:032x`` format, and runs for every span.
 def new_trace_id() -> str:
-    return (_randbits(128) or 1).to_bytes(16, "big").hex()
+    return (_time_ns() // 1_000_000 << 80 | _randbits(80)).to_bytes(16, "big").hex()
 
 
 def new_span_id() -> str:

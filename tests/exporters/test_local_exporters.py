@@ -47,7 +47,7 @@ def test_sqlite_round_trips_a_trace_with_every_field(tmp_path: Path) -> None:
     store = TraceStore(db)
     trace_id = memory.spans[0].trace_id
     trace, spans = store.get_trace(trace_id)
-    assert store.find_trace_id(trace_id[:8]) == trace_id
+    assert store.find_trace_id(trace_id[:8]) == store.find_trace_id(trace_id[-8:]) == trace_id
     store.close()
     expected = {s.span_id: s.to_dict() for s in memory.spans}
     assert len(spans) == 3
@@ -78,7 +78,7 @@ def test_store_filters(tmp_path: Path) -> None:
     assert [t["name"] for t in store.list_traces(TraceFilter(conversation_id="c-2"))] == ["two"]
     assert len(store.list_traces(TraceFilter(agent_name="a1"))) == 2
     assert store.list_traces(TraceFilter(agent_name="nobody")) == []
-    with pytest.raises(LookupError, match="no trace id starts with 'zz'"):
+    with pytest.raises(LookupError, match="no trace id starts or ends with 'zz'"):
         store.find_trace_id("zz")
     store.close()
 

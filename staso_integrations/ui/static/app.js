@@ -145,7 +145,7 @@ function renderTraces(container, traces, previous) {
     ].filter(Boolean);
     return h("tr", { class: `trace-row${previous && !previous.has(t.trace_id) ? " new" : ""}`, "data-trace-id": t.trace_id, onclick: (e) => { if (!e.target.closest("a")) open(); } },
       h("td", { class: "time", title: ago(t.start_ns) }, fmtTime(t.start_ns)),
-      h("td", { class: "name" }, link("/trace/", t.trace_id, t.name || t.trace_id.slice(0, 16)), h("div", { class: "id" }, t.trace_id.slice(0, 16))),
+      h("td", { class: "name" }, link("/trace/", t.trace_id, t.name || t.trace_id.slice(-16)), h("div", { class: "id" }, t.trace_id.slice(-16))),
       h("td", { class: "agent" }, t.agent_name || "—"),
       h("td", {}, statusBadge(t.status, t.error_count)),
       h("td", { class: "num" }, fmtMs(t.duration_ms)),
@@ -212,7 +212,7 @@ function turnCard(t) {
   return h("li", { class: "turn", "data-trace-id": t.trace_id },
     h("div", { class: "turn-head" },
       h("span", { class: "turn-index" }, t.turn_index != null ? `Turn ${t.turn_index}` : "Turn"),
-      h("a", { class: "turn-link", href: `/trace/${encodeURIComponent(t.trace_id)}` }, t.name || t.trace_id.slice(0, 16)),
+      h("a", { class: "turn-link", href: `/trace/${encodeURIComponent(t.trace_id)}` }, t.name || t.trace_id.slice(-16)),
       statusBadge(t.status, t.error_count),
       h("span", { class: "muted" }, fmtTime(t.start_ns)),
       h("span", { class: "turn-figures" },

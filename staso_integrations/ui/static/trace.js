@@ -3,7 +3,7 @@ import { h, api, crumbs, errorView, fmtCost, fmtInt, fmtMs, fmtTime, kindBadge, 
 import { spanDetail } from "./detail.js";
 
 export async function tracePage(traceId, keep) {
-  crumbs(h("a", { href: "/" }, "Traces"), h("span", {}, `Trace ${traceId.slice(0, 16)}`));
+  crumbs(h("a", { href: "/" }, "Traces"), h("span", {}, `Trace ${traceId.slice(-16)}`));
   let data;
   try {
     data = await api(`/api/trace/${encodeURIComponent(traceId)}`);
