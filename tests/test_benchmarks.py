@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import warnings
@@ -92,3 +93,16 @@ def test_the_compiled_core_study_names_modules_that_exist() -> None:
         sys.path.remove(str(BENCHMARKS))
     assert [module for module in COMPILED if not (PACKAGE / module).is_file()] == []
     assert set(DEFAULT_SCENARIOS) <= set(SCENARIOS)
+
+
+@pytest.mark.parametrize("ids", ["time-ordered", "random"])
+def test_store_growth_writes_freshly_keyed_batches(ids: str, tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    timed = json.loads(_run("store_growth.py", "--worker", "time", ids, str(db), "2").splitlines()[-1])
+    assert timed["wall_us"] > 0 and timed["cpu_us"] > 0
+    conn = sqlite3.connect(db)
+    try:
+        spans, traces = conn.execute("SELECT count(*), count(DISTINCT trace_id) FROM spans").fetchone()
+    finally:
+        conn.close()
+    assert spans == traces == 3 * 60  # the warm-up batch and two timed ones, a trace per span
