@@ -84,6 +84,8 @@ class Processor:
         self.exported = 0  # spans every exporter took
         self.dropped = 0  # spans this processor refused: queue full, or ended after shutdown
         self.failure_log = FailureLog()
+        self.caller_waits = 0  # times a caller let go of the GIL for the thread (``_let_thread_catch_up``)
+        self.caller_wait_ns = 0  # and the wall time it spent so
         self._busy: tuple[Exporter, str] | None = None  # (exporter, "export" | "shutdown") running now
 
     @property
@@ -313,18 +315,10 @@ class BatchProcessor(Processor):
                 return
             self._probe_gap = self._calls_to_probe = min(2 * self._probe_gap, _MAX_PROBE_GAP)
         self._thread_cpu_seen = used
-        time.sleep(_CATCH_UP_S)
-        if clock is None:
-            return
-        # The cores may all be busy: the thread, woken by the GIL's release, may not run at once.
-        # Wait a little more for it to start (its CPU clock moves), at most ~5 ms in all.
-        try:
-            for _ in range(_MORE_POLLS):
-                if time.clock_gettime_ns(clock) != used:
-                    return
-                time.sleep(_CATCH_UP_S)
-        except OSError:  # the thread has ended
-            return
+        began = time.perf_counter_ns()
+        _wait_for_thread(clock, used)
+        self.caller_waits += 1
+        self.caller_wait_ns += time.perf_counter_ns() - began
 
     def flush(self, timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -441,6 +435,22 @@ class BatchProcessor(Processor):
         # The parent's queue and thread belong to the parent: the child exports only its own.
         self._init_thread_state()
         super()._after_fork_in_child()
+
+
+def _wait_for_thread(clock: int | None, used: int | None) -> None:
+    """Sleep a moment; while the thread's CPU ``clock`` still reads ``used``, a little more."""
+    time.sleep(_CATCH_UP_S)
+    if clock is None:
+        return
+    # The cores may all be busy: the thread, woken by the GIL's release, may not run at once.
+    # Wait a little more for it to start (its CPU clock moves), at most ~5 ms in all.
+    try:
+        for _ in range(_MORE_POLLS):
+            if time.clock_gettime_ns(clock) != used:
+                return
+            time.sleep(_CATCH_UP_S)
+    except OSError:  # the thread has ended
+        return
 
 
 def _own_cpu_clock() -> tuple[int, int | None]:

@@ -233,15 +233,19 @@ def stats() -> dict[str, Any]:
 
     Returns:
         ``{"exported": spans every exporter took, "queued": spans waiting for the background
-        thread, "exporter_failures": failed ``export()`` calls, "dropped": {cause: spans}}``.
-        The first three count since the last ``init()``; ``dropped`` since the process
-        started (causes as in ``staso_integrations._core.drops.DROP_CAUSES``).
+        thread, "exporter_failures": failed ``export()`` calls, "caller_waits": times a thread
+        of the app let the background thread catch up (the queue was half full),
+        "caller_wait_s": the seconds it spent so, "dropped": {cause: spans}}``. All but
+        ``dropped`` count since the last ``init()``; ``dropped`` since the process started
+        (causes as in ``staso_integrations._core.drops.DROP_CAUSES``).
     """
     processor = _runtime.processor if _runtime is not None else None
     return {
         "exported": processor.exported if processor else 0,
         "queued": processor.queued if processor else 0,
         "exporter_failures": processor.export_errors if processor else 0,
+        "caller_waits": processor.caller_waits if processor else 0,
+        "caller_wait_s": processor.caller_wait_ns / 1e9 if processor else 0.0,
         "dropped": drop_counts(),
     }
 

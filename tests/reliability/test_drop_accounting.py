@@ -129,8 +129,8 @@ def test_stats_is_a_plain_dict_before_init_and_doctor_prints_the_counts(
 ) -> None:
     st.shutdown()
     stats = st.stats()
-    assert set(stats) == {"exported", "queued", "exporter_failures", "dropped"}
-    assert (stats["exported"], stats["queued"], stats["exporter_failures"]) == (0, 0, 0)
+    assert set(stats) == {"exported", "queued", "exporter_failures", "caller_waits", "caller_wait_s", "dropped"}
+    assert (stats["exported"], stats["queued"], stats["exporter_failures"], stats["caller_waits"]) == (0, 0, 0, 0)
     assert not runtime.is_initialized()  # reading stats does not start a pipeline
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out

@@ -114,6 +114,9 @@ def test_a_caller_does_not_wait_for_a_processor_stuck_in_its_exporter(
     most = (2 + math.ceil(math.log2(500))) * (1 + processors._MORE_POLLS) * processors._CATCH_UP_S
     assert sum(waits) <= most
     assert processor.dropped == 2_000 and exporter.received == 1_001
+    stats = st.stats()  # what the app can see of it: each wait, and the time slept in all
+    assert 1 <= stats["caller_waits"] <= len(waits)
+    assert sum(waits) <= stats["caller_wait_s"] < sum(waits) + 0.5
 
 
 def test_spans_ended_on_the_processors_own_thread_never_wait(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,7 +140,7 @@ def test_spans_ended_on_the_processors_own_thread_never_wait(monkeypatch: pytest
             pass
     assert st.flush(10)
     print(f"waits={len(waits)} delivered={exporter.received} dropped={processor.dropped}")
-    assert exporter.received > 5 and not waits
+    assert exporter.received > 5 and not waits and st.stats()["caller_waits"] == 0
 
 
 def test_a_thread_that_needs_no_gil_is_asked_again_after_2_4_8_calls(monkeypatch: pytest.MonkeyPatch) -> None:
