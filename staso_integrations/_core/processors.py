@@ -50,9 +50,10 @@ _EXPORTER_SHUTDOWN_RESERVE_S = 0.5
 # processor's thread to be scheduled and take the GIL (it then keeps it for a switch interval).
 _CATCH_UP_S = 0.0005
 _MORE_POLLS = 10  # further 0.5 ms sleeps while the thread has not started running (CPU clock)
-# A batch in progress longer than this is stuck (an exporter in a loop), not short of the GIL:
-# 256 spans with the store's writes take ~25 ms of CPU, and several times that in wall time
-# when the thread gets the GIL one wait at a time.
+# A batch that has used this much of the thread's CPU is stuck (an exporter in a loop): 256
+# spans with the store's writes take ~25 ms. Not wall time: a batch short of the GIL (the first
+# priced span loading the price data, ~15 ms of CPU) lasts seconds under a busy caller. Where
+# other threads cannot read the thread's CPU clock (macOS, Windows), wall time it is.
 _STUCK_AFTER_S = 1.0
 _MAX_PROBE_GAP = 1024  # calls between two waits for a stuck batch
 
@@ -272,7 +273,7 @@ class BatchProcessor(Processor):
         self._in_flight = 0
         self._thread_clock: tuple[int | None, int | None] = (None, None)  # its ident and CPU clock
         self._thread_cpu_seen: int | None = -1  # its CPU time (ns) at a caller's last wait
-        self._batch_taken_at = 0.0  # monotonic time the batch in progress was taken
+        self._batch_began = 0  # ``_batch_clock()`` when the batch in progress was taken
         self._probe_gap = self._calls_to_probe = 1  # while it needs no GIL: calls between waits
 
     @property
@@ -294,8 +295,8 @@ class BatchProcessor(Processor):
 
     def _let_thread_catch_up(self) -> None:
         """Let go of the GIL for a moment while the thread needs it: it used CPU since the last
-        wait (where another thread's CPU clock can be read) on a batch taken less than
-        ``_STUCK_AFTER_S`` ago. Otherwise it waits on I/O or a lock, is stuck in an exporter, or
+        wait (where another thread's CPU clock can be read) on a batch that has used less than
+        ``_STUCK_AFTER_S`` of it. Otherwise it waits on I/O or a lock, is stuck in an exporter, or
         was not even scheduled: it is asked again after 2, 4, ... 1,024 calls.
         """
         ident, clock = self._thread_clock
@@ -305,9 +306,8 @@ class BatchProcessor(Processor):
             used = None if clock is None else time.clock_gettime_ns(clock)
         except OSError:  # the thread has ended
             return
-        if (used is None or used != self._thread_cpu_seen) and (
-            time.monotonic() - self._batch_taken_at < _STUCK_AFTER_S
-        ):
+        batch_age = (time.monotonic_ns() if used is None else used) - self._batch_began
+        if (used is None or used != self._thread_cpu_seen) and batch_age < _STUCK_AFTER_S * 1e9:
             self._probe_gap = self._calls_to_probe = 1
         else:
             self._calls_to_probe -= 1
@@ -405,6 +405,7 @@ class BatchProcessor(Processor):
             if not batch:
                 return
             self._in_flight = len(batch)
+            self._batch_began = self._batch_clock()
             try:
                 self._process(batch)
             except Exception as exc:
@@ -412,8 +413,15 @@ class BatchProcessor(Processor):
             finally:
                 self._in_flight = 0
 
+    def _batch_clock(self) -> int:
+        """The thread's CPU time in ns, or wall time where other threads cannot read that."""
+        clock = self._thread_clock[1]
+        try:
+            return time.monotonic_ns() if clock is None else time.clock_gettime_ns(clock)
+        except OSError:
+            return time.monotonic_ns()
+
     def _take_batch(self) -> list[Span]:
-        self._batch_taken_at = time.monotonic()
         queue = self._queue
         batch: list[Span] = []
         try:
