@@ -1,5 +1,8 @@
 """Content controls: capture off, redact hook, size caps, base64 notes, secrets, sampling."""
 
+# The card marker has a hyphen so that it can never turn up by chance in a hex id or a clock reading:
+# time-ordered trace ids share their leading digits within a run.
+
 from __future__ import annotations
 
 import base64
@@ -24,11 +27,11 @@ from staso_integrations.exporters import InMemoryExporter, JsonlExporter
 
 
 def _llm_with_tool_call() -> None:
-    with st.span("chat", kind="llm", input=[{"role": "user", "content": "my card is 4242"}]) as span:
+    with st.span("chat", kind="llm", input=[{"role": "user", "content": "my card is 4242-4242"}]) as span:
         span.provider, span.request_model = "openai", "gpt-4o-mini"
         span.usage = Usage(input=10, output=5)
-        span.tool_calls = [{"id": "c1", "name": "charge", "arguments": '{"card": "4242"}'}]
-        span.output = "charged 4242"
+        span.tool_calls = [{"id": "c1", "name": "charge", "arguments": '{"card": "4242-4242"}'}]
+        span.output = "charged 4242-4242"
 
 
 def test_capture_off_drops_content_keeps_the_rest() -> None:
@@ -39,13 +42,13 @@ def test_capture_off_drops_content_keeps_the_rest() -> None:
     assert span.input is None and span.output is None
     assert span.tool_calls == [{"id": "c1", "name": "charge"}]
     assert span.usage == Usage(input=10, output=5) and span.cost_usd is not None
-    assert "4242" not in str(span.to_dict())
+    assert "4242-4242" not in str(span.to_dict())
 
 
 def test_redact_hook_edits_what_is_exported() -> None:
     def mask(span: dict[str, Any]) -> dict[str, Any]:
-        span["input"] = str(span["input"]).replace("4242", "****")
-        span["output"] = span["output"].replace("4242", "****")
+        span["input"] = str(span["input"]).replace("4242-4242", "****")
+        span["output"] = span["output"].replace("4242-4242", "****")
         span["tool_calls"] = [{**c, "arguments": "{}"} for c in span["tool_calls"] or []]
         span["trace_id"] = "not allowed to change"
         return span
@@ -54,7 +57,7 @@ def test_redact_hook_edits_what_is_exported() -> None:
     st.init(exporter=memory, processor="simple", redact=mask)
     _llm_with_tool_call()
     data = memory.spans[0].to_dict()
-    assert "4242" not in str(data)
+    assert "4242-4242" not in str(data)
     assert data["output"] == "charged ****" and len(data["trace_id"]) == 32
 
 
@@ -65,7 +68,7 @@ def test_a_failing_redact_hook_drops_content_rather_than_leak_it() -> None:
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple", redact=broken)
     _llm_with_tool_call()
-    assert "4242" not in str(memory.spans[0].to_dict())
+    assert "4242-4242" not in str(memory.spans[0].to_dict())
     assert memory.spans[0].usage is not None
 
 
@@ -163,15 +166,15 @@ def test_the_redact_hook_sees_every_user_authored_field() -> None:
     try:
         with st.conversation("c", tags=["vip"], metadata={"plan": "gold"}):
             with pytest.raises(ValueError):
-                charge("4242")
+                charge("4242-4242")
             _llm_with_tool_call()
     finally:
         st.guard.clear()
     tool, llm = seen
-    assert tool["input"] == {"card": "4242"} and tool["error"]["message"] == "card 4242 declined"
+    assert tool["input"] == {"card": "4242-4242"} and tool["error"]["message"] == "card 4242-4242 declined"
     assert tool["metadata"]["guard"][0]["verdicts"][0]["reason"] == "guard reason text"
     assert (tool["tags"], tool["trace_metadata"]) == (["vip"], {"plan": "gold"})
-    assert llm["tool_calls"][0]["arguments"] == '{"card": "4242"}' and llm["output"] == "charged 4242"
+    assert llm["tool_calls"][0]["arguments"] == '{"card": "4242-4242"}' and llm["output"] == "charged 4242-4242"
     exported = memory.spans[0]
     assert exported.trace_attrs.tags == ("kept-tag",) and exported.trace_attrs.metadata == {"plan": "masked"}
 
@@ -191,7 +194,7 @@ def test_a_raising_redact_hook_drops_content_of_every_span_and_says_so_once(
         for _ in range(5):
             _llm_with_tool_call()
     assert len(memory.spans) == 5
-    assert all("4242" not in str(s.to_dict()) and s.trace_attrs.metadata is None for s in memory.spans)
+    assert all("4242-4242" not in str(s.to_dict()) and s.trace_attrs.metadata is None for s in memory.spans)
     assert all(s.usage is not None and s.tool_calls == [{"id": "c1", "name": "charge"}] for s in memory.spans)
     records = [r for r in caplog.records if "redact hook failed" in r.getMessage()]
     assert len(records) == 1 and records[0].exc_info is None
@@ -206,12 +209,12 @@ def test_capture_off_keeps_tool_names_rule_outcomes_and_error_types_only() -> No
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple", capture_content=False)
     try:
-        with st.span("llm", kind="llm", metadata={"note": "user 4242"}) as span:
+        with st.span("llm", kind="llm", metadata={"note": "user 4242-4242"}) as span:
             span.metadata["tools"] = [
-                {"type": "function", "function": {"name": "charge", "description": "4242"}}
+                {"type": "function", "function": {"name": "charge", "description": "4242-4242"}}
             ]
         with pytest.raises(ValueError):
-            charge("4242")
+            charge("4242-4242")
     finally:
         st.guard.clear()
     llm, tool = memory.spans
@@ -224,7 +227,7 @@ def test_capture_off_keeps_tool_names_rule_outcomes_and_error_types_only() -> No
         "RuntimeError",
         None,
     )
-    assert "4242" not in str([s.to_dict() for s in memory.spans])
+    assert "4242-4242" not in str([s.to_dict() for s in memory.spans])
 
 
 def test_long_text_without_spaces_is_kept_as_text() -> None:
