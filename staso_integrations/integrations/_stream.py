@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from copy import copy, deepcopy
-from types import TracebackType
+from inspect import CO_ASYNC_GENERATOR, CO_GENERATOR
+from types import CodeType, FunctionType, TracebackType
 from typing import Any, Protocol, Self
 
 import wrapt
@@ -109,6 +110,39 @@ async def read_each_async(proxy: AsyncStreamProxy) -> AsyncIterator[Any]:
     state.finish()
 
 
+def _reyield(stream: Any) -> Iterator[Any]:
+    for item in stream._iterator:  # noqa: UP028 (the SDK's code: ``yield from`` compiles otherwise)
+        yield item
+
+
+async def _reyield_async(stream: Any) -> AsyncIterator[Any]:
+    async for item in stream._iterator:
+        yield item
+
+
+def _shape(code: CodeType) -> tuple[Any, ...]:
+    """What makes two functions' code run alike: not their names, lines or ``__future__`` flags."""
+    kind = code.co_flags & (CO_GENERATOR | CO_ASYNC_GENERATOR)
+    return code.co_code, code.co_names, code.co_consts, kind, code.co_argcount, code.co_nlocals
+
+
+_REYIELDING = frozenset((_shape(_reyield.__code__), _shape(_reyield_async.__code__)))
+
+
+def reyielded(method: Any, stream: Any) -> Any:
+    """``stream._iterator`` when ``method``, its class's ``__iter__`` or ``__aiter__``, only
+    re-yields what that gives (its code is ``_reyield``'s or ``_reyield_async``'s, as openai's
+    ``Stream`` and ``AsyncStream`` are): a loop over the proxy then iterates it directly and
+    saves a generator step per chunk (an async one costs an awaitable and a ``StopIteration``).
+    ``None`` for any other method (Anthropic's also feeds an observer), which must run, as must
+    a method another library wrapped (a wrapper that is not a plain function, whatever code it
+    shows).
+    """
+    if type(method) is not FunctionType or _shape(method.__code__) not in _REYIELDING:
+        return None
+    return getattr(stream, "_iterator", None)
+
+
 class _StreamState:
     """Everything per stream, on a plain slotted object: ``_self_`` attributes of a wrapt
     proxy are slow to reach, so the proxy's ``__next__`` touches one and calls in here.
@@ -128,8 +162,12 @@ class _StreamState:
         # resumed in C, where its ``__next__`` is one more Python call per chunk.
         if self.iterator is None:
             kind = type(wrapped)
-            only_next = hasattr(kind, "__next__") and not hasattr(kind, "__iter__")
-            self.iterator = wrapped if only_next else iter(wrapped)
+            if hasattr(kind, "__next__") and not hasattr(kind, "__iter__"):
+                self.iterator = wrapped
+            elif (inner := reyielded(getattr(kind, "__iter__", None), wrapped)) is not None:
+                self.iterator = iter(inner)
+            else:
+                self.iterator = iter(wrapped)
         return self.iterator
 
     def start_async(self, wrapped: Any) -> Any:
@@ -137,8 +175,12 @@ class _StreamState:
         # coroutine per chunk.
         if self.iterator is None:
             kind = type(wrapped)
-            only_anext = hasattr(kind, "__anext__") and not hasattr(kind, "__aiter__")
-            self.iterator = wrapped if only_anext else wrapped.__aiter__()
+            if hasattr(kind, "__anext__") and not hasattr(kind, "__aiter__"):
+                self.iterator = wrapped
+            elif (inner := reyielded(getattr(kind, "__aiter__", None), wrapped)) is not None:
+                self.iterator = inner.__aiter__()
+            else:
+                self.iterator = aiter(wrapped)  # the TypeError ``async for`` raises on a non-iterable
         return self.iterator
 
     def seen(self, chunk: Any) -> Any:

@@ -19,8 +19,10 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+import wrapt
 
 import staso_integrations as st
+from staso_integrations._core.runtime import start_span
 from staso_integrations._core.span import Span
 from staso_integrations.exporters import InMemoryExporter
 from staso_integrations.integrations._stream import AsyncStreamProxy, SyncStreamProxy
@@ -153,6 +155,140 @@ def test_anext_and_async_for_read_on_from_one_position(provider: Provider, trace
     got = asyncio.run(main())
     assert len(got) == len({id(chunk) for chunk in got}) == provider.chunks
     assert _one_span(traced, early=False).output
+
+
+def _sdk_step(provider: Provider, asynchronous: bool) -> Any:
+    """The code a loop over the proxy must run per chunk besides the SDK's ``__stream__``:
+    none for OpenAI's streams, whose ``__iter__``/``__aiter__`` only re-yield ``_iterator``;
+    Anthropic's own, which also hands each item to its stream observer.
+    """
+    if provider.name == "openai":
+        return None
+    method = provider.sdk_class(asynchronous).__aiter__ if asynchronous else provider.sdk_class(False).__iter__
+    return method.__code__
+
+
+@pytest.mark.vcr
+def test_a_loop_skips_the_sdks_step_only_where_it_just_reyields(provider: Provider, traced: InMemoryExporter) -> None:
+    stream = provider.create(provider.client(False))
+    loop = iter(stream)
+    got = [next(loop)]
+    stepped = stream._self_state.iterator
+    if _sdk_step(provider, False) is None:
+        assert stepped is stream.__wrapped__._iterator
+    else:
+        assert stepped.gi_code is _sdk_step(provider, False)
+    got.extend(loop)
+    assert len(got) == len({id(chunk) for chunk in got}) == provider.chunks
+    assert _one_span(traced, early=False).output
+
+
+@pytest.mark.vcr
+def test_an_async_loop_skips_the_sdks_step_only_where_it_just_reyields(
+    provider: Provider, traced: InMemoryExporter
+) -> None:
+    async def main() -> tuple[Any, Any, list[Any]]:
+        async with provider.client(True) as client:
+            stream = await provider.create(client)
+            got = [chunk async for chunk in stream]
+            return stream.__wrapped__._iterator, stream._self_state.iterator, got
+
+    sdk_iterator, stepped, got = asyncio.run(main())
+    if _sdk_step(provider, True) is None:
+        assert stepped is sdk_iterator
+    else:
+        assert stepped.ag_code is _sdk_step(provider, True)
+    assert len(got) == len({id(chunk) for chunk in got}) == provider.chunks
+    assert _one_span(traced, early=False).output
+
+
+class _Counting:
+    """A stream whose ``__iter__`` re-yields ``_iterator`` but also counts: it must run."""
+
+    def __init__(self, items: list[int]) -> None:
+        self._iterator = iter(items)
+        self.seen = 0
+
+    def __iter__(self) -> Iterator[int]:
+        for item in self._iterator:
+            self.seen += 1
+            yield item
+
+
+class _Elsewhere:
+    """A stream whose ``__iter__`` re-yields from another attribute: it must run too."""
+
+    def __init__(self, items: list[int]) -> None:
+        self._iterator = iter(())
+        self._items = iter(items)
+
+    def __iter__(self) -> Iterator[int]:
+        for item in self._items:
+            yield item
+
+
+class _Reyielding:
+    """A stream whose ``__iter__`` only re-yields ``_iterator``, as OpenAI's does."""
+
+    def __init__(self, items: list[int]) -> None:
+        self._iterator = iter(items)
+
+    def __iter__(self) -> Iterator[int]:
+        for item in self._iterator:  # noqa: UP028 (the shape under test)
+            yield item
+
+
+def _read(sdk: Any, name: str) -> tuple[list[Any], Any]:
+    proxy = SyncStreamProxy(sdk, start_span(name, "llm"), _NoReader())
+    return list(proxy), proxy._self_state.iterator
+
+
+def test_any_other_step_of_the_stream_is_run(exporter: InMemoryExporter) -> None:
+    for kind in (_Counting, _Elsewhere):
+        sdk = kind([1, 2, 3])
+        assert _read(sdk, kind.__name__)[0] == [1, 2, 3]
+        assert getattr(sdk, "seen", 3) == 3
+        assert exporter.by_name(kind.__name__).status == "ok"
+
+
+def test_a_reyielding_step_another_library_wrapped_is_run(exporter: InMemoryExporter) -> None:
+    sdk = _Reyielding([1, 2])
+    inner = sdk._iterator
+    assert _read(sdk, "plain") == ([1, 2], inner)  # iterated directly
+    calls: list[Any] = []
+
+    def observe(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        calls.append(instance)
+        return wrapped(*args, **kwargs)
+
+    class Wrapped(_Reyielding):
+        pass
+
+    wrapt.wrap_function_wrapper(Wrapped, "__iter__", observe)
+    sdk = Wrapped([1, 2])
+    items, stepped = _read(sdk, "wrapped")
+    assert items == [1, 2] and calls == [sdk] and stepped is not sdk._iterator
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["for", "async for"])
+def test_a_stream_that_cannot_be_iterated_raises_what_the_sdk_object_would(
+    asynchronous: bool, exporter: InMemoryExporter
+) -> None:
+    if asynchronous:
+        proxy: Any = AsyncStreamProxy(object(), start_span("not iterable", "llm"), _NoReader())
+        with pytest.raises(TypeError):
+            proxy.__aiter__()
+    else:
+        with pytest.raises(TypeError, match="not iterable"):
+            list(SyncStreamProxy(object(), start_span("not iterable", "llm"), _NoReader()))
+
+
+class _NoReader:
+    def on_chunk(self, chunk: Any) -> None:
+        pass
+
+    def on_end(self, span: Span) -> None:
+        pass
 
 
 @pytest.mark.vcr
