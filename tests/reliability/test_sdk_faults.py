@@ -7,6 +7,7 @@ sends, so they are matched by route only and replayed as often as a test needs.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import inspect
 from collections.abc import Callable
@@ -18,7 +19,9 @@ import pytest
 import vcr
 
 import staso_integrations as st
+from staso_integrations._core.runtime import start_span
 from staso_integrations.exporters import InMemoryExporter
+from staso_integrations.integrations._stream import AsyncStreamProxy, SyncStreamProxy
 from staso_integrations.integrations.anthropic import _response as a_response
 from staso_integrations.integrations.openai import _response as o_response
 from tests.compiled import skip_if_compiled
@@ -186,3 +189,39 @@ def test_stream_abandoned_after_1_chunk_ends_its_span_once_at_gc(
     # the one chunk read (a role chunk, message_start) carries no output token: no TTFT yet
     assert span.metadata["stream_closed_early"] is True and span.ttft_ms is None
     assert span.status == "ok" and span.end_ns is not None
+
+
+class _NoReader:
+    def on_chunk(self, chunk: Any) -> None:
+        pass
+
+    def on_end(self, span: Any) -> None:
+        pass
+
+
+def _loop_error(loop: Callable[[Any], Any], stream: Any) -> type[BaseException]:
+    try:
+        loop(stream)
+    except BaseException as exc:
+        return type(exc)
+    raise AssertionError("the loop did not fail")
+
+
+async def _async_loop(stream: Any) -> None:
+    async for _ in stream:
+        pass
+
+
+LOOPS = {"for": list, "async for": lambda stream: asyncio.run(_async_loop(stream))}
+
+
+@pytest.mark.parametrize("how", LOOPS)
+def test_a_loop_over_an_object_that_is_no_stream_fails_as_untraced(
+    how: str, exporter: InMemoryExporter
+) -> None:
+    # what a test double or a changed SDK may hand back: the loop's error is the one the
+    # object gives without us, not one of the proxy's (async for raised AttributeError)
+    proxy_class = AsyncStreamProxy if how == "async for" else SyncStreamProxy
+    untraced = _loop_error(LOOPS[how], object())
+    proxy = proxy_class(object(), start_span("not a stream", "llm"), _NoReader())
+    assert _loop_error(LOOPS[how], proxy) is untraced is TypeError
