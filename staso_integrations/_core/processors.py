@@ -52,7 +52,7 @@ _CATCH_UP_S = 0.0005
 _MORE_POLLS = 10  # further 0.5 ms sleeps while the thread has not started running (CPU clock)
 # A batch that has used this much of the thread's CPU is stuck (an exporter in a loop): 256
 # spans with the store's writes take ~25 ms. Not wall time: a batch short of the GIL (the first
-# priced span loading the price data, ~15 ms of CPU) lasts seconds under a busy caller. Where
+# priced span loading the price data, ~100 ms of CPU) lasts seconds under a busy caller. Where
 # other threads cannot read the thread's CPU clock (macOS, Windows), wall time it is.
 _STUCK_AFTER_S = 1.0
 _MAX_PROBE_GAP = 1024  # calls between two waits for a stuck batch
