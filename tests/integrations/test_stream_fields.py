@@ -1,6 +1,6 @@
-"""Stream handlers read a chunk's fields from its instance dict, where pydantic keeps them, and
-fall back to attribute reads for any object or key that is not there: the span must come out
-the same for the SDK's chunks and for chunks that keep their fields elsewhere.
+"""Stream handlers read a chunk's fields as attributes, whoever built it: the span must come
+out the same for the SDK's chunks and for chunks that keep their fields elsewhere (no instance
+dict at all, or one without the fields, which live behind ``__getattr__``).
 """
 
 from __future__ import annotations

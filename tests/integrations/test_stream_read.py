@@ -280,7 +280,7 @@ def test_read_ends_the_span_on_an_sdk_error_and_on_an_early_stop(
 
 
 class _ClassFinish:
-    """A choice whose ``finish_reason`` is a class attribute: not in its instance dict."""
+    """A choice not built by the SDK, whose ``finish_reason`` is a class attribute."""
 
     finish_reason = None
 
@@ -288,7 +288,7 @@ class _ClassFinish:
         self.delta, self.index = delta, index
 
 
-def test_an_inline_read_that_fails_falls_back_to_on_chunk(exporter: InMemoryExporter) -> None:
+def test_a_chunk_of_other_make_is_read_inline_as_its_attributes_say(exporter: InMemoryExporter) -> None:
     st.init(exporter=exporter, processor="simple")
     chunks = [chunk for chunk, _ in CHAT[:5]]
     odd = chunks[4].model_copy(deep=True)
@@ -297,4 +297,18 @@ def test_an_inline_read_that_fails_falls_back_to_on_chunk(exporter: InMemoryExpo
     seen: list[Any] = []
     _count_on_chunk(proxy, seen)
     assert list(proxy) == [*chunks, odd]
-    assert seen[-1] is odd and exporter.spans[0].output["content"] == "Hello wor wor"
+    assert odd not in seen and exporter.spans[0].output["content"] == "Hello wor wor"
+
+
+def test_a_chunk_the_inline_read_cannot_take_goes_to_on_chunk(exporter: InMemoryExporter) -> None:
+    st.init(exporter=exporter, processor="simple")
+    chunks = [chunk for chunk, _ in CHAT[:5]]
+    odd = chunks[4].model_copy(deep=True)
+    second = odd.choices[0].model_copy(update={"index": 1}, deep=True)
+    odd.choices.append(second)  # two choices: the inline read takes one only
+    proxy = SyncStreamProxy(iter([*chunks, odd]), start_span("s", "llm"), ChatStream(True))
+    seen: list[Any] = []
+    _count_on_chunk(proxy, seen)
+    assert list(proxy) == [*chunks, odd]
+    first, other = exporter.spans[0].output
+    assert seen[-1] is odd and first["content"] == "Hello wor wor" and other["content"] == " wor"

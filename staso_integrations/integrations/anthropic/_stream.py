@@ -16,18 +16,26 @@ Time to first token is the time of the first delta with text, thinking or tool-i
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from ..._core.span import Span
-from .._chunks import NO_FIELDS, FirstOutput
+from .._chunks import FirstOutput
 from .._stream import Reading
 from ._response import block_dict, make_usage, parse_arguments, read_usage, record_web_searches
 
 # content block kinds whose deltas we collect, by the delta field that carries the text
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use"})
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+
+
+@functools.cache
+def _text_delta() -> Any:
+    from anthropic.types import TextDelta  # the SDK that made the stream has imported it
+
+    return TextDelta
 
 
 class MessageAccumulator(FirstOutput):
@@ -49,16 +57,19 @@ class MessageAccumulator(FirstOutput):
         piece (when content is captured). Every other event, and any object not built like
         the SDK's, goes to ``on_chunk``.
         """
-        seen, parts, capture = stream.seen, self.parts, self.capture
+        seen, parts, capture, text_delta = stream.seen, self.parts, self.capture, _text_delta()
         started: Any = False  # the first output is known: only on_chunk changes that
         with stream:
             for event in stream:
                 try:
-                    fields = event.__dict__
-                    common = started and fields["type"] == "content_block_delta"
+                    common = started and event.type == "content_block_delta"
                     if common and capture:  # the append comes last: nothing after it can raise
-                        own = fields["delta"].__dict__
-                        parts[fields["index"]].append(own[_DELTA_FIELDS[own["type"]]])
+                        delta = event.delta
+                        if type(delta) is text_delta:  # a class check is cheaper than its ``type``
+                            piece = delta.text
+                        else:
+                            piece = getattr(delta, _DELTA_FIELDS[delta.type])
+                        parts[event.index].append(piece)
                 except Exception:  # not the SDK's shape, or a delta without text (signature...)
                     common = False
                 if not common:
@@ -67,33 +78,22 @@ class MessageAccumulator(FirstOutput):
                 yield event
 
     def on_chunk(self, event: Any) -> None:
-        # Fields are read from the instance dicts, where pydantic keeps them (see ChatStream in
-        # openai/_stream.py); an object without the dict or a key has them read as attributes.
-        try:
-            fields = event.__dict__
-            kind = fields["type"]
-        except (AttributeError, KeyError):
-            fields, kind = NO_FIELDS, event.type
+        kind = event.type
         if kind == "content_block_delta":
             capture = self.capture
             if capture or self.first_ns is None:  # the hot path
-                try:
-                    delta, index = fields["delta"], fields["index"]
-                except KeyError:
-                    delta, index = event.delta, event.index
-                try:
-                    own = delta.__dict__
-                    kind = own["type"]
-                    piece = own["text"] if kind == "text_delta" else own[_DELTA_FIELDS[kind]]
-                except (AttributeError, KeyError):
-                    kind = delta.type
-                    if kind not in _DELTA_FIELDS:
-                        return
+                delta = event.delta
+                kind = delta.type
+                if kind == "text_delta":
+                    piece = delta.text
+                elif kind in _DELTA_FIELDS:
                     piece = getattr(delta, _DELTA_FIELDS[kind])
+                else:
+                    return
                 if self.first_ns is None and piece:
                     self.first_ns = time.time_ns()
                 if capture:
-                    self.parts[index].append(piece)
+                    self.parts[event.index].append(piece)
         elif kind == "content_block_start":
             index = event.index
             while len(self.blocks) <= index:

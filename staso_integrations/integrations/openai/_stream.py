@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..._core.span import Span
-from .._chunks import NO_FIELDS, FirstOutput
+from .._chunks import FirstOutput
 from .._stream import Reading
 from ._response import read_usage, record_responses, tool_call
 
@@ -76,20 +76,18 @@ class ChatStream(_Common):
         with stream:
             for chunk in stream:
                 try:
-                    fields = chunk.__dict__
-                    (choice,) = fields["choices"]
-                    choice = choice.__dict__
-                    delta = choice["delta"].__dict__
-                    content = delta["content"]
+                    (choice,) = chunk.choices
+                    delta = choice.delta
+                    content = delta.content
                     common = (
                         steady
                         and content
-                        and delta["tool_calls"] is None
-                        and choice["finish_reason"] is None
-                        and fields["usage"] is None
+                        and delta.tool_calls is None
+                        and choice.finish_reason is None
+                        and chunk.usage is None
                     )
                     if common and capture:  # the append comes last: nothing after it can raise
-                        texts[choice["index"]].append(content)
+                        texts[choice.index].append(content)
                 except Exception:  # not the SDK's shape, not one choice, or its first text: on_chunk
                     common = False
                 if not common:
@@ -98,38 +96,18 @@ class ChatStream(_Common):
                 yield chunk
 
     def on_chunk(self, chunk: Any) -> None:
-        # Each object's fields are read from its instance dict (see NO_FIELDS): one attribute
-        # read per object, not one per field. An object without that dict or one of the keys
-        # (not built by the SDK) has its fields read as attributes, in the same order as the
-        # chunk's data is recorded. No helper call per chunk: a call is not free either.
         if not self.model:
             self._learn_ids(chunk)
-        try:
-            fields = chunk.__dict__
-            usage = fields["usage"]
-        except (AttributeError, KeyError):
-            fields, usage = NO_FIELDS, chunk.usage
+        usage = chunk.usage
         if usage is not None:
             self.usage = usage
-        try:
-            choices = fields["choices"]
-        except KeyError:
-            choices = chunk.choices
-        for choice in choices or ():
-            try:
-                fields = choice.__dict__
-                delta, index, finish = fields["delta"], fields["index"], fields["finish_reason"]
-            except (AttributeError, KeyError):
-                delta, index, finish = choice.delta, choice.index, choice.finish_reason
+        for choice in chunk.choices or ():
+            delta, index, finish = choice.delta, choice.index, choice.finish_reason
             if finish and self.finish is None:
                 self.finish = finish
-            try:
-                fields = delta.__dict__
-                content, tool_deltas = fields["content"], fields["tool_calls"]
-            except (AttributeError, KeyError):
-                if delta is None:  # checked here, off the common path: a chunk without a delta
-                    continue
-                content, tool_deltas = delta.content, delta.tool_calls
+            if delta is None:  # a chunk without a delta
+                continue
+            content, tool_deltas = delta.content, delta.tool_calls
             if content:
                 if self.first_ns is None:
                     self.first_ns = time.time_ns()
@@ -191,11 +169,7 @@ def _add_tool_deltas(calls: ToolCalls, choice: int, deltas: list[Any]) -> bool:
     """Add the pieces of ``deltas``; whether any carried argument text."""
     arguments_seen = False
     for call in deltas:
-        try:  # as in ChatStream.on_chunk
-            fields = call.__dict__
-            index, call_id, function = fields["index"], fields["id"], fields["function"]
-        except (AttributeError, KeyError):
-            index, call_id, function = call.index, call.id, call.function
+        index, call_id, function = call.index, call.id, call.function
         slot = calls.setdefault((choice, index), [None, None, []])
         slot[0] = call_id or slot[0]
         if function is not None:
@@ -265,16 +239,12 @@ class ResponsesStream(FirstOutput):
         self.items: list[Any] = []  # finished output items: few per response
 
     def on_chunk(self, event: Any) -> None:
-        try:  # as in ChatStream.on_chunk
-            fields = event.__dict__
-            kind = fields["type"]
-        except (AttributeError, KeyError):
-            fields, kind = NO_FIELDS, getattr(event, "type", None)
+        try:
+            kind = event.type
+        except AttributeError:  # not an event
+            return
         if kind == "response.output_text.delta":
-            try:
-                delta = fields["delta"]
-            except KeyError:
-                delta = event.delta
+            delta = event.delta
             if self.first_ns is None and delta:
                 self.first_ns = time.time_ns()
             if self.capture:
