@@ -20,7 +20,7 @@ from staso_integrations._core.runtime import start_span
 from staso_integrations.exporters import InMemoryExporter
 from staso_integrations.integrations._chunks import FirstOutput
 from staso_integrations.integrations._stream import SyncStreamProxy
-from staso_integrations.integrations.anthropic._stream import MessageAccumulator
+from staso_integrations.integrations.anthropic._stream import MessageAccumulator, _text_delta
 from staso_integrations.integrations.openai._stream import ChatStream
 
 
@@ -232,6 +232,21 @@ def test_anthropic_inline_pieces_land_in_their_blocks(exporter: InMemoryExporter
         {"type": "text", "text": "Hi there"},
         {"type": "tool_use", "id": "toolu_1", "name": "g", "input": {"a": 1}},
     ]
+
+
+def test_anthropic_pieces_land_without_the_sdks_text_delta_class(
+    exporter: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anthropic.types
+
+    st.init(exporter=exporter, processor="simple")
+    monkeypatch.delattr(anthropic.types, "TextDelta")
+    _text_delta.cache_clear()
+    try:
+        recorded = _span(MessageAccumulator(True), [event for event, _ in ANTHROPIC], iter)
+    finally:
+        _text_delta.cache_clear()
+    assert recorded["output"]["content"][1] == {"type": "text", "text": "Hi there"}
 
 
 class _Sdk:

@@ -33,8 +33,13 @@ _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking", "input_json
 
 @functools.cache
 def _text_delta() -> Any:
-    from anthropic.types import TextDelta  # the SDK that made the stream has imported it
-
+    """The SDK's text delta class (``None`` if it has none: each delta is then told by its
+    ``type``). Called as a loop starts, outside its guard, so it must not raise.
+    """
+    try:
+        from anthropic.types import TextDelta  # the SDK that made the stream has imported it
+    except Exception:
+        return None
     return TextDelta
 
 
