@@ -200,6 +200,28 @@ def langchain_chat() -> tuple[Callable[[], Any], int]:
     return lambda: model.invoke("Say hello"), 0
 
 
+def langchain_chain_stream() -> tuple[Callable[[], Any], int]:
+    """A prompt, a chat model and a parser, streamed: LangChain's stream path, step by step."""
+    import httpx2
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_openai import ChatOpenAI
+
+    model = ChatOpenAI(
+        model="gpt-4o-mini",
+        api_key="bench",
+        stream_usage=True,
+        http_client=httpx2.Client(transport=_transport(_openai_sse(), "text/event-stream")),
+    )
+    chain = ChatPromptTemplate.from_messages([("user", "{question}")]) | model | StrOutputParser()
+
+    def call() -> None:
+        for _ in chain.stream({"question": "Say hello"}):
+            pass
+
+    return call, STREAM_CHUNKS
+
+
 def llama_index_complete() -> tuple[Callable[[], Any], int]:
     from llama_index.core.llms import MockLLM
 
@@ -224,6 +246,7 @@ SCENARIOS: dict[str, Callable[[], tuple[Callable[[], Any], int]]] = {
     "anthropic stream": anthropic_stream,
     "langchain tool invoke": langchain_tool,
     "langchain chat invoke": langchain_chat,
+    "langchain chain stream": langchain_chain_stream,
     "llama_index complete": llama_index_complete,
     "llama_index retrieve": llama_index_retrieve,
 }

@@ -26,7 +26,9 @@ def _run(*argv: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("scenario", ["openai stream + usage", "anthropic create", "langchain tool invoke"])
+@pytest.mark.parametrize(
+    "scenario", ["openai stream + usage", "anthropic create", "langchain tool invoke", "langchain chain stream"]
+)
 def test_overhead_worker_runs_each_scenario_traced(scenario: str) -> None:
     result = json.loads(_run("overhead.py", "--worker", "staso", scenario, "5").splitlines()[-1])
     assert result["us_per_call"] > 0

@@ -15,6 +15,11 @@ The handler parents spans by ``run_id`` and never touches context variables; wha
 current span (user spans and provider calls inside a step, one llm span per model call) is done
 by the same-frame wrappers in ``_patches.py``.
 
+Being a handler has one cost of LangChain's own that we take back: before each chat model call
+and each step of a streamed runnable, LangChain asks every handler whether it streams with a
+Protocol check of ~100 k instructions; the two modules that ask get a stand-in that answers
+for ours at once (``_stream_check.py``).
+
 Every entry of the table waits for its module to be imported: ``import langchain_core`` loads
 almost nothing, and ``instrument_all()`` never loads LangChain's model, tool and tracer modules
 (hundreds of milliseconds, most of it LangSmith's schemas) for an application that does not.
@@ -43,6 +48,7 @@ _CHAT = "langchain_core.language_models.chat_models"
 _LLMS = "langchain_core.language_models.llms"
 _TOOLS = "langchain_core.tools.base"
 _TRACERS = "langchain_core.tracers.context"  # where configure hooks are registered and read
+_RUNNABLES = "langchain_core.runnables.base"
 _LANGGRAPH = "langgraph._internal._runnable"
 # Wrappers named, not imported: their modules import LangChain's message types, which the
 # patched modules load anyway.
@@ -72,6 +78,15 @@ class LangChainInstrumentor(Instrumentor):
         langgraph = _PATCHES + "wrap_set_config_context"  # its twin of _set_config_context
         return [
             Setup(_activate, _deactivate, after_import=_TRACERS),
+            # The modules that ask every handler whether it streams (``_stream_check.py``).
+            *(
+                Setup(
+                    functools.partial(_swap, module, True),
+                    functools.partial(_swap, module, False),
+                    after_import=module,
+                )
+                for module in (_CHAT, _RUNNABLES)
+            ),
             *(Patch(module, path, wrapper, on_import=True) for module, path, wrapper in _TABLE),
             # Private to LangGraph: a version without it is skipped.
             Patch(_LANGGRAPH, "_set_config_context", langgraph, optional=True, on_import=True),
@@ -93,6 +108,12 @@ def _deactivate() -> None:
     from . import _callback
 
     _callback.ACTIVE = None
+
+
+def _swap(module: str, stand_in: bool) -> None:
+    from . import _stream_check
+
+    (_stream_check.swap_in if stand_in else _stream_check.swap_out)(module)
 
 
 @functools.cache  # LangChain cannot unregister a hook: once per process, inert while ACTIVE is None
