@@ -70,6 +70,7 @@ class StasoCallbackHandler(BaseCallbackHandler):
         super().__init__()
         self.raise_error = raise_error  # STASO_STRICT: let LangChain re-raise our bugs in tests
         self.runs: dict[UUID, _Run] = {}
+        self.timed_run: UUID | None = None  # the run whose first output ``on_llm_new_token`` timed last
 
     def span_of(self, run_id: UUID | None) -> Span | None:
         run = self.runs.get(run_id) if run_id is not None else None
@@ -228,13 +229,20 @@ class StasoCallbackHandler(BaseCallbackHandler):
         return span
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        # Every token of a run carries the run's same id object: once its first output is timed,
+        # its later tokens are passed by one identity test (a lookup would hash the UUID in Python).
+        if run_id is self.timed_run:
+            return
         try:
             run = self.runs.get(run_id)
-            if run is not None and run.span.ttft_ms is None:
+            if run is not None:
                 span = run.span
-                span.stream = True
-                if token or ex.chunk_has_output(kwargs.get("chunk")):
-                    span.ttft_ms = (time.time_ns() - span.start_ns) / 1e6
+                if span.ttft_ms is None:
+                    span.stream = True
+                    if token or ex.chunk_has_output(kwargs.get("chunk")):
+                        span.ttft_ms = (time.time_ns() - span.start_ns) / 1e6
+                if span.ttft_ms is not None:
+                    self.timed_run = run_id
         except Exception as exc:
             swallow("on_llm_new_token", exc)
 

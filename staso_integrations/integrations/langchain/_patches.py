@@ -18,7 +18,8 @@
 3. ``stream()`` / ``astream()`` of both model bases call ``_stream`` without a run manager and
    open the run inside the generator. A ``Target`` with no span yet is set and reset around
    each step of the generator (never across a ``yield``); the handler fills it when the run
-   starts.
+   starts. Once a provider call has claimed it, the rest of the stream is passed through as
+   it is: nothing else can fill that span, and the variable cost two calls per chunk.
 
 Not covered: ``BaseRetriever.invoke`` calls ``_get_relevant_documents`` without a step
 context, and every retriever overrides that method, so a span opened inside a retriever (say
@@ -119,7 +120,7 @@ def wrap_astream(wrapped: Wrapped, instance: Any, args: tuple[Any, ...], kwargs:
 def _steps(inner: Iterator[Any]) -> Iterator[Any]:
     target = Target(None)
     try:
-        while True:
+        while target.span is None or not target.claimed:  # until a provider call fills the run's span
             token = _target.set(target)
             try:
                 item = next(inner)
@@ -128,6 +129,7 @@ def _steps(inner: Iterator[Any]) -> Iterator[Any]:
             finally:
                 _target.reset(token)
             yield item
+        yield from inner
     finally:
         close = getattr(inner, "close", None)
         if close is not None:
@@ -137,7 +139,7 @@ def _steps(inner: Iterator[Any]) -> Iterator[Any]:
 async def _asteps(inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
     target = Target(None)
     try:
-        while True:
+        while target.span is None or not target.claimed:  # until a provider call fills the run's span
             token = _target.set(target)
             try:
                 item = await inner.__anext__()
@@ -145,6 +147,8 @@ async def _asteps(inner: AsyncIterator[Any]) -> AsyncIterator[Any]:
                 return
             finally:
                 _target.reset(token)
+            yield item
+        async for item in inner:
             yield item
     finally:
         aclose = getattr(inner, "aclose", None)

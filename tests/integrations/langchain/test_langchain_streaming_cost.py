@@ -1,11 +1,18 @@
-"""Before every model call and every step of a streamed runnable, LangChain asks each handler of
-the run whether it is a ``_StreamingCallbackHandler``: a runtime-checkable Protocol, ~100 k
-instructions per handler on Python 3.11. The modules that ask answer for ours at once
-(``_stream_check.py``), and every answer stays the Protocol's."""
+"""What tracing costs LangChain's model calls and streams beyond our spans, and that cutting it
+changed no answer.
+
+- Before every model call and every step of a streamed runnable, LangChain asks each handler of
+  the run whether it is a ``_StreamingCallbackHandler``: a runtime-checkable Protocol, ~100 k
+  instructions per handler on Python 3.11. The modules that ask answer for ours at once
+  (``_stream_check.py``), and every answer stays the Protocol's.
+- Per chunk of a model's stream: the target of the provider call is set only until that call
+  claims it, and a run's later tokens are not looked up again once its first output is timed.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,9 +23,12 @@ from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForLLMR
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.tracers._streaming import _StreamingCallbackHandler
 from lc_app import QUESTION, chat_model, rag_chain
+from lc_trees import tree
+from test_langchain_chain import RAG_TREE
 
 import staso_integrations as st
 from staso_integrations.exporters import InMemoryExporter
+from staso_integrations.integrations.langchain import _patches
 from staso_integrations.integrations.langchain._callback import HANDLER
 
 ASKING = ("langchain_core.language_models.chat_models", "langchain_core.runnables.base")
@@ -135,3 +145,104 @@ def test_a_streaming_handler_of_the_users_still_makes_the_call_stream(traced: In
     pieces = [event["data"]["chunk"].content for event in seen if event["event"] == "on_chat_model_stream"]
     assert "".join(pieces) == ANSWER
     assert traced.by_name("ChatOpenAI").stream is True
+
+
+class _CountingVar:
+    """The provider-call target variable, counting how often a stream step sets it."""
+
+    def __init__(self, var: Any) -> None:
+        self.var, self.sets = var, 0
+
+    def set(self, value: Any) -> Any:
+        self.sets += 1
+        return self.var.set(value)
+
+    def reset(self, token: Any) -> None:
+        self.var.reset(token)
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("rag_chain_stream.yaml")
+@pytest.mark.parametrize("flavor", ["sync", "async"])
+def test_a_stream_sets_the_target_only_until_the_provider_call_claims_it(
+    traced: InMemoryExporter, monkeypatch: pytest.MonkeyPatch, flavor: str
+) -> None:
+    counting = _CountingVar(_patches._target)
+    monkeypatch.setattr(_patches, "_target", counting)
+
+    async def collect() -> list[str]:
+        return [chunk async for chunk in rag_chain().astream(QUESTION)]
+
+    chunks = list(rag_chain().stream(QUESTION)) if flavor == "sync" else asyncio.run(collect())
+
+    assert "".join(chunks) == ANSWER and len(chunks) > 5
+    assert counting.sets <= 2  # the step that opens the run and calls the SDK, and at most one more
+    (llm,) = [span for span in traced.spans if span.kind == "llm"]  # the provider call still merged
+    assert llm.usage is not None and llm.usage.input == 1432 and llm.stream is True
+
+
+class _CountingRuns(dict):  # type: ignore[type-arg]
+    """The handler's runs, counting lookups by run id."""
+
+    def __init__(self, runs: dict[Any, Any]) -> None:
+        super().__init__(runs)
+        self.looked_up: collections.Counter[Any] = collections.Counter()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.looked_up[key] += 1
+        return super().get(key, default)
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("rag_chain_stream.yaml")
+def test_a_runs_later_tokens_are_not_looked_up(
+    langchain_only: InMemoryExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _CountingRuns(HANDLER.runs)
+    monkeypatch.setattr(HANDLER, "runs", runs)
+    tokens: collections.Counter[Any] = collections.Counter()
+    on_token = HANDLER.on_llm_new_token
+
+    def counting(token: Any, **kwargs: Any) -> None:
+        tokens[kwargs["run_id"]] += 1
+        on_token(token, **kwargs)
+
+    monkeypatch.setattr(HANDLER, "on_llm_new_token", counting)
+
+    chunks = list(rag_chain().stream(QUESTION))
+
+    assert "".join(chunks) == ANSWER
+    ((model_run, token_count),) = tokens.items()
+    assert token_count > 5 and runs.looked_up[model_run] <= 2  # its first tokens, until one has output
+    llm = langchain_only.by_name("ChatOpenAI")
+    assert llm.stream is True and llm.ttft_ms is not None and 0 < llm.ttft_ms <= llm.duration_ms
+
+
+@pytest.mark.vcr(allow_playback_repeats=True)
+@pytest.mark.default_cassette("rag_chain_stream.yaml")
+def test_interleaved_streams_each_get_their_first_token_timed(langchain_only: InMemoryExporter) -> None:
+    first, second = rag_chain().stream(QUESTION), rag_chain().stream(QUESTION)
+    pieces: dict[int, list[str]] = {0: [], 1: []}
+    running = {0: first, 1: second}
+    while running:  # one chunk of each in turn: their tokens reach the handler interleaved
+        for index, stream in list(running.items()):
+            try:
+                pieces[index].append(next(stream))
+            except StopIteration:
+                del running[index]
+
+    assert "".join(pieces[0]) == "".join(pieces[1]) == ANSWER
+    llms = [span for span in langchain_only.spans if span.name == "ChatOpenAI"]
+    assert len(llms) == 2
+    assert all(span.stream is True and span.ttft_ms is not None and span.ttft_ms > 0 for span in llms)
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("rag_chain_stream.yaml")
+def test_a_stream_closed_early_past_the_claim_ends_every_span(traced: InMemoryExporter) -> None:
+    stream = rag_chain().stream(QUESTION)
+    assert "".join(next(stream) for _ in range(3)).startswith("The office is ")
+    stream.close()
+
+    assert not HANDLER.runs  # every run ended and was exported: the whole tree, one llm span
+    assert tree(traced.spans) == RAG_TREE
