@@ -8,8 +8,9 @@ the Protocol's and the handler's attributes: ~100 k instructions on Python 3.11,
 (LangGraph's own modules ask ``_StreamingCallbackHandler in type(handler).__mro__`` instead.)
 
 The modules that ask get a stand-in under that name whose ``isinstance`` answers ``False`` for
-our handler at once and asks the Protocol for any other object: the same answer for every
-handler. The Protocol itself, and every other module's view of it, are left alone.
+our handler at once (~2.3 k instructions, the call of a Python ``__instancecheck__``) and asks
+the Protocol for any other object: the same answer for every handler. The Protocol itself, and
+every other module's view of it, are left alone.
 """
 
 from __future__ import annotations
