@@ -60,6 +60,10 @@ class _Subclassing(BaseCallbackHandler, _StreamingCallbackHandler[Any]):
         return output
 
 
+async def _joined(chunks: Any) -> str:
+    return "".join([chunk async for chunk in chunks])
+
+
 def _manager(handlers: Any) -> CallbackManagerForLLMRun:
     return CallbackManagerForLLMRun(run_id=uuid4(), handlers=handlers, inheritable_handlers=[])
 
@@ -113,8 +117,18 @@ def test_uninstrument_gives_the_modules_the_protocol_back(langchain_only: InMemo
             True,
             marks=pytest.mark.default_cassette("rag_chain_stream.yaml"),
         ),
+        pytest.param(
+            lambda chain: asyncio.run(chain.ainvoke(QUESTION)),
+            False,
+            marks=pytest.mark.default_cassette("rag_chain.yaml"),
+        ),
+        pytest.param(
+            lambda chain: asyncio.run(_joined(chain.astream(QUESTION))),
+            True,
+            marks=pytest.mark.default_cassette("rag_chain_stream.yaml"),
+        ),
     ],
-    ids=["invoke", "stream"],
+    ids=["invoke", "stream", "ainvoke", "astream"],
 )
 def test_our_handler_is_not_asked_whether_it_streams(
     traced: InMemoryExporter, monkeypatch: pytest.MonkeyPatch, run: Callable[[Any], str], streamed: bool
