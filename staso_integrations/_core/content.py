@@ -9,6 +9,7 @@ is scanned for secrets last, so nothing the hook returns escapes the scan either
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -170,14 +171,17 @@ def scrub_value(value: Any, scanner: SecretScanner = _DEFAULT, depth: int = 0) -
     return rebuilt if isinstance(value, list) else tuple(rebuilt)
 
 
-def normalize_tool_calls(span: Span) -> None:
+def normalize_tool_calls(span: Span) -> bool:
     """Tool call ``arguments`` always leave as a JSON string, the wire form OpenAI uses;
-    Anthropic and LangChain hand them over parsed.
+    Anthropic and LangChain hand them over parsed. Whether any was encoded.
     """
+    encoded = False
     for call in span.tool_calls or ():
         arguments = call.get("arguments")
         if arguments is not None and not isinstance(arguments, str):
             call["arguments"] = json.dumps(arguments, ensure_ascii=False, default=str)
+            encoded = True
+    return encoded
 
 
 def strip_content(span: Span) -> None:
@@ -286,7 +290,9 @@ class ContentRules:
 
     def _run_hook(self, span: Span) -> dict[str, Any]:
         assert self.redact is not None
-        data = self.redact(redactable_dict(span))
+        # A copy: the hook may edit it in place, and a span's content may be shared with others
+        # (a LangChain message's record is: ``langchain/_extract.py``).
+        data = self.redact(copy.deepcopy(redactable_dict(span)))
         if not isinstance(data, dict):
             raise TypeError(f"returned {type(data).__name__}, not the span dict")
         return data

@@ -101,7 +101,7 @@ def _list(items: list[Any], depth: int) -> list[Any]:
 def _mapping(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
     """Never raises (``value.items()`` of a dict cannot; other mappings go through ``_convert``)."""
     out = {}
-    secret_keys = _secret_keys
+    secret_keys = known_secret_keys
     pairs = value.items()
     for key, item in pairs if len(value) <= MAX_ITEMS else itertools.islice(pairs, MAX_ITEMS):
         name = key if type(key) is str else _key_text(key)
@@ -122,18 +122,18 @@ def _mapping(value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
 
 # Keys seen, by whether they name a credential: keys repeat (tool arguments, headers), and a
 # dict subscript costs less than any call. Bounded: cleared when full.
-_secret_keys: dict[str, bool] = {}
+known_secret_keys: dict[str, bool] = {}
 _MAX_KEYS_KNOWN = 4096
 
 
 def is_secret_key(name: str) -> bool:
     """Whether a mapping key names a credential (headers, kwargs, config)."""
-    secret = _secret_keys.get(name)
+    secret = known_secret_keys.get(name)
     if secret is None:
-        if len(_secret_keys) >= _MAX_KEYS_KNOWN:
-            _secret_keys.clear()
+        if len(known_secret_keys) >= _MAX_KEYS_KNOWN:
+            known_secret_keys.clear()
         normalized = name.lower().replace("-", "_")
-        secret = _secret_keys[name] = normalized in _SECRET_KEYS or normalized.endswith(_SECRET_SUFFIXES)
+        secret = known_secret_keys[name] = normalized in _SECRET_KEYS or normalized.endswith(_SECRET_SUFFIXES)
     return secret
 
 
@@ -182,7 +182,7 @@ def base64_size(encoded_chars: int) -> int:
 
 # An llm span's messages have their own, larger cap (``llm_content_max_chars``, at least
 # MAX_STRING): a training record needs them whole.
-_string_cap: ContextVar[int] = ContextVar("staso_string_cap", default=MAX_STRING)
+string_cap: ContextVar[int] = ContextVar("staso_string_cap", default=MAX_STRING)
 # Strings cut so far, by any thread (a lost update still moves it): a conversion that moved it
 # met a long string. Read as ``serialize.strings_cut``.
 strings_cut = 0
@@ -191,7 +191,7 @@ _T = TypeVar("_T")
 
 def _cut(value: str) -> str:
     global strings_cut
-    cap = _string_cap.get()
+    cap = string_cap.get()
     if len(value) <= cap:
         return value
     strings_cut += 1
@@ -200,11 +200,11 @@ def _cut(value: str) -> str:
 
 def with_string_cap(cap: int, convert: Callable[..., _T], *args: Any) -> _T:
     """``convert(*args)`` with long strings cut at ``cap`` characters instead of ``MAX_STRING``."""
-    token = _string_cap.set(cap)
+    token = string_cap.set(cap)
     try:
         return convert(*args)
     finally:
-        _string_cap.reset(token)
+        string_cap.reset(token)
 
 
 def each(convert: Callable[[Any], Any], items: Any) -> list[Any]:

@@ -6,42 +6,105 @@ Imported only once ``langchain_core`` is (the integration loads on its import).
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import ChatPromptValue
 
-from ..._core.serialize import REDACTED, is_secret_key, to_jsonable
+from ..._core.serialize import REDACTED, is_secret_key, known_secret_keys, string_cap, to_jsonable
 from ..._core.span import Usage
 from .._attrs import attr
 
 MAX_DOCUMENT_CONTENT = 2_000  # characters of a retrieved document's text kept on the span
 MAX_DOCUMENTS = 50
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "function"}
+# A message's ``type`` -> the role recorded; a ``ChatMessage`` (type "chat") records its own role.
+# Chunks (a streamed reply added back to the history) are their message's role.
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "function",
+          "HumanMessageChunk": "user", "AIMessageChunk": "assistant", "SystemMessageChunk": "system",
+          "ToolMessageChunk": "tool", "FunctionMessageChunk": "function",
+          "ChatMessageChunk": "chat"}  # fmt: skip
 _SCORE_KEYS = ("score", "relevance_score", "_score", "similarity", "distance")
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _PLAIN = frozenset({int, float, bool, type(None)})  # scalars ``value`` returns as they are
 _SETTINGS = (("ls_temperature", "temperature"), ("ls_max_tokens", "max_tokens"), ("ls_stop", "stop"))
 
 
+# Messages recorded lately: id -> (a weak reference to the message, what its record was made
+# from, the record). A LangGraph state holds the whole history and every run of a turn records
+# it (the graph, each node and routing step, each model call): a 40-message agent turn converted
+# each message ~9 times. A message with a field replaced since, or whose tool calls or
+# ``additional_kwargs`` changed size in place, is converted again. An entry goes with its
+# message (a weak reference: the cache keeps no conversation alive); bounded: cleared when full.
+_recorded: dict[int, tuple[weakref.ref[Any], tuple[Any, ...], dict[str, Any]]] = {}
+_MAX_RECORDED = 4096
+
+
 def message(msg: Any) -> dict[str, Any]:
-    """A compact, provider-neutral form of a ``BaseMessage`` (role, content, tool calls)."""
-    kind = str(getattr(msg, "type", ""))
-    out: dict[str, Any] = {
-        "role": _ROLES.get(kind, kind),
-        "content": to_jsonable(getattr(msg, "content", None)),
-    }
-    calls = attr(msg, "tool_calls")
+    """A compact, provider-neutral form of a ``BaseMessage`` (role, content, tool calls).
+
+    The record of a LangChain message is shared by the spans that record it: treat it as read-only.
+    """
+    fields = getattr(msg, "__dict__", None)
+    undeclared = getattr(msg, "__pydantic_extra__", None)
+    if type(fields) is not dict or "additional_kwargs" not in fields or undeclared:
+        # Not a LangChain message, or one given fields its class does not declare: by attribute.
+        kind, content = getattr(msg, "type", ""), getattr(msg, "content", None)
+        extra, name = getattr(msg, "additional_kwargs", None), getattr(msg, "name", None)
+        return _record(msg, kind, content, extra, attr(msg, "tool_calls"), attr(msg, "tool_call_id"), name)
+    # A LangChain message keeps every field in its instance dict: read from it, not by six
+    # attribute reads (``_attrs``), and only when the message is new or changed since its record.
+    extra, calls = fields["additional_kwargs"], fields.get("tool_calls")
+    made_from = (
+        string_cap.get(),  # the record cuts long strings at the cap in force (``full_content``)
+        len(extra) if type(extra) is dict else -1,  # changed in place, as the tool calls below
+        len(calls) if type(calls) is list else -1,
+        *fields.values(),  # each compared by identity first
+    )
+    known = _recorded.get(id(msg))
+    if known is not None and known[0]() is msg and known[1] == made_from:
+        return known[2]
+    record = _record(
+        msg,
+        fields.get("type", ""),
+        fields.get("content"),
+        extra,
+        calls,
+        fields.get("tool_call_id"),
+        fields.get("name"),
+    )
+    if len(_recorded) >= _MAX_RECORDED:
+        _recorded.clear()
+    key = id(msg)
+    try:
+        _recorded[key] = (weakref.ref(msg, functools.partial(_forget, key)), made_from, record)
+    except TypeError:  # a message class that takes no weak reference: not kept
+        pass
+    return record
+
+
+def _forget(key: int, message: weakref.ref[Any]) -> None:
+    """A recorded message was collected: its entry goes (before its id can be reused)."""
+    _recorded.pop(key, None)
+
+
+def _record(
+    msg: Any, kind: Any, content: Any, extra: Any, calls: Any, call_id: Any, name: Any
+) -> dict[str, Any]:
+    kind = str(kind)
+    role = _ROLES.get(kind, kind)
+    if role == "chat":
+        role = str(getattr(msg, "role", None) or role)
+    out: dict[str, Any] = {"role": role, "content": to_jsonable(content)}
     if calls:
         out["tool_calls"] = tool_calls(calls)
-    function = legacy_function_call(msg)
+    function = None if type(extra) is dict and not extra else _function_call(extra)  # mostly empty: no call
     if function is not None:
         out["function_call"] = function
-    call_id = attr(msg, "tool_call_id")
     if call_id is not None:
         out["tool_call_id"] = call_id
-    name = getattr(msg, "name", None)
     if name:
         out["name"] = name
     return out
@@ -55,9 +118,14 @@ def value(data: Any, depth: int = 0) -> Any:
     if depth < 3:  # plain dicts and lists first: neither is a message (an ABC check each)
         if cls is dict and len(data) <= 200:
             out = {}
+            secret_keys = known_secret_keys
             for k, v in data.items():
-                key = str(k)
-                if is_secret_key(key):
+                key = k if type(k) is str else str(k)
+                try:  # keys repeat: a subscript of the cache, no call (as ``serialize._mapping``)
+                    secret = secret_keys[key]
+                except KeyError:
+                    secret = is_secret_key(key)
+                if secret:
                     out[key] = REDACTED
                 elif type(v) in _PLAIN:  # most tool arguments: no call
                     out[key] = v
@@ -66,7 +134,9 @@ def value(data: Any, depth: int = 0) -> Any:
             return out
         if cls is list and len(data) <= 200:
             return [value(v, depth + 1) for v in data]
-    if isinstance(data, BaseMessage):
+    # A message class's own MRO first: pydantic's metaclass is an ABCMeta, whose ``isinstance``
+    # is a Python call (a LangGraph state holds the whole history, read at every node).
+    if BaseMessage in cls.__mro__ or isinstance(data, BaseMessage):
         return message(data)
     if depth < 3 and isinstance(data, ChatPromptValue):
         return [message(m) for m in data.messages]
@@ -75,9 +145,13 @@ def value(data: Any, depth: int = 0) -> Any:
 
 def legacy_function_call(msg: Any) -> dict[str, Any] | None:
     """``{"name", "arguments"}`` of an OpenAI legacy ``function_call`` the message carries."""
-    extra = getattr(msg, "additional_kwargs", None)
-    function = extra.get("function_call") if isinstance(extra, Mapping) else None
-    if not isinstance(function, Mapping):
+    return _function_call(getattr(msg, "additional_kwargs", None))
+
+
+def _function_call(extra: Any) -> dict[str, Any] | None:
+    # ``type(...) is dict`` before ``isinstance(..., Mapping)``, an ABC check: a plain dict, mostly empty
+    function = extra.get("function_call") if type(extra) is dict or isinstance(extra, Mapping) else None
+    if function is None or not isinstance(function, Mapping):
         return None
     return {"name": function.get("name"), "arguments": function.get("arguments")}
 
@@ -111,7 +185,7 @@ def tool_calls(calls: Sequence[Any]) -> list[dict[str, Any]]:
     return [
         {"id": call.get("id"), "name": call.get("name"), "arguments": to_jsonable(call.get("args"))}
         for call in calls
-        if isinstance(call, Mapping)
+        if type(call) is dict or isinstance(call, Mapping)
     ]
 
 

@@ -1,0 +1,180 @@
+"""``_extract.message``: LangChain messages as the span records them.
+
+A LangChain message is read from its instance dict (one read instead of six attribute reads,
+each a generic lookup on a pydantic model); any other object, and a message given fields its
+class does not declare, is read by attribute. Both ways give the same dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("langchain_core")
+
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    ChatMessage,
+    ChatMessageChunk,
+    FunctionMessage,
+    HumanMessage,
+    HumanMessageChunk,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import RunnableLambda
+
+import staso_integrations as st
+from staso_integrations._core.serialize import MAX_STRING, with_string_cap
+from staso_integrations.exporters import InMemoryExporter
+from staso_integrations.integrations.langchain import _extract as ex
+
+CALL = {"id": "call_1", "name": "lookup", "args": {"q": "x"}}
+RECORDED_CALL = {"id": "call_1", "name": "lookup", "arguments": {"q": "x"}}
+CASES = [
+    (SystemMessage("be brief"), {"role": "system", "content": "be brief"}),
+    (HumanMessage("hi", name="ann"), {"role": "user", "content": "hi", "name": "ann"}),
+    (
+        HumanMessage([{"type": "text", "text": "hi"}]),
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+    ),
+    (AIMessage("", tool_calls=[CALL]), {"role": "assistant", "content": "", "tool_calls": [RECORDED_CALL]}),
+    (
+        AIMessage("", additional_kwargs={"function_call": {"name": "f", "arguments": "{}"}}),
+        {"role": "assistant", "content": "", "function_call": {"name": "f", "arguments": "{}"}},
+    ),
+    # a streamed reply put back into the history (before: role "AIMessageChunk")
+    (AIMessageChunk("par"), {"role": "assistant", "content": "par"}),
+    (HumanMessageChunk("hi"), {"role": "user", "content": "hi"}),
+    (ToolMessage("42", tool_call_id="call_1"), {"role": "tool", "content": "42", "tool_call_id": "call_1"}),
+    (FunctionMessage("42", name="f"), {"role": "function", "content": "42", "name": "f"}),
+    (ChatMessage("hm", role="critic"), {"role": "critic", "content": "hm"}),  # before: role "chat"
+    (ChatMessageChunk(content="hm", role="critic"), {"role": "critic", "content": "hm"}),
+    # fields the class does not declare (pydantic extras): read as attributes, as before
+    (HumanMessage("hi", tool_call_id="call_9"), {"role": "user", "content": "hi", "tool_call_id": "call_9"}),
+    (
+        SystemMessage("s", tool_calls=[CALL]),
+        {"role": "system", "content": "s", "tool_calls": [RECORDED_CALL]},
+    ),
+]
+
+
+class Lookalike:
+    """Not a LangChain message: its fields are attributes behind ``__getattr__``, no instance dict."""
+
+    __slots__ = ("_message",)
+
+    def __init__(self, message: Any) -> None:
+        self._message = message
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._message, name)
+
+
+@pytest.mark.parametrize(("message", "recorded"), CASES, ids=[type(m).__name__ for m, _ in CASES])
+def test_each_kind_of_message_is_recorded_the_same_either_way(message: Any, recorded: dict[str, Any]) -> None:
+    assert ex.message(message) == recorded
+    assert ex.message(Lookalike(message)) == recorded
+
+
+def test_content_is_still_serialized_with_its_rules() -> None:
+    secret = "sk-" + "a" * 40
+    assert ex.message(HumanMessage(secret)) == {"role": "user", "content": "<redacted>"}
+    assert ex.message(HumanMessage("x" * 20_000))["content"].endswith("more chars>")
+
+
+# -- one record per message, shared by the spans that record it --------------------------------
+
+
+@pytest.fixture
+def records(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The messages converted (a cache miss each), with an empty cache."""
+    made: list[Any] = []
+    record = ex._record
+    monkeypatch.setattr(ex, "_recorded", {})
+    monkeypatch.setattr(ex, "_record", lambda msg, *parts: made.append(msg) or record(msg, *parts))
+    return made
+
+
+def _history() -> list[Any]:
+    return [SystemMessage("be brief"), HumanMessage("hi"), AIMessage("", tool_calls=[CALL]),
+            ToolMessage("42", tool_call_id="call_1"), AIMessage("It is 42.")]  # fmt: skip
+
+
+def test_every_run_of_a_chain_records_the_history_converting_each_message_once(
+    langchain_only: Any, records: list[Any]
+) -> None:
+    """A LangGraph-like state passed through three steps: each step's span records all of it
+    (before: each message converted once per span, three times here)."""
+    history = _history()
+    chain = RunnableLambda(lambda s: s, name="a") | RunnableLambda(lambda s: s, name="b")
+    chain.invoke({"messages": history})
+
+    spans = [s for s in langchain_only.spans if s.name in ("a", "b", "RunnableSequence")]
+    assert len(spans) == 3
+    expected = [ex.message(m) for m in history]
+    for span in spans:
+        assert span.input == {"messages": expected}
+    assert records == history  # each once
+
+
+def test_a_message_changed_since_its_record_is_recorded_again(records: list[Any]) -> None:
+    message = AIMessage("draft", tool_calls=[CALL])
+    first = ex.message(message)
+    assert ex.message(message) is first and len(records) == 1
+
+    message.content = "final"  # a field replaced
+    assert ex.message(message)["content"] == "final"
+    message.tool_calls.append({**CALL, "id": "call_2"})  # a list grown in place
+    assert [c["id"] for c in ex.message(message)["tool_calls"]] == ["call_1", "call_2"]
+    message.additional_kwargs["function_call"] = {"name": "f", "arguments": "{}"}  # a dict grown in place
+    assert ex.message(message)["function_call"] == {"name": "f", "arguments": "{}"}
+    assert len(records) == 4
+    assert first["content"] == "draft" and len(first["tool_calls"]) == 1  # the old record is untouched
+
+
+def test_a_record_made_under_one_string_cap_is_not_used_under_another(records: list[Any]) -> None:
+    message = HumanMessage("x" * (MAX_STRING + 500))
+    cut = ex.message(message)["content"]
+    whole = with_string_cap(MAX_STRING * 2, ex.message, message)["content"]
+    assert cut.endswith("… <500 more chars>") and whole == message.content
+    assert ex.message(message)["content"] == cut and len(records) == 3  # one record kept per message
+
+
+def test_a_redact_hook_editing_a_shared_record_in_place_changes_only_its_span(records: list[Any]) -> None:
+    def hook(span: dict[str, Any]) -> dict[str, Any]:
+        for message in (span["input"] or {}).get("messages", ()):
+            message["content"] = f"edited in {span['name']}"  # in place, nested
+        return span
+
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", redact=hook)
+    assert st.instrument_all(include=["langchain"])["langchain"] == "instrumented"
+    try:
+        history = _history()
+        (RunnableLambda(lambda s: s, name="a") | RunnableLambda(lambda s: s, name="b")).invoke(
+            {"messages": history}
+        )
+    finally:
+        st.uninstrument_all()
+    for span in memory.spans:
+        assert {m["content"] for m in span.input["messages"]} == {f"edited in {span.name}"}
+    assert ex.message(history[0]) == {"role": "system", "content": "be brief"}
+    assert records == history
+
+
+def test_the_records_keep_no_message_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry goes with its message: a server's finished conversations are not kept."""
+    import gc
+    import weakref
+
+    monkeypatch.setattr(ex, "_recorded", {})
+    message = HumanMessage("x" * 1000)
+    ex.message(message)
+    assert len(ex._recorded) == 1
+    alive = weakref.ref(message)
+    del message
+    gc.collect()
+    assert alive() is None and ex._recorded == {}
