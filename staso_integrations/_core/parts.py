@@ -46,6 +46,10 @@ def _skip(span: Span) -> None:
     return None
 
 
+def _judge_nothing(span: Span) -> bool:
+    return False
+
+
 def _no_exporters(config: Config) -> list[Exporter]:
     return []
 
@@ -57,7 +61,8 @@ class Parts:
 
     def __init__(self) -> None:
         self.price: Callable[[Span], None] = _skip  # cost from the span's usage
-        self.judge_proposed: Callable[[Span], None] = _skip  # guard on tool calls a model proposed
+        # Guard on the tool calls a model proposed; whether it judged any (verdicts added).
+        self.judge_proposed: Callable[[Span], bool] = _judge_nothing
         self.tool_guard: ToolGuard = _NoGuard()
         self.build_exporters: Callable[[Config], list[Exporter]] = _no_exporters  # by config.exporters
         self.integrations: Callable[[], tuple[str, ...]] = tuple  # names instrument_all() knows

@@ -36,7 +36,7 @@ from .internal_errors import strict_mode
 from .parts import PARTS, Parts
 from .rollup import TraceAggregator, TraceSummary
 from .sampling import ErrorKeeper
-from .sanitize import sanitize_span
+from .sanitize import content_json, sanitize_span
 from .span import Span
 
 if TYPE_CHECKING:
@@ -180,10 +180,12 @@ class Processor:
             if len(span.metadata) != noted:
                 encoded = None  # the price stage added a note (``priced_as``) the encode lacks
         if span.tool_calls:
-            encoded = None  # arguments re-encoded, guard verdicts added
-            normalize_tool_calls(span)
-            if span.kind == "llm":
-                self.parts.judge_proposed(span)
+            if normalize_tool_calls(span):
+                encoded = None  # arguments encoded as JSON text
+            if span.kind == "llm" and self.parts.judge_proposed(span):
+                encoded = None  # guard verdicts added
+        if encoded is None:  # encoded again (orjson): cheaper than a secret scan walking every string
+            encoded = content_json(span)
         # Capture off, redact hook, then secrets masked in every string.
         span.encoded_content = self.content.apply(span, encoded)
 

@@ -25,11 +25,13 @@ from .serialize import MAX_STRING, to_jsonable
 from .span import Span, Usage, content_values
 
 _orjson_dumps: Callable[[Any, None, int], bytes] | None
+_orjson_loads: Callable[[str], Any] | None
 try:
     from orjson import OPT_PASSTHROUGH_DATACLASS, OPT_PASSTHROUGH_DATETIME, OPT_PASSTHROUGH_SUBCLASS
     from orjson import dumps as _orjson_dumps
+    from orjson import loads as _orjson_loads
 except ImportError:  # no wheel for this interpreter (PyPy): the json module's encoder alone
-    _orjson_dumps = None
+    _orjson_dumps = _orjson_loads = None
 # Refused by orjson, hence decided by the json module's encoder and the rebuild as before: what
 # that encoder refuses (a huge int, a lone surrogate, a cycle, a key that is not a str), and
 # subclasses, dataclasses and dates, which the rebuild turns into what ``to_jsonable`` makes of
@@ -110,6 +112,13 @@ def _sanitize(span: Span) -> str | None:
     return text
 
 
+def content_json(span: Span) -> str | None:
+    """``content_values(span)`` as strict JSON text (the text ``sanitize_span`` returns for a span
+    it took as it was), for content changed since; None when a value defeats the encoders.
+    """
+    return _content_text(content_values(span))
+
+
 def encoded_size(span: Span) -> int:
     """Characters of the span's content as JSON (known without a second encode right after
     :func:`sanitize_span` took the plain path for this span).
@@ -162,9 +171,26 @@ def _content_text(values: tuple[Any, ...]) -> str | None:
             text: str | None = _orjson_dumps(values, None, _ORJSON_REFUSES).decode()
         except Exception:  # the json module's encoder decides
             text = None
-        if text is not None and text.count("null") == values.count(None):
+        if text is not None and (text.count("null") == values.count(None) or _decodes_to(text, values)):
             return text
     return _encoded_text(values)
+
+
+def _decodes_to(text: str, values: tuple[Any, ...]) -> bool:
+    """Whether ``text`` decodes back to ``values``, so no NaN or infinity in them became a
+    ``null``: where they hold ``None`` below the top (a tool-calling assistant message's
+    ``"content": null``), the count of ``null`` cannot tell, and the json module's encoder takes
+    nine times orjson's time. Tuples (the trace's tags) decode as lists.
+    """
+    assert _orjson_loads is not None
+    try:
+        decoded = _orjson_loads(text)
+    except Exception:
+        return False
+    return all(
+        back == value or (type(value) is tuple and back == list(value))
+        for back, value in zip(decoded, values, strict=True)
+    )
 
 
 def _encoded_text(value: Any) -> str | None:

@@ -171,10 +171,12 @@ def judge(call: ToolCall, span: Span | None, *, may_block: bool = True) -> Decis
     return _decide(call, _runner.wait(_runner.start(rules, call, _evaluate), since), span, may_block)
 
 
-def judge_proposed(span: Span) -> None:
-    """Judge the tool calls an llm span's response proposes; recorded only, never blocking."""
-    if not _rules:
-        return
+def judge_proposed(span: Span) -> bool:
+    """Judge the tool calls an llm span's response proposes; recorded only, never blocking.
+    Whether any was judged (its verdicts added to the span).
+    """
+    if not _rules or not span.tool_calls:
+        return False
     for proposed in span.tool_calls or ():
         arguments = proposed.get("arguments")
         if isinstance(arguments, str):
@@ -186,6 +188,7 @@ def judge_proposed(span: Span) -> None:
             arguments = {"_value": arguments}
         call = tool_call(str(proposed.get("name")), arguments, span.provider or "llm", span)
         judge(call, span, may_block=False)
+    return True
 
 
 async def ajudge(call: ToolCall, span: Span | None) -> Decision | None:

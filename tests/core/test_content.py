@@ -174,7 +174,9 @@ def test_the_redact_hook_sees_every_user_authored_field() -> None:
     assert tool["input"] == {"card": "4242-4242"} and tool["error"]["message"] == "card 4242-4242 declined"
     assert tool["metadata"]["guard"][0]["verdicts"][0]["reason"] == "guard reason text"
     assert (tool["tags"], tool["trace_metadata"]) == (["vip"], {"plan": "gold"})
-    assert llm["tool_calls"][0]["arguments"] == '{"card": "4242-4242"}' and llm["output"] == "charged 4242-4242"
+    assert (
+        llm["tool_calls"][0]["arguments"] == '{"card": "4242-4242"}' and llm["output"] == "charged 4242-4242"
+    )
     exported = memory.spans[0]
     assert exported.trace_attrs.tags == ("kept-tag",) and exported.trace_attrs.metadata == {"plan": "masked"}
 
@@ -331,11 +333,37 @@ def test_content_holding_a_secret_is_not_handed_over_as_encoded() -> None:
     assert "<redacted>" in span.output[0]
 
 
-def test_content_with_tool_calls_or_a_price_note_is_not_handed_over_as_encoded() -> None:
+def test_content_with_tool_calls_is_encoded_again_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tool calls' arguments are normalized after the first encode (and guard verdicts added):
+    the content is encoded again, so the secret scan still skips content without a marker (it
+    walked every string of such a span before, the whole history of an agent's model call) and
+    the exporters get the text."""
+    walked: list[Any] = []
+    scrub = content.scrub_value
+    monkeypatch.setattr(
+        content, "scrub_value", lambda value, *args: walked.append(value) or scrub(value, *args)
+    )
     memory = InMemoryExporter()
     st.init(exporter=memory, processor="simple")
-    _llm_with_tool_call()
-    assert memory.spans[0].encoded_content is None
+    with st.span("chat", kind="llm", input=[{"role": "user", "content": "what is 2+2"}]) as span:
+        span.usage = Usage(input=10, output=5)
+        span.tool_calls = [{"id": "c1", "name": "add", "arguments": {"a": 2, "b": 2}}]
+    span = memory.spans[0]
+    assert span.tool_calls == [{"id": "c1", "name": "add", "arguments": '{"a": 2, "b": 2}'}]
+    assert span.encoded_content is not None
+    assert json.loads(span.encoded_content) == json.loads(json.dumps(content_values(span)))
+    assert walked == []
+
+
+def test_a_secret_in_tool_call_arguments_is_masked_and_not_handed_over_as_encoded() -> None:
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple")
+    secret = "sk-proj-" + "a1B2c3D4e5" * 4
+    with st.span("chat", kind="llm") as span:
+        span.tool_calls = [{"id": "c1", "name": "login", "arguments": {"key": secret}}]
+    span = memory.spans[0]
+    assert secret not in span.tool_calls[0]["arguments"] and "<redacted>" in span.tool_calls[0]["arguments"]
+    assert span.encoded_content is None
 
 
 def test_a_secret_in_a_span_name_is_masked_every_time_the_name_recurs() -> None:
