@@ -18,7 +18,11 @@ def active_otel_parent() -> tuple[str, str] | None:
     if trace_api is None or context_api is None:
         return None
     try:
-        if not context_api.get_current():  # an empty context holds no span (the usual case)
+        try:  # OTel's contextvars runtime context, read without its two Python-level getters
+            current = context_api._RUNTIME_CONTEXT._current_context.get()
+        except AttributeError:  # another runtime context (``OTEL_PYTHON_CONTEXT``)
+            current = context_api.get_current()
+        if not current:  # an empty context holds no span (the usual case)
             return None
         context = trace_api.get_current_span().get_span_context()
         if not context.is_valid:

@@ -166,14 +166,25 @@ def record_raw(result: Any, span: Span, handler: StreamHandler | None, record: R
     return False
 
 
+# LegacyAPIResponse classes (one per SDK) -> whether their ``parse()`` is a plain method: asked
+# once, not per call (``inspect.iscoroutinefunction`` is five Python calls).
+_plain_parse: dict[type, bool] = {}
+
+
 def _parsed(result: Any) -> Any:
     """The SDK's own object of a buffered legacy raw response (``with_raw_response``), from its
     ``parse()``: the response keeps it, and gives that same object to the user's ``parse()``
     (LangChain's OpenAI model calls it on every call), so the body is built once, not twice.
     ``None`` when ``parse()`` is a coroutine function or raises (the user's own call raises it).
     """
-    parse = getattr(type(result), "parse", None)
-    if type(result).__name__ != "LegacyAPIResponse" or parse is None or inspect.iscoroutinefunction(parse):
+    cls = type(result)
+    if cls.__name__ != "LegacyAPIResponse":
+        return None
+    plain = _plain_parse.get(cls)
+    if plain is None:
+        parse = getattr(cls, "parse", None)
+        plain = _plain_parse[cls] = parse is not None and not inspect.iscoroutinefunction(parse)
+    if not plain:
         return None
     try:
         return result.parse()

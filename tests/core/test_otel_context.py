@@ -43,3 +43,31 @@ def test_otel_not_imported_means_one_dict_lookup(monkeypatch: pytest.MonkeyPatch
         assert active_otel_parent() is not None
         monkeypatch.delitem(sys.modules, "opentelemetry.trace")
         assert active_otel_parent() is None
+
+
+def test_another_runtime_context_is_asked_through_its_getter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The context is read from OTel's own contextvar when its runtime context is the contextvars
+    one; any other (``OTEL_PYTHON_CONTEXT``) is asked through ``get_current()``, as before.
+    """
+    from opentelemetry import context as context_api
+
+    class Another:  # a runtime context without OTel's contextvar: asked through its methods
+        def __init__(self, real: object) -> None:
+            self.real = real
+
+        def get_current(self) -> object:
+            return self.real.get_current()  # type: ignore[attr-defined]
+
+        def attach(self, context: object) -> object:
+            return self.real.attach(context)  # type: ignore[attr-defined]
+
+        def detach(self, token: object) -> None:
+            self.real.detach(token)  # type: ignore[attr-defined]
+
+    tracer = TracerProvider().get_tracer("app")
+    runtime = Another(context_api._RUNTIME_CONTEXT)
+    monkeypatch.setattr(context_api, "_RUNTIME_CONTEXT", runtime)
+    assert active_otel_parent() is None
+    with tracer.start_as_current_span("outer") as outer:
+        context = outer.get_span_context()
+        assert active_otel_parent() == (f"{context.trace_id:032x}", f"{context.span_id:016x}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import openai
 import pytest
 
 from staso_integrations._core.span import Usage
+from staso_integrations.integrations import _raw_body
 
 HELLO = [{"role": "user", "content": "Say hello in five words."}]
 
@@ -148,3 +150,35 @@ def test_api_errors_reach_the_user_unchanged(api: Any, instrumented: Any, status
     assert span.error["status_code"] == status
     assert raised.value.message in span.error["message"]
     assert span.end_ns is not None
+
+
+@pytest.mark.vcr(allow_playback_repeats=True)
+@pytest.mark.default_cassette("chat_create.yaml")
+def test_with_raw_response_asks_once_per_class_whether_parse_is_a_coroutine(
+    api: Any, instrumented: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LangChain's OpenAI model makes every call ``with_raw_response``: the question, five Python
+    calls deep in ``inspect``, is asked of the response class once, not per call."""
+    asked: list[Any] = []
+    real = inspect.iscoroutinefunction
+    monkeypatch.setattr(_raw_body, "_plain_parse", {})
+    monkeypatch.setattr(
+        inspect, "iscoroutinefunction", lambda function: asked.append(function) or real(function)
+    )
+    for _ in range(3):
+        raw = api.call(
+            "chat.completions.with_raw_response.create", model="gpt-4o-mini", messages=HELLO, temperature=0.2
+        )
+        assert raw.parse().choices[0].message.content == "Hello there, nice to meet!"
+
+    assert len(asked) == 1
+    assert [span.usage.total for span in instrumented.spans] == [1249] * 3
+
+
+def test_a_raw_response_whose_parse_is_a_coroutine_is_left_to_the_user() -> None:
+    class LegacyAPIResponse:  # the name our reader recognises, with an awaitable parse()
+        async def parse(self) -> None:
+            raise AssertionError("never called by us")
+
+    for _ in range(2):  # the class's answer is remembered, and is the same
+        assert _raw_body._parsed(LegacyAPIResponse()) is None
