@@ -85,6 +85,9 @@ def _anthropic_sse() -> bytes:
     return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
 
 
+_JSON_TYPE = {"content-type": "application/json"}
+
+
 def _transport(body: bytes, content_type: str, asynchronous: bool = False) -> Any:
     import httpx2
 
@@ -222,6 +225,75 @@ def langchain_chain_stream() -> tuple[Callable[[], Any], int]:
     return call, STREAM_CHUNKS
 
 
+_TOOL_CALL = {
+    **_CHAT,
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_bench",
+                        "type": "function",
+                        "function": {"name": "lookup", "arguments": '{"q": "x"}'},
+                    }
+                ],
+            },
+            "finish_reason": "tool_calls",
+        }
+    ],
+}
+
+
+def langgraph_agent_turn() -> tuple[Callable[[], Any], int]:
+    """One turn of a LangGraph agent (model, tool, model) over a 41-message history: the model
+    (``ChatOpenAI``, mocked transport) calls a tool, then answers. Every run of the turn (the
+    graph, each node and routing step, each model call) has the whole history as input.
+    """
+    import httpx2
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+    from langgraph.graph import END, START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
+    @tool
+    def lookup(q: str) -> str:
+        """Look something up."""
+        return "42"
+
+    def reply(request: Any) -> Any:  # a tool call, then the answer once the tool's result is in
+        answered = json.loads(request.content)["messages"][-1]["role"] == "tool"
+        return httpx2.Response(200, content=_json(_CHAT if answered else _TOOL_CALL), headers=_JSON_TYPE)
+
+    model = ChatOpenAI(
+        model="gpt-4o-mini", api_key="bench", http_client=httpx2.Client(transport=httpx2.MockTransport(reply))
+    ).bind_tools([lookup])
+
+    # (annotations LangGraph can resolve: it reads them from this module's globals)
+    def agent(state: dict[str, Any]) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    def route(state: dict[str, Any]) -> str:
+        return "tools" if state["messages"][-1].tool_calls else END
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", agent)
+    graph.add_node("tools", ToolNode([lookup]))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", route, ["tools", END])
+    graph.add_edge("tools", "agent")
+    app = graph.compile()
+    history: list[Any] = [SystemMessage("You are a helpful assistant.")]
+    for i in range(10):
+        call = {"id": f"call_{i}", "name": "lookup", "args": {"q": f"q{i}"}}
+        history += [HumanMessage(f"question {i}"), AIMessage("", tool_calls=[call]),
+                    ToolMessage("42", tool_call_id=f"call_{i}"), AIMessage(f"answer {i}")]  # fmt: skip
+    return lambda: app.invoke({"messages": [*history, HumanMessage("and now?")]}), 0
+
+
 def llama_index_complete() -> tuple[Callable[[], Any], int]:
     from llama_index.core.llms import MockLLM
 
@@ -247,6 +319,7 @@ SCENARIOS: dict[str, Callable[[], tuple[Callable[[], Any], int]]] = {
     "langchain tool invoke": langchain_tool,
     "langchain chat invoke": langchain_chat,
     "langchain chain stream": langchain_chain_stream,
+    "langgraph agent turn": langgraph_agent_turn,
     "llama_index complete": llama_index_complete,
     "llama_index retrieve": llama_index_retrieve,
 }

@@ -27,7 +27,14 @@ def _run(*argv: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "scenario", ["openai stream + usage", "anthropic create", "langchain tool invoke", "langchain chain stream"]
+    "scenario",
+    [
+        "openai stream + usage",
+        "anthropic create",
+        "langchain tool invoke",
+        "langchain chain stream",
+        "langgraph agent turn",
+    ],
 )
 def test_overhead_worker_runs_each_scenario_traced(scenario: str) -> None:
     result = json.loads(_run("overhead.py", "--worker", "staso", scenario, "5").splitlines()[-1])
@@ -45,7 +52,7 @@ def test_chunks_times_each_200_chunk_stream_with_strict_readers() -> None:
         sys.path.remove(str(BENCHMARKS))
     with warnings.catch_warnings():  # the scenarios' Claude model is deprecated (not retired)
         warnings.simplefilter("ignore", DeprecationWarning)
-        assert {api: len(chunks_of(api)) for api in APIS} == {api: 200 for api in APIS}
+        assert {api: len(chunks_of(api)) for api in APIS} == dict.fromkeys(APIS, 200)
     table = _run("chunks.py", "--rounds", "1")
     rows = [line for line in table.splitlines() if line.startswith(("| openai", "| anthropic"))]
     assert len(rows) == len(APIS)
