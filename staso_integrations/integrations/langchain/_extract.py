@@ -79,15 +79,17 @@ def message(msg: Any) -> dict[str, Any]:
         _recorded.clear()
     key = id(msg)
     try:
-        _recorded[key] = (weakref.ref(msg, functools.partial(_forget, key)), made_from, record)
+        _recorded[key] = (weakref.ref(msg, functools.partial(_forget, _recorded, key)), made_from, record)
     except TypeError:  # a message class that takes no weak reference: not kept
         pass
     return record
 
 
-def _forget(key: int, message: weakref.ref[Any]) -> None:
-    """A recorded message was collected: its entry goes (before its id can be reused)."""
-    _recorded.pop(key, None)
+def _forget(recorded: dict[int, Any], key: int, message: weakref.ref[Any]) -> None:
+    """A recorded message was collected: its entry goes (before its id can be reused). The dict
+    is bound, not looked up: this may run while the interpreter shuts down.
+    """
+    recorded.pop(key, None)
 
 
 def _record(
