@@ -14,6 +14,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import ChatPromptValue
 
+from ..._core import serialize
 from ..._core.serialize import REDACTED, is_secret_key, known_secret_keys, string_cap, to_jsonable
 from ..._core.span import Usage
 from .._attrs import attr
@@ -36,7 +37,8 @@ _SETTINGS = (("ls_temperature", "temperature"), ("ls_max_tokens", "max_tokens"),
 # from, the record). A LangGraph state holds the whole history and every run of a turn records
 # it (the graph, each node and routing step, each model call): a 40-message agent turn converted
 # each message ~9 times. A message with a field replaced since, or whose tool calls or
-# ``additional_kwargs`` changed size in place, is converted again. An entry goes with its
+# ``additional_kwargs`` changed size in place, is converted again, as is one with a string past
+# the cap (``full_content`` converts again under a larger one). An entry goes with its
 # message (a weak reference: the cache keeps no conversation alive); bounded: cleared when full.
 _recorded: dict[int, tuple[weakref.ref[Any], tuple[Any, ...], dict[str, Any]]] = {}
 _MAX_RECORDED = 4096
@@ -58,7 +60,7 @@ def message(msg: Any) -> dict[str, Any]:
     # attribute reads (``_attrs``), and only when the message is new or changed since its record.
     extra, calls = fields["additional_kwargs"], fields.get("tool_calls")
     made_from = (
-        string_cap.get(),  # the record cuts long strings at the cap in force (``full_content``)
+        string_cap.get(),  # a record made under a larger cap may hold a string this one cuts
         len(extra) if type(extra) is dict else -1,  # changed in place, as the tool calls below
         len(calls) if type(calls) is list else -1,
         *fields.values(),  # each compared by identity first
@@ -66,6 +68,7 @@ def message(msg: Any) -> dict[str, Any]:
     known = _recorded.get(id(msg))
     if known is not None and known[0]() is msg and known[1] == made_from:
         return known[2]
+    cuts = serialize.strings_cut
     record = _record(
         msg,
         fields.get("type", ""),
@@ -75,6 +78,8 @@ def message(msg: Any) -> dict[str, Any]:
         fields.get("tool_call_id"),
         fields.get("name"),
     )
+    if serialize.strings_cut != cuts:  # a string was cut: ``full_content`` must see that every time
+        return record
     if len(_recorded) >= _MAX_RECORDED:
         _recorded.clear()
     key = id(msg)

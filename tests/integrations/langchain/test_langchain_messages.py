@@ -27,8 +27,9 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableLambda
 
 import staso_integrations as st
-from staso_integrations._core.serialize import MAX_STRING, with_string_cap
+from staso_integrations._core.serialize import MAX_STRING, each, with_string_cap
 from staso_integrations.exporters import InMemoryExporter
+from staso_integrations.integrations._llm import full_content
 from staso_integrations.integrations.langchain import _extract as ex
 
 CALL = {"id": "call_1", "name": "lookup", "args": {"q": "x"}}
@@ -135,12 +136,24 @@ def test_a_message_changed_since_its_record_is_recorded_again(records: list[Any]
     assert first["content"] == "draft" and len(first["tool_calls"]) == 1  # the old record is untouched
 
 
-def test_a_record_made_under_one_string_cap_is_not_used_under_another(records: list[Any]) -> None:
+def test_a_message_with_a_string_past_the_cap_is_recorded_whole_for_a_model_call(records: list[Any]) -> None:
+    """A chain's span cuts a long message at the default cap; the model call's span, which
+    converts again under ``llm_content_max_chars`` when a string was cut, must see that cut."""
+    st.init(exporter=InMemoryExporter(), processor="simple", llm_content_max_chars=MAX_STRING * 2)
     message = HumanMessage("x" * (MAX_STRING + 500))
-    cut = ex.message(message)["content"]
-    whole = with_string_cap(MAX_STRING * 2, ex.message, message)["content"]
-    assert cut.endswith("… <500 more chars>") and whole == message.content
-    assert ex.message(message)["content"] == cut and len(records) == 3  # one record kept per message
+    assert ex.message(message)["content"].endswith("… <500 more chars>")  # a chain's input
+    (whole,) = full_content(each, ex.message, [message])
+    assert whole["content"] == message.content
+    assert ex.message(message)["content"].endswith("… <500 more chars>")
+    short = HumanMessage("short")
+    assert ex.message(short) is ex.message(short)  # one without a cut is kept
+
+
+def test_a_record_made_under_one_string_cap_is_not_used_under_another(records: list[Any]) -> None:
+    message = HumanMessage("y" * 100)
+    ex.message(message)
+    with_string_cap(MAX_STRING * 2, ex.message, message)
+    assert len(records) == 2  # keyed by the cap
 
 
 def test_a_redact_hook_editing_a_shared_record_in_place_changes_only_its_span(records: list[Any]) -> None:
