@@ -387,3 +387,24 @@ def test_a_known_secret_holding_a_marker_is_found_through_that_marker() -> None:
     assert scanner.scrub(text) == f"a {MASK} b {MASK} c"
     assert scanner.may_hold_secret(json.dumps([text], ensure_ascii=False))
     assert not scanner.may_hold_secret(json.dumps(["db-admin Vault-passphrase-91"], ensure_ascii=False))
+
+
+def test_the_redact_hook_gets_a_copy_it_may_edit_in_place() -> None:
+    """Span content may be shared (a LangChain message's record is): the hook's in-place edits
+    reach only its span. Values marshal does not take are copied too."""
+    shared = {"role": "user", "content": "card 4242-4242"}
+    text_kind = type("Text", (str,), {})
+
+    def mask(span: dict[str, Any]) -> dict[str, Any]:
+        for message in span["input"]["messages"]:
+            message["content"] = "****"  # in place
+        return span
+
+    memory = InMemoryExporter()
+    st.init(exporter=memory, processor="simple", redact=mask)
+    with st.span("a") as a:
+        a.input = {"messages": [shared]}
+    with st.span("b") as b:
+        b.input = {"messages": [shared, {"role": "user", "content": text_kind("odd")}]}
+    assert [m["content"] for s in memory.spans for m in s.input["messages"]] == ["****", "****", "****"]
+    assert shared == {"role": "user", "content": "card 4242-4242"}
