@@ -183,14 +183,13 @@ def _decodes_to(text: str, values: tuple[Any, ...]) -> bool:
     nine times orjson's time. Tuples (the trace's tags) decode as lists.
     """
     assert _orjson_loads is not None
-    try:
-        decoded = _orjson_loads(text)
+    try:  # a value's own ``__eq__`` may raise: then the json module's encoder decides
+        return all(
+            back == value or (type(value) is tuple and back == list(value))
+            for back, value in zip(_orjson_loads(text), values, strict=True)
+        )
     except Exception:
         return False
-    return all(
-        back == value or (type(value) is tuple and back == list(value))
-        for back, value in zip(decoded, values, strict=True)
-    )
 
 
 def _encoded_text(value: Any) -> str | None:

@@ -330,3 +330,21 @@ def test_a_non_finite_float_beside_nested_none_is_still_caught(bad: float) -> No
     span.input = [{"role": "assistant", "content": None}, {"score": bad}]
     assert sanitize.sanitize_span(span) is None  # rebuilt: the float as the json module names it
     assert span.input == [{"role": "assistant", "content": None}, {"score": json.dumps(bad)}]
+
+
+class _Touchy(enum.Enum):
+    A = 1
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("compared")
+
+    __hash__ = enum.Enum.__hash__
+
+
+def test_a_value_whose_eq_raises_beside_nested_none_keeps_the_content() -> None:
+    """The round-trip check compares values: one whose ``__eq__`` raises sends the content to
+    the json module's encoder (and the rebuild), not to the drop of the whole content."""
+    span = _bare_span()
+    span.input = {"answer": None, "level": _Touchy.A}
+    sanitize.sanitize_span(span)
+    assert span.input == {"answer": None, "level": 1}
