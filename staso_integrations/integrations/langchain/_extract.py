@@ -66,7 +66,7 @@ def message(msg: Any) -> dict[str, Any]:
         *fields.values(),  # each compared by identity first
     )
     known = _recorded.get(id(msg))
-    if known is not None and known[0]() is msg and known[1] == made_from:
+    if known is not None and known[0]() is msg and _same(known[1], made_from):
         return known[2]
     cuts = serialize.strings_cut
     record = _record(
@@ -88,6 +88,13 @@ def message(msg: Any) -> dict[str, Any]:
     except TypeError:  # a message class that takes no weak reference: not kept
         pass
     return record
+
+
+def _same(recorded_from: tuple[Any, ...], made_from: tuple[Any, ...]) -> bool:
+    try:  # each field by identity first; a replaced one's own ``__eq__`` may raise
+        return recorded_from == made_from
+    except Exception:
+        return False
 
 
 def _forget(recorded: dict[int, Any], key: int, message: weakref.ref[Any]) -> None:

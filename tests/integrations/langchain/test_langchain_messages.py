@@ -191,3 +191,17 @@ def test_the_records_keep_no_message_alive(monkeypatch: pytest.MonkeyPatch) -> N
     del message
     gc.collect()
     assert alive() is None and ex._recorded == {}
+
+
+def test_a_field_replaced_by_a_value_whose_eq_raises_is_recorded_again(records: list[Any]) -> None:
+    class Touchy(dict):  # type: ignore[type-arg]  # compared with the old value: its ``__eq__`` raises
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("compared")
+
+        __hash__ = None  # type: ignore[assignment]
+
+    message = AIMessage("x")
+    ex.message(message)
+    message.response_metadata = Touchy(model="m")
+    assert ex.message(message) == {"role": "assistant", "content": "x"}
+    assert len(records) == 2
