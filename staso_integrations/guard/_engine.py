@@ -177,7 +177,7 @@ def judge_proposed(span: Span) -> bool:
     """
     if not _rules or not span.tool_calls:
         return False
-    for proposed in span.tool_calls or ():
+    for proposed in span.tool_calls:
         arguments = proposed.get("arguments")
         if isinstance(arguments, str):
             try:
