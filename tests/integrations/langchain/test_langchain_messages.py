@@ -7,6 +7,7 @@ class does not declare, is read by attribute. Both ways give the same dict.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -102,12 +103,18 @@ def _history() -> list[Any]:
             ToolMessage("42", tool_call_id="call_1"), AIMessage("It is 42.")]  # fmt: skip
 
 
-def test_every_run_of_a_chain_records_the_history_converting_each_message_once(langchain_only: Any) -> None:
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_every_run_of_a_chain_records_the_history_converting_each_message_once(
+    langchain_only: Any, mode: str
+) -> None:
     """A LangGraph-like state passed through three steps: each step's span records all of it
     (before: each message converted once per span, three times here)."""
     history = _history()
     chain = RunnableLambda(lambda s: s, name="a") | RunnableLambda(lambda s: s, name="b")
-    chain.invoke({"messages": history})
+    if mode == "sync":
+        chain.invoke({"messages": history})
+    else:
+        asyncio.run(chain.ainvoke({"messages": history}))
 
     spans = [s for s in langchain_only.spans if s.name in ("a", "b", "RunnableSequence")]
     assert len(spans) == 3
