@@ -183,14 +183,17 @@ def base64_size(encoded_chars: int) -> int:
 # An llm span's messages have their own, larger cap (``llm_content_max_chars``, at least
 # MAX_STRING): a training record needs them whole.
 string_cap: ContextVar[int] = ContextVar("staso_string_cap", default=MAX_STRING)
-# Strings cut so far, by any thread (a lost update still moves it): a conversion that moved it
-# met a long string. Read as ``serialize.strings_cut``.
+# Strings cut so far, and strings met past MAX_STRING (cut or not), by any thread (a lost update
+# still moves them): a conversion that moved ``strings_cut`` cut a string, one that left
+# ``long_strings`` as it was gives the same under any cap. Read as module attributes.
 strings_cut = 0
+long_strings = 0
 _T = TypeVar("_T")
 
 
 def _cut(value: str) -> str:
-    global strings_cut
+    global strings_cut, long_strings
+    long_strings += 1
     cap = string_cap.get()
     if len(value) <= cap:
         return value

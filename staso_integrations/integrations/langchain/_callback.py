@@ -25,7 +25,6 @@ from langchain_core.callbacks import BaseCallbackHandler
 from ..._core.context import _current_span
 from ..._core.internal_errors import contain
 from ..._core.runtime import start_span
-from ..._core.serialize import each
 from ..._core.span import Span
 from .._llm import _target, capture_content, full_content
 from . import _extract as ex
@@ -182,7 +181,7 @@ class StasoCallbackHandler(BaseCallbackHandler):
         try:
             span = self._llm_start(serialized, run_id, parent_run_id, metadata, kwargs, "chat")
             if messages and capture_content():
-                span.input = full_content(each, ex.message, messages[0])
+                span.input = full_content(ex.messages, messages[0])
         except Exception as exc:
             swallow("on_chat_model_start", exc)
 

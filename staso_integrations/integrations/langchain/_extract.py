@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from itertools import compress, repeat
+from operator import attrgetter, eq, itemgetter, not_
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import ChatPromptValue
 
 from ..._core import serialize
-from ..._core.serialize import REDACTED, is_secret_key, known_secret_keys, string_cap, to_jsonable
+from ..._core.serialize import REDACTED, is_secret_key, known_secret_keys, to_jsonable
 from ..._core.span import Usage
 from .._attrs import attr
 
@@ -36,12 +38,18 @@ _SETTINGS = (("ls_temperature", "temperature"), ("ls_max_tokens", "max_tokens"),
 # Messages recorded lately: id -> (a weak reference to the message, what its record was made
 # from, the record). A LangGraph state holds the whole history and every run of a turn records
 # it (the graph, each node and routing step, each model call): a 40-message agent turn converted
-# each message ~9 times. A message with a field replaced since, or whose tool calls or
-# ``additional_kwargs`` changed size in place, is converted again, as is one with a string past
-# the cap (``full_content`` converts again under a larger one). An entry goes with its
-# message (a weak reference: the cache keeps no conversation alive); bounded: cleared when full.
-_recorded: dict[int, tuple[weakref.ref[Any], tuple[Any, ...], dict[str, Any]]] = {}
+# each message ~9 times. What a record was made from is a copy of the message's instance dict,
+# its ``additional_kwargs``, tool calls and content list copied too: a field replaced or one of
+# those edited in place makes it differ, and the message is converted again. A record that met
+# a string past MAX_STRING is not kept (it depends on the cap: ``full_content`` converts again
+# under a larger one). An entry goes with its message (a weak reference: the cache keeps no
+# conversation alive), before its id can be reused; bounded: cleared when full.
+_recorded: dict[int, tuple[weakref.ref[Any], dict[str, Any], dict[str, Any]]] = {}
 _MAX_RECORDED = 4096
+_MISSING = (None, None, None)  # no entry: made from nothing, no record
+_made_from, _record_of = itemgetter(1), itemgetter(2)
+_instance_dict, _undeclared = attrgetter("__dict__"), attrgetter("__pydantic_extra__")
+_COPIED = ("additional_kwargs", "tool_calls", "content")  # containers a message may have edited in place
 
 
 def message(msg: Any) -> dict[str, Any]:
@@ -58,17 +66,11 @@ def message(msg: Any) -> dict[str, Any]:
         return _record(msg, kind, content, extra, attr(msg, "tool_calls"), attr(msg, "tool_call_id"), name)
     # A LangChain message keeps every field in its instance dict: read from it, not by six
     # attribute reads (``_attrs``), and only when the message is new or changed since its record.
-    extra, calls = fields["additional_kwargs"], fields.get("tool_calls")
-    made_from = (
-        string_cap.get(),  # a record made under a larger cap may hold a string this one cuts
-        len(extra) if type(extra) is dict else -1,  # changed in place, as the tool calls below
-        len(calls) if type(calls) is list else -1,
-        *fields.values(),  # each compared by identity first
-    )
     known = _recorded.get(id(msg))
-    if known is not None and known[0]() is msg and _same(known[1], made_from):
+    if known is not None and _same(known[1], fields):
         return known[2]
-    cuts = serialize.strings_cut
+    long_strings = serialize.long_strings
+    extra, calls = fields["additional_kwargs"], fields.get("tool_calls")
     record = _record(
         msg,
         fields.get("type", ""),
@@ -78,8 +80,52 @@ def message(msg: Any) -> dict[str, Any]:
         fields.get("tool_call_id"),
         fields.get("name"),
     )
-    if serialize.strings_cut != cuts:  # a string was cut: ``full_content`` must see that every time
-        return record
+    if serialize.long_strings == long_strings:
+        _keep(msg, fields, record)
+    return record
+
+
+def messages(items: Sequence[Any], convert: Callable[[Any], Any] = message) -> list[Any]:
+    """``[convert(m) for m in items]``, where ``convert`` gives a message its record (``message``).
+
+    A LangGraph turn records its history at each of its ~9 runs. The messages recorded before and
+    unchanged since are found for the whole list at once, in C loops: no Python call each.
+    """
+    if type(items) is not list and type(items) is not tuple:  # read more than once below
+        return list(map(convert, items))
+    try:
+        undeclared = any(map(_undeclared, items))  # fields its class does not declare: by attribute
+        fields = list(map(_instance_dict, items))
+        entries = list(map(_recorded.get, map(id, items), repeat(_MISSING)))
+        made_from = list(map(_made_from, entries))
+        if made_from == fields and not undeclared:
+            return list(map(_record_of, entries))
+        same = list(map(eq, made_from, fields))  # a field's ``__eq__`` may raise
+    except Exception:  # not all LangChain messages (no instance dict, no extras slot), or a
+        undeclared = True  # field's ``__eq__`` raised: one by one
+    if undeclared:
+        return list(map(convert, items))
+    records = list(map(_record_of, entries))
+    for index in compress(range(len(items)), map(not_, same)):  # the new or changed ones
+        records[index] = convert(items[index])
+    return records
+
+
+def _same(made_from: dict[str, Any], fields: dict[str, Any]) -> bool:
+    try:  # each field by identity first; a replaced one's own ``__eq__`` may raise
+        return made_from == fields
+    except Exception:
+        return False
+
+
+def _keep(msg: Any, fields: dict[str, Any], record: dict[str, Any]) -> None:
+    made_from = dict(fields)
+    for name in _COPIED:
+        value = made_from.get(name)
+        if type(value) is dict:
+            made_from[name] = dict(value)
+        elif type(value) is list:
+            made_from[name] = list(value)
     if len(_recorded) >= _MAX_RECORDED:
         _recorded.clear()
     key = id(msg)
@@ -87,14 +133,6 @@ def message(msg: Any) -> dict[str, Any]:
         _recorded[key] = (weakref.ref(msg, functools.partial(_forget, _recorded, key)), made_from, record)
     except TypeError:  # a message class that takes no weak reference: not kept
         pass
-    return record
-
-
-def _same(recorded_from: tuple[Any, ...], made_from: tuple[Any, ...]) -> bool:
-    try:  # each field by identity first; a replaced one's own ``__eq__`` may raise
-        return recorded_from == made_from
-    except Exception:
-        return False
 
 
 def _forget(recorded: dict[int, Any], key: int, message: weakref.ref[Any]) -> None:
@@ -147,13 +185,15 @@ def value(data: Any, depth: int = 0) -> Any:
                     out[key] = value(v, depth + 1)
             return out
         if cls is list and len(data) <= 200:
+            if data and BaseMessage in type(data[0]).__mro__:  # a history: mostly recorded already
+                return messages(data, functools.partial(value, depth=depth + 1))
             return [value(v, depth + 1) for v in data]
     # A message class's own MRO first: pydantic's metaclass is an ABCMeta, whose ``isinstance``
     # is a Python call (a LangGraph state holds the whole history, read at every node).
     if BaseMessage in cls.__mro__ or isinstance(data, BaseMessage):
         return message(data)
     if depth < 3 and isinstance(data, ChatPromptValue):
-        return [message(m) for m in data.messages]
+        return messages(data.messages)
     return to_jsonable(data)
 
 

@@ -1,8 +1,9 @@
-"""``_extract.message``: LangChain messages as the span records them.
+"""``_extract.message`` and ``_extract.messages``: LangChain messages as the span records them.
 
 A LangChain message is read from its instance dict (one read instead of six attribute reads,
 each a generic lookup on a pydantic model); any other object, and a message given fields its
-class does not declare, is read by attribute. Both ways give the same dict.
+class does not declare, is read by attribute. Both ways give the same dict. A list of messages
+gives each the record ``message`` gives it.
 """
 
 from __future__ import annotations
@@ -157,12 +158,80 @@ def test_a_message_with_a_string_past_the_cap_is_recorded_whole_for_a_model_call
     assert ex.message(short) is ex.message(short)  # one without a cut is kept
 
 
-def test_a_record_made_under_one_string_cap_is_not_used_under_another() -> None:
-    message = HumanMessage("y" * 100)
-    default = ex.message(message)
-    larger = with_string_cap(MAX_STRING * 2, ex.message, message)
-    assert larger is not default  # keyed by the cap
-    assert with_string_cap(MAX_STRING * 2, ex.message, message) is larger
+def test_a_record_is_shared_across_caps_only_when_it_met_no_string_past_the_default_cap() -> None:
+    short = HumanMessage("y" * 100)
+    assert with_string_cap(MAX_STRING * 2, ex.message, short) is ex.message(short)  # the same under any cap
+    long = HumanMessage("y" * (MAX_STRING + 500))
+    assert with_string_cap(MAX_STRING * 2, ex.message, long)["content"] == long.content  # whole, not kept
+    assert ex.message(long)["content"].endswith("… <500 more chars>")
+    assert ex._recorded.keys() == {id(short)}
+
+
+def test_a_message_edited_in_place_is_recorded_again() -> None:
+    """What was an edit no record saw: a content block appended, a tool call replaced."""
+    message = HumanMessage([{"type": "text", "text": "hi"}])
+    first = ex.message(message)
+    message.content.append({"type": "text", "text": "again"})  # type: ignore[union-attr]
+    assert ex.message(message)["content"] == [{"type": "text", "text": "hi"}, {"type": "text", "text": "again"}]
+    call = AIMessage("", tool_calls=[CALL])
+    before = ex.message(call)
+    call.tool_calls[0] = {**CALL, "id": "call_9"}
+    after = ex.message(call)
+    assert after is not before and after["tool_calls"][0]["id"] == "call_9"
+    assert first["content"] == [{"type": "text", "text": "hi"}]
+
+
+def _as_each(items: list[Any]) -> list[Any]:
+    return [ex.message(m) for m in items]
+
+
+def test_a_list_of_messages_gives_each_message_its_record() -> None:
+    """``messages`` checks a whole history at once; it gives what ``message`` gives for each."""
+    history = _history()
+    first = ex.messages(history)
+    assert first == [ex.message(m) for m in history]
+    assert all(a is b for a, b in zip(ex.messages(history), first, strict=True))  # all recorded already
+    history[1].content = "hello"  # one replaced field, one new message
+    grown = [*history, HumanMessage("and now?")]
+    again = ex.messages(grown)
+    assert again[1] == {"role": "user", "content": "hello"} and again[1] is not first[1]
+    assert all(again[i] is first[i] for i in (0, 2, 3, 4))
+    assert again[5] == {"role": "user", "content": "and now?"}
+    assert ex.messages(tuple(grown)) == again and ex.messages(iter(grown)) == again
+
+
+def test_a_list_of_messages_copes_with_what_is_not_a_plain_message() -> None:
+    class Touchy(dict):  # type: ignore[type-arg]
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("compared")
+
+        __hash__ = None  # type: ignore[assignment]
+
+    history = _history()
+    ex.messages(history)
+    history[4].response_metadata = Touchy(model="m")  # its ``__eq__`` raises when compared
+    history[3].tool_call_id = "call_2"
+    lookalike = Lookalike(HumanMessage("hi"))  # no instance dict
+    extra = HumanMessage("hi", tool_call_id="call_9")  # a field its class does not declare
+    items = [*history, lookalike, extra]
+    assert ex.messages(items) == [ex.message(m) for m in items]
+    assert ex.messages(items)[3]["tool_call_id"] == "call_2"
+    assert ex.messages(items)[-1] == {"role": "user", "content": "hi", "tool_call_id": "call_9"}
+    late = HumanMessage("hi")
+    ex.messages([late])
+    late.tool_call_id = "call_7"  # given an undeclared field after its record
+    assert ex.messages([late]) == [{"role": "user", "content": "hi", "tool_call_id": "call_7"}]
+
+
+def test_a_state_and_a_prompt_value_record_their_messages_through_the_same_records() -> None:
+    from langchain_core.prompt_values import ChatPromptValue
+
+    history = _history()
+    records = ex.value({"messages": history})["messages"]
+    assert records == [ex.message(m) for m in history]
+    assert all(a is b for a, b in zip(ex.value(ChatPromptValue(messages=history)), records, strict=True))
+    mixed = [history[0], {"role": "user", "content": "hi"}, "text"]  # a list that is not all messages
+    assert ex.value(mixed) == [records[0], {"role": "user", "content": "hi"}, "text"]
 
 
 def test_a_redact_hook_editing_a_shared_record_in_place_changes_only_its_span() -> None:
