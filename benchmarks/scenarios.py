@@ -294,6 +294,55 @@ def langgraph_agent_turn() -> tuple[Callable[[], Any], int]:
     return lambda: app.invoke({"messages": [*history, HumanMessage("and now?")]}), 0
 
 
+def openai_agent_turn() -> tuple[Callable[[], Any], int]:
+    """One turn of an agent written on the OpenAI SDK alone, over the same 41-message history as
+    ``langgraph_agent_turn`` (as dicts): the model calls a tool, the tool's result goes back, the
+    model answers. Each of the two calls sends the whole history and the tool's schema.
+    """
+    import httpx2
+    import openai
+
+    def reply(request: Any) -> Any:  # a tool call, then the answer once the tool's result is in
+        answered = json.loads(request.content)["messages"][-1]["role"] == "tool"
+        return httpx2.Response(200, content=_json(_CHAT if answered else _TOOL_CALL), headers=_JSON_TYPE)
+
+    client = openai.OpenAI(api_key="bench", http_client=httpx2.Client(transport=httpx2.MockTransport(reply)))
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {"name": "lookup", "description": "Look it up.", "parameters": schema},
+        }
+    ]
+    history: Any = [{"role": "system", "content": "You are a helpful assistant."}]
+    for i in range(10):
+        call = {
+            "id": f"call_{i}",
+            "type": "function",
+            "function": {"name": "lookup", "arguments": '{"q": "x"}'},
+        }
+        history += [
+            {"role": "user", "content": f"question {i}"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": f"call_{i}", "content": "42"},
+            {"role": "assistant", "content": f"answer {i}"},
+        ]
+
+    def turn() -> None:
+        messages = [*history, {"role": "user", "content": "and now?"}]
+        while True:
+            create = client.chat.completions.create
+            reply = create(model="gpt-4o-mini", messages=messages, tools=tools).choices[0].message
+            if not reply.tool_calls:
+                return
+            messages.append(reply.model_dump(exclude_none=True))
+            messages += [
+                {"role": "tool", "tool_call_id": call.id, "content": "42"} for call in reply.tool_calls
+            ]
+
+    return turn, 0
+
+
 def llama_index_complete() -> tuple[Callable[[], Any], int]:
     from llama_index.core.llms import MockLLM
 
@@ -320,6 +369,7 @@ SCENARIOS: dict[str, Callable[[], tuple[Callable[[], Any], int]]] = {
     "langchain chat invoke": langchain_chat,
     "langchain chain stream": langchain_chain_stream,
     "langgraph agent turn": langgraph_agent_turn,
+    "openai agent turn": openai_agent_turn,
     "llama_index complete": llama_index_complete,
     "llama_index retrieve": llama_index_retrieve,
 }

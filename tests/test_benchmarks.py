@@ -34,6 +34,7 @@ def _run(*argv: str) -> str:
         "langchain tool invoke",
         "langchain chain stream",
         "langgraph agent turn",
+        "openai agent turn",
     ],
 )
 def test_overhead_worker_runs_each_scenario_traced(scenario: str) -> None:
