@@ -49,7 +49,6 @@ _MAX_RECORDED = 4096
 _MISSING = (None, None, None)  # no entry: made from nothing, no record
 _made_from, _record_of = itemgetter(1), itemgetter(2)
 _instance_dict, _undeclared = attrgetter("__dict__"), attrgetter("__pydantic_extra__")
-_COPIED = ("additional_kwargs", "tool_calls", "content")  # containers a message may have edited in place
 
 
 def message(msg: Any) -> dict[str, Any]:
@@ -70,18 +69,18 @@ def message(msg: Any) -> dict[str, Any]:
     if known is not None and _same(known[1], fields):
         return known[2]
     long_strings = serialize.long_strings
-    extra, calls = fields["additional_kwargs"], fields.get("tool_calls")
-    record = _record(
-        msg,
-        fields.get("type", ""),
-        fields.get("content"),
-        extra,
-        calls,
-        fields.get("tool_call_id"),
-        fields.get("name"),
-    )
+    extra, calls, content = fields["additional_kwargs"], fields.get("tool_calls"), fields.get("content")
+    name, call_id = fields.get("name"), fields.get("tool_call_id")
+    record = _record(msg, fields.get("type", ""), content, extra, calls, call_id, name)
     if serialize.long_strings == long_strings:
-        _keep(msg, fields, record)
+        made_from = dict(fields)  # its containers copied: an edit in place makes it differ
+        if type(extra) is dict:
+            made_from["additional_kwargs"] = extra.copy()
+        if type(calls) is list:
+            made_from["tool_calls"] = calls.copy()
+        if type(content) is list:
+            made_from["content"] = content.copy()
+        _keep(msg, made_from, record)
     return record
 
 
@@ -91,8 +90,8 @@ def messages(items: Sequence[Any], convert: Callable[[Any], Any] = message) -> l
     A LangGraph turn records its history at each of its ~9 runs. The messages recorded before and
     unchanged since are found for the whole list at once, in C loops: no Python call each.
     """
-    if type(items) is not list and type(items) is not tuple:  # read more than once below
-        return list(map(convert, items))
+    if (type(items) is not list and type(items) is not tuple) or len(items) < 3:  # (read more than
+        return list(map(convert, items))  # once below; the loops' set-up outweighs one or two calls)
     try:
         undeclared = any(map(_undeclared, items))  # fields its class does not declare: by attribute
         fields = list(map(_instance_dict, items))
@@ -118,14 +117,7 @@ def _same(made_from: dict[str, Any], fields: dict[str, Any]) -> bool:
         return False
 
 
-def _keep(msg: Any, fields: dict[str, Any], record: dict[str, Any]) -> None:
-    made_from = dict(fields)
-    for name in _COPIED:
-        value = made_from.get(name)
-        if type(value) is dict:
-            made_from[name] = dict(value)
-        elif type(value) is list:
-            made_from[name] = list(value)
+def _keep(msg: Any, made_from: dict[str, Any], record: dict[str, Any]) -> None:
     if len(_recorded) >= _MAX_RECORDED:
         _recorded.clear()
     key = id(msg)
