@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import marshal
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -163,7 +164,8 @@ def _content_text(values: tuple[Any, ...]) -> str | None:
     """:func:`_encoded_text` of a span's content, by orjson when it gives the same JSON.
 
     Where orjson's text has no more ``null`` than ``values`` has ``None``, no NaN or infinity
-    became one. orjson writes a few floats in other forms (``1e-7`` for ``1e-07``: the same
+    became one; where it has more (``None`` below the top), marshal's bytes tell, else a decode
+    of the text. orjson writes a few floats in other forms (``1e-7`` for ``1e-07``: the same
     JSON number) and takes a plain ``Enum`` (its value) and a ``UUID`` (its text) as they are.
     """
     if _orjson_dumps is not None:
@@ -171,9 +173,26 @@ def _content_text(values: tuple[Any, ...]) -> str | None:
             text: str | None = _orjson_dumps(values, None, _ORJSON_REFUSES).decode()
         except Exception:  # the json module's encoder decides
             text = None
-        if text is not None and (text.count("null") == values.count(None) or _decodes_to(text, values)):
+        if text is not None and (
+            text.count("null") == values.count(None)
+            or _no_float_out_of_range(values)
+            or _decodes_to(text, values)
+        ):
             return text
     return _encoded_text(values)
+
+
+def _no_float_out_of_range(values: tuple[Any, ...]) -> bool:
+    """Whether ``values`` surely hold no NaN or infinity, without decoding anything: marshal writes
+    a float as its 8 IEEE 754 bytes, and a NaN's or an infinity's last byte (sign and exponent) is
+    0x7f or 0xff. Output with neither byte (marshal writes text as UTF-8, which has no 0xff and a
+    0x7f only for DEL) has none; a few ints and lengths hold one too, and are decoded to tell.
+    """
+    try:
+        data = marshal.dumps(values)
+    except Exception:  # what orjson takes beyond JSON's types (dates, enums, subclasses): decoded
+        return False
+    return b"\x7f" not in data and b"\xff" not in data
 
 
 def _decodes_to(text: str, values: tuple[Any, ...]) -> bool:

@@ -263,6 +263,10 @@ _CONTENTS: dict[str, Callable[[], Any]] = {
     "int_keys": lambda: {1: "one", None: "none"},
     "str_and_dict_subclasses": lambda: {"k": type("Text", (str,), {})("v"), "d": type("D", (dict,), {})(a=1)},
     "a_date": lambda: {"when": datetime.date(2026, 11, 27)},
+    # ``None`` below the top: marshal's bytes tell whether a float is out of range, else a decode
+    "nan_in_a_list_beside_a_none": lambda: {"answer": None, "scores": [0.5, math.nan]},
+    "minus_one_beside_a_none": lambda: {"answer": None, "index": -1, "del": "\x7f"},
+    "a_date_beside_a_none": lambda: {"answer": None, "when": datetime.date(2026, 11, 27)},
     "plain_enum": lambda: {"color": _Color.RED},
 }
 
@@ -322,6 +326,24 @@ def test_content_holding_none_below_the_top_takes_the_fast_check_alone(
     span.trace_attrs = TraceAttributes(tags=("a", "b"))
     text = sanitize.sanitize_span(span)
     assert text is not None and json.loads(text) == json.loads(json.dumps(list(content_values(span))))
+
+
+@skip_if_compiled(sanitize)
+def test_content_holding_none_below_the_top_is_not_decoded_to_be_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An agent's history (``"content": null`` in each tool-calling turn) was decoded again to
+    tell a ``None`` from a NaN orjson wrote as ``null``: 30 % of the pipeline's work per span
+    in an agent turn on the OpenAI SDK. marshal's bytes tell, with no decode."""
+
+    def refuse(text: str, values: Any) -> bool:
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(sanitize, "_decodes_to", refuse)
+    span = _bare_span()
+    span.input = [{"role": "assistant", "content": None, "tool_calls": []}, {"role": "tool", "content": "4"}]
+    span.metadata = {"ratio": 0.5, "count": 12, "tokens": 1 << 40, "flag": True}
+    assert sanitize.sanitize_span(span) is not None
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")], ids=["nan", "inf", "-inf"])
