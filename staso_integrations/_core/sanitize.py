@@ -174,12 +174,17 @@ def _content_text(values: tuple[Any, ...]) -> str | None:
         except Exception:  # the json module's encoder decides
             text = None
         if text is not None and (
-            text.count("null") == values.count(None)
-            or _no_float_out_of_range(values)
-            or _decodes_to(text, values)
+            _every_null_a_none(text, values) or _no_float_out_of_range(values) or _decodes_to(text, values)
         ):
             return text
     return _encoded_text(values)
+
+
+def _every_null_a_none(text: str, values: tuple[Any, ...]) -> bool:
+    try:  # ``count`` compares by ``==``: a value's own ``__eq__`` (an Enum orjson takes) may raise
+        return text.count("null") == values.count(None)
+    except Exception:
+        return False
 
 
 def _no_float_out_of_range(values: tuple[Any, ...]) -> bool:

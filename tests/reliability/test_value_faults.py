@@ -367,6 +367,15 @@ def test_a_value_whose_eq_raises_beside_nested_none_keeps_the_content() -> None:
     """The round-trip check compares values: one whose ``__eq__`` raises sends the content to
     the json module's encoder (and the rebuild), not to the drop of the whole content."""
     span = _bare_span()
-    span.input = {"answer": None, "level": _Touchy.A}
+    span.input = {"deep": {"deeper": {"answer": None}}, "level": _Touchy.A}  # a None past the count
     sanitize.sanitize_span(span)
-    assert span.input == {"answer": None, "level": 1}
+    assert span.input == {"deep": {"deeper": {"answer": None}}, "level": 1}
+
+
+def test_a_value_whose_eq_raises_at_the_top_keeps_the_content() -> None:
+    """The count of ``None`` at the top compared each value with ``None``: an output whose
+    ``__eq__`` raises (an Enum orjson takes) cost the span all its content."""
+    span = _bare_span()
+    span.input, span.output = {"q": "hi", "a": None}, _Touchy.A
+    sanitize.sanitize_span(span)
+    assert span.input == {"q": "hi", "a": None} and span.output == 1  # rebuilt by the json module's rules
